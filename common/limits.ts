@@ -67,3 +67,15 @@ export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 /** Views a replica accepts ahead of its own without a certificate that justifies them: bounds the
  *  per-view state a Byzantine peer can make us keep with far-future votes and timeouts. */
 export const MAX_VIEW_LOOKAHEAD = 64;
+
+/** Largest encoded seal: a vote's or timeout's attachment. One seal entry encodes to at most 78
+ *  bytes of msgpack (two 32-byte digests and a u64 in a 3-array), so MAX_SEAL_ENTRIES entries take
+ *  about 1.22 MiB; 2 MiB adds room for the header and signature while bounding what a vote carries. */
+export const MAX_SEAL_BYTES = 2 * 1024 * 1024;
+
+/** Longest `message` of an Error notice, in UTF-16 code units: room for a diagnostic that names the
+ *  field, short enough that answering bad frames with errors cannot amplify traffic. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+
+/** Longest `code` of an Error notice: ErrorCode names are under 32 characters. */
+export const MAX_ERROR_CODE_CHARS = 64;
