@@ -1,5 +1,5 @@
 /** Small byte helpers shared by every layer. Fixed-width integers are big-endian. */
-import { assert } from './assert.js';
+import { AssertionError } from './assert.js';
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -48,6 +48,11 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 const textEncoder = new TextEncoder();
 export const utf8 = (text: string): Uint8Array => textEncoder.encode(text);
 
+/** Writing a value that does not fit its field is a programmer error (the message is built only then). */
+function outOfRange(field: string, value: number): never {
+  throw new AssertionError(`${field} out of range: ${value}`);
+}
+
 /**
  * Appends fixed-width fields into one buffer; used for every signing layout and for the batch
  * format, so the byte layout of a signed statement is written in exactly one way.
@@ -73,14 +78,14 @@ export class ByteWriter {
   }
 
   u8(value: number): this {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xff, `u8 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xff)) outOfRange('u8', value);
     this.reserve(1);
     this.buf[this.length++] = value;
     return this;
   }
 
   u16(value: number): this {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xffff, `u16 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xffff)) outOfRange('u16', value);
     this.reserve(2);
     this.view.setUint16(this.length, value);
     this.length += 2;
@@ -88,7 +93,7 @@ export class ByteWriter {
   }
 
   u32(value: number): this {
-    assert(Number.isInteger(value) && value >= 0 && value <= 0xffffffff, `u32 out of range: ${value}`);
+    if (!(Number.isInteger(value) && value >= 0 && value <= 0xffffffff)) outOfRange('u32', value);
     this.reserve(4);
     this.view.setUint32(this.length, value);
     this.length += 4;
@@ -97,7 +102,7 @@ export class ByteWriter {
 
   /** u64 limited to the safe-integer range, as every u64 on the wire is. */
   u64(value: number): this {
-    assert(Number.isSafeInteger(value) && value >= 0, `u64 out of safe range: ${value}`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) outOfRange('u64', value);
     this.reserve(8);
     this.view.setUint32(this.length, Math.floor(value / 0x1_0000_0000));
     this.view.setUint32(this.length + 4, value >>> 0);

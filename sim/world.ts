@@ -1,0 +1,95 @@
+/**
+ * The simulated world: one virtual clock, one event queue, one network, and the nodes on it.
+ * Nodes are replicas (ids 0..n−1) and, for the ordering phase, clients (ids n and up). The world
+ * only moves bytes and time; what a node does with them is the node's business.
+ */
+import { EventQueue } from './eventQueue.js';
+import type { SimNetwork } from './network.js';
+
+export interface SimNode {
+  readonly id: number;
+  /** A message arrived (bytes exactly as sent). Nodes that are down ignore it. */
+  onDeliver(from: number, bytes: Uint8Array): void;
+  /** The wake-up the node asked for is due. */
+  onWake(): void;
+}
+
+type WorldEvent =
+  | { readonly kind: 'deliver'; readonly to: number; readonly from: number; readonly bytes: Uint8Array }
+  | { readonly kind: 'wake'; readonly node: number }
+  | { readonly kind: 'action'; readonly run: () => void };
+
+export interface WorldStats {
+  messagesSent: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  bytesSent: number;
+}
+
+export class World {
+  nowUs = 0;
+  private readonly queue = new EventQueue<WorldEvent>();
+  private readonly nodes = new Map<number, SimNode>();
+  /** The wake time each node currently wants; queued wakes for other times are stale. */
+  private readonly wakeAt = new Map<number, number>();
+  readonly stats: WorldStats = { messagesSent: 0, messagesDelivered: 0, messagesDropped: 0, bytesSent: 0 };
+
+  constructor(readonly network: SimNetwork) {}
+
+  add(node: SimNode): void {
+    this.nodes.set(node.id, node);
+  }
+
+  send(from: number, to: number, bytes: Uint8Array): void {
+    this.stats.messagesSent++;
+    this.stats.bytesSent += bytes.length;
+    const delays = this.network.delays(from, to, this.nowUs);
+    if (delays.length === 0) this.stats.messagesDropped++;
+    for (const d of delays) this.queue.push(this.nowUs + d, { kind: 'deliver', to, from, bytes });
+  }
+
+  /** Asks for `onWake` at `atUs` (replacing any earlier request); null cancels. */
+  setWake(node: number, atUs: number | null): void {
+    if (atUs === null) {
+      this.wakeAt.delete(node);
+      return;
+    }
+    const at = Math.max(atUs, this.nowUs);
+    if (this.wakeAt.get(node) === at) return;
+    this.wakeAt.set(node, at);
+    this.queue.push(at, { kind: 'wake', node });
+  }
+
+  at(atUs: number, run: () => void): void {
+    this.queue.push(Math.max(atUs, this.nowUs), { kind: 'action', run });
+  }
+
+  /** Processes events up to `untilUs`; `afterEvent` runs after each (the checkers hook in here). */
+  run(untilUs: number, afterEvent?: () => void): void {
+    for (;;) {
+      const next = this.queue.peekTime();
+      if (next === null || next > untilUs) break;
+      const { atUs, event } = this.queue.pop()!;
+      this.nowUs = atUs;
+      switch (event.kind) {
+        case 'deliver': {
+          const node = this.nodes.get(event.to);
+          if (node === undefined) break;
+          this.stats.messagesDelivered++;
+          node.onDeliver(event.from, event.bytes);
+          break;
+        }
+        case 'wake':
+          if (this.wakeAt.get(event.node) !== atUs) break;
+          this.wakeAt.delete(event.node);
+          this.nodes.get(event.node)?.onWake();
+          break;
+        case 'action':
+          event.run();
+          break;
+      }
+      afterEvent?.();
+    }
+    this.nowUs = Math.max(this.nowUs, untilUs);
+  }
+}
