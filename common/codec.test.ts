@@ -221,7 +221,12 @@ const textArb = (max: number) => fc.string({ unit: 'binary', maxLength: max }).f
 
 function messageArbs(n: number): Record<MessageType, fc.Arbitrary<Message>> {
   const view = uintArb.map((v) => v as View);
-  const attachment = fc.option(sealArb(n), { nil: null }).map(encodeSealAttachment);
+  const attachment = fc
+    .option(
+      sealArb(n).chain((seal) => fc.record({ seal: fc.constant(seal), ocs: fc.array(ocArb(n), { maxLength: seal.entries.length }) })),
+      { nil: null },
+    )
+    .map(encodeSealAttachment);
   return {
     proposal: fc.record({ type: fc.constant('proposal' as const), block: blockArb(n), tc: fc.option(tcArb(n), { nil: null }) }),
     vote: fc.record({ type: fc.constant('vote' as const), view, block: digestArb, voter: replicaArb(n), sig: sigArb, attachment }),
@@ -318,8 +323,9 @@ describe('codec: round trip', () => {
     );
     const none = decodeSealAttachment(NO_SEAL_ATTACHMENT, ctx4);
     expect(none.ok && none.value).toBe(null);
-    const some = decodeSealAttachment(encodeSealAttachment(seal), ctx4);
-    expect(some.ok && plain(some.value)).toEqual(plain(seal));
+    const withOcs = { seal, ocs: [] };
+    const some = decodeSealAttachment(encodeSealAttachment(withOcs), ctx4);
+    expect(some.ok && plain(some.value)).toEqual(plain(withOcs));
     expectErr(decodeSeal(new Uint8Array(0), ctx4), ErrorCode.MalformedFrame);
   });
 
@@ -589,7 +595,8 @@ describe('codec: rejecting bad frames', () => {
     });
 
     it('rejects more than MAX_BLOCK_ENTRIES entries', () => {
-      const header = cat([0x95, 1, 2, 0xdd], [0, (MAX_BLOCK_ENTRIES + 1) >>> 16, 0, 1]);
+      const count = MAX_BLOCK_ENTRIES + 1;
+      const header = cat([0x95, 1, 2, 0xdd], [count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff]);
       const entries = new Uint8Array((MAX_BLOCK_ENTRIES + 1) * 70); // length only: rejected before reading any
       expectErr(decodeBlockPayload(cat(header, entries.subarray(0, 100)), ctx4), ErrorCode.InvalidField, 'BlockPayload.entries');
     });

@@ -60,6 +60,7 @@ import {
   type PayloadSeal,
   type QuorumCert,
   type Seal,
+  type SealAttachment,
   type SealEntry,
   type SignedTimestamp,
   type TimeoutCert,
@@ -288,9 +289,10 @@ export function encodeSeal(seal: Seal): Uint8Array {
   return pack(sealWire(seal), MAX_SEAL_BYTES, 'seal');
 }
 
-/** A vote's or timeout's attachment: the encoded seal, or zero bytes for "no seal". */
-export function encodeSealAttachment(seal: Seal | null): Uint8Array {
-  return seal === null ? NO_SEAL_ATTACHMENT : encodeSeal(seal);
+/** A vote's or timeout's attachment: [seal, ocs[]], or zero bytes for "no seal". */
+export function encodeSealAttachment(attachment: SealAttachment | null): Uint8Array {
+  if (attachment === null) return NO_SEAL_ATTACHMENT;
+  return pack([sealWire(attachment.seal), attachment.ocs.map(ocWire)], MAX_SEAL_BYTES, 'seal attachment');
 }
 
 // =============================================================================================
@@ -613,6 +615,16 @@ function seal(r: Reader): Seal {
   return { replica: rep, fromSlot, toSlot, entries, sig };
 }
 
+function sealAttachment(r: Reader): SealAttachment {
+  r.tuple('SealAttachment', 2);
+  const sealed = seal(r);
+  // One OC per distinct ocHash among the seal's entries.
+  const ocCount = r.list('SealAttachment.ocs', sealed.entries.length);
+  const ocs: OrderingCert[] = [];
+  for (let i = 0; i < ocCount; i++) ocs.push(orderingCert(r));
+  return { seal: sealed, ocs };
+}
+
 /** `payloadEntries` is the number of entries of the enclosing payload, which `include` maps. */
 function payloadSeal(r: Reader, payloadEntries: number): PayloadSeal {
   r.tuple('PayloadSeal', 6);
@@ -898,7 +910,7 @@ export function decodeSeal(bytes: Uint8Array, ctx: DecodeContext): Result<Seal> 
   return decodeWhole(bytes, ctx, MAX_SEAL_BYTES, 'seal', seal);
 }
 
-/** A vote's or timeout's attachment: null for zero bytes ("no seal"), else a seal. */
-export function decodeSealAttachment(bytes: Uint8Array, ctx: DecodeContext): Result<Seal | null> {
-  return bytes.length === 0 ? ok(null) : decodeSeal(bytes, ctx);
+/** A vote's or timeout's attachment: null for zero bytes ("no seal"), else a seal with its OCs. */
+export function decodeSealAttachment(bytes: Uint8Array, ctx: DecodeContext): Result<SealAttachment | null> {
+  return bytes.length === 0 ? ok(null) : decodeWhole(bytes, ctx, MAX_SEAL_BYTES, 'seal attachment', sealAttachment);
 }

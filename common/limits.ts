@@ -28,16 +28,19 @@ export const MAX_RESULT_BYTES = 64 * 1024;
 /** Largest results blob in one Executed notice: bounded so the notice fits a frame. */
 export const MAX_RESULTS_BLOB_BYTES = 8 * 1024 * 1024;
 
-/** Most entries in one seal. A seal rides on a vote; 16k entries × 72 bytes ≈ 1.2 MB. A replica
- *  whose unsealed acks exceed this seals a shorter range and the rest follows in the next views. */
-export const MAX_SEAL_ENTRIES = 16_384;
+/** Most entries in one seal. A seal rides on a vote together with its entries' OCs (~270 bytes
+ *  each at n=4, ~900 at n=16), so 4096 entries stay under ~4 MB. A replica whose unsealed acks
+ *  exceed this seals a shorter range and the rest follows in the next views. */
+export const MAX_SEAL_ENTRIES = 4_096;
 
 /** Most acks a replica gives into one slot, after which it answers `busy`. Must not exceed
  *  MAX_SEAL_ENTRIES so that any single slot always fits in one seal. */
-export const MAX_ACKS_PER_SLOT = 8_192;
+export const MAX_ACKS_PER_SLOT = 2_048;
 
-/** Most distinct entries in one block payload: q seals, each bounded; also bounds OCs per block. */
-export const MAX_BLOCK_ENTRIES = 4 * MAX_SEAL_ENTRIES;
+/** Most distinct entries in one block payload (and so OCs per block). The leader shortens the
+ *  block's slot range until the union of its seals fits; at ~1 KB per entry and OC at n=16 this
+ *  keeps a payload under MAX_BLOCK_PAYLOAD_BYTES. */
+export const MAX_BLOCK_ENTRIES = 16_384;
 
 /** Largest block payload (entries, OCs and seals). Must fit MAX_FRAME_BYTES with the header. */
 export const MAX_BLOCK_PAYLOAD_BYTES = 20 * 1024 * 1024;
@@ -68,10 +71,10 @@ export const MAX_CONNECTIONS_PER_ADDRESS = 256;
  *  per-view state a Byzantine peer can make us keep with far-future votes and timeouts. */
 export const MAX_VIEW_LOOKAHEAD = 64;
 
-/** Largest encoded seal: a vote's or timeout's attachment. One seal entry encodes to at most 78
- *  bytes of msgpack (two 32-byte digests and a u64 in a 3-array), so MAX_SEAL_ENTRIES entries take
- *  about 1.22 MiB; 2 MiB adds room for the header and signature while bounding what a vote carries. */
-export const MAX_SEAL_BYTES = 2 * 1024 * 1024;
+/** Largest encoded seal attachment (a vote's or timeout's): the seal, ≤ 78 bytes of msgpack per
+ *  entry, plus one OC per entry (q stamps of ~80 bytes: ~1 KB at n=16). MAX_SEAL_ENTRIES entries
+ *  with their OCs take under 4.5 MiB at n=16; 6 MiB bounds what a vote carries. */
+export const MAX_SEAL_BYTES = 6 * 1024 * 1024;
 
 /** Longest `message` of an Error notice, in UTF-16 code units: room for a diagnostic that names the
  *  field, short enough that answering bad frames with errors cannot amplify traffic. */

@@ -74,6 +74,14 @@ export interface Seal {
   readonly sig: Uint8Array;
 }
 
+/** What a vote or timeout carries for the next leader: the sender's seal and the OC of each of its
+ *  entries (one per distinct ocHash, in the order of first appearance), which the leader needs to
+ *  build a payload that validators can check. */
+export interface SealAttachment {
+  readonly seal: Seal;
+  readonly ocs: readonly OrderingCert[];
+}
+
 /** A seal inside a block payload: its entries within the block's range are given as a bitmap over
  *  the payload's entries (sent once), the rest (slots above the block's toSlot) as `tail`. */
 export interface PayloadSeal {
