@@ -1,0 +1,150 @@
+/**
+ * The transport's named limits (DESIGN.md "Wire, limits and bad input"), each with its reason.
+ * TransportLimits gathers the ones a test or an operator may want to change; the rest are fixed.
+ */
+import { MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_BYTES } from '../../common/limits.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Bytes queued for one peer (not yet written to its socket) before the link is declared stuck: the
+ * backlog is dropped (logged at error level and counted: the transport's only loss) and the link is
+ * reconnected. 256 MiB holds ten maximal proposals, or several seconds of peak traffic to one
+ * peer, so a replica that restarts or stalls for a few seconds loses nothing. Beyond that the
+ * backlog is mostly obsolete (the cores retry what still matters), and holding more would push a
+ * replica past its memory budget. The worst case is (n − 1) × this limit, reached only when
+ * several peers are down or stuck at once while we keep producing at full rate.
+ */
+export const PEER_QUEUE_MAX_BYTES = 256 * MiB;
+
+/**
+ * Bytes queued for one client before it is disconnected. A client that stops reading its replies
+ * (timestamps, acks, Executed notices of up to 8 MiB) is broken or hostile; 32 MiB holds four
+ * maximal Executed notices and hundreds of thousands of small replies. A disconnected client
+ * reconnects and its collector retries, so nothing ordered is lost.
+ */
+export const CLIENT_QUEUE_MAX_BYTES = 32 * MiB;
+
+/**
+ * Bytes handed to one outgoing `ws` link but not yet written to the kernel. Enough to keep a fast
+ * link busy (10 Gb/s × 5 ms round trip ≈ 6 MB in flight), small enough that the backlog stays in
+ * our own queue, where it is counted, bounded and survives a reconnect. A single frame larger
+ * than this is still sent when nothing else is in flight.
+ */
+export const PEER_INFLIGHT_MAX_BYTES = 8 * MiB;
+
+/**
+ * Bytes buffered inside the server library for one accepted connection before we hold further
+ * frames in our own queue and wait for its drain event: keeps the socket busy while keeping the
+ * backlog where we can count and bound it.
+ */
+export const SERVER_SEND_HIGH_WATER_BYTES = 4 * MiB;
+
+/**
+ * How far above MAX_FRAME_BYTES a frame may be and still be answered in-band with a
+ * FRAME_TOO_LARGE error (the connection stays up). Beyond it the server library refuses the frame
+ * before buffering it and drops the connection (close code 1006), which is also counted. A frame
+ * just above the limit is most likely an honest sender with a mismatched limit, and a clear error
+ * tells its operator why; the grace costs at most this much extra buffer per connection.
+ */
+export const OVERSIZE_REPLY_GRACE_BYTES = 1 * MiB;
+
+/** Largest frame the server library accepts: the limit plus the grace above. */
+export const SERVER_MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES + OVERSIZE_REPLY_GRACE_BYTES;
+
+/**
+ * Largest frame accepted on a peer-port connection before it has authenticated. A hello is about
+ * 110 bytes; anything larger is not a hello, so it is refused without being copied or decoded.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 1024;
+
+/**
+ * Largest frame an acceptor sends back on a link we dialled: it only sends its challenge and error
+ * notices (each under 1.2 KB), so a larger frame there is refused by `ws` before it is buffered.
+ */
+export const PEER_REVERSE_MAX_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Time a new peer-port connection has to authenticate, and a dialled link has to receive its
+ * challenge. An honest replica needs one round trip and one signature (well under a millisecond);
+ * 10 s tolerates a replica that is starting up or paused by GC, while bounding how long an
+ * unauthenticated connection holds one of its address's connection slots.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** TCP connect plus the HTTP upgrade of a dialled link; a peer that takes longer is retried. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Reconnect backoff for dialled links: the n-th consecutive failure waits a uniformly random time
+ * in [d/2, d] with d = min(RECONNECT_MAX_MS, RECONNECT_BASE_MS × 2^n). The base lets a cluster that
+ * starts in any order form its mesh within a few hundred milliseconds; the cap bounds how long
+ * after a peer's return we wait (≤ 2 s) while keeping a down peer's cost at one connect attempt
+ * every 1–2 s; the jitter keeps n − 1 replicas from redialling a restarted peer in lockstep.
+ */
+export const RECONNECT_BASE_MS = 50;
+export const RECONNECT_MAX_MS = 2_000;
+
+/**
+ * Dialled links send a ping this often and are dropped when no pong has come back for
+ * PEER_DEAD_AFTER_MS. The long deadline is deliberate: a pong queues behind all the data we sent,
+ * and a receiver working through a large backlog must not look dead; a peer whose host vanished
+ * (no FIN, no RST) is still detected within a minute, and its queue moves to a fresh connection.
+ */
+export const PEER_PING_INTERVAL_MS = 10_000;
+export const PEER_DEAD_AFTER_MS = 60_000;
+
+/**
+ * Idle timeouts of accepted connections, in seconds (the server library pings idle sockets and
+ * closes those that do not answer). Peers are dropped sooner than clients because they redial at
+ * once; a client is given the library's usual two minutes.
+ */
+export const PEER_IDLE_TIMEOUT_S = 32;
+export const CLIENT_IDLE_TIMEOUT_S = 120;
+
+/**
+ * Error replies sent to one connection per second; further bad frames are still counted, but not
+ * answered. An error reply can be larger than the frame it answers (up to ~1.1 KB for a 1-byte
+ * frame), so unbounded replies would let a sender amplify traffic against our uplink.
+ */
+export const ERROR_REPLIES_PER_SECOND = 100;
+
+/** At most one log line per source of bad input per interval (with the count suppressed since). */
+export const BAD_INPUT_LOG_INTERVAL_MS = 10_000;
+
+/** On close(), how long to wait for queued frames to reach connected peers before closing anyway. */
+export const CLOSE_FLUSH_TIMEOUT_MS = 2_000;
+
+/** On close(), how long a dialled link may take to finish its closing handshake before it is cut. */
+export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
+
+/** The limits a test or an operator may override (TransportOptions.limits). */
+export interface TransportLimits {
+  readonly peerQueueMaxBytes: number;
+  readonly clientQueueMaxBytes: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly handshakeTimeoutMs: number;
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  readonly closeFlushTimeoutMs: number;
+}
+
+export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
+  peerQueueMaxBytes: PEER_QUEUE_MAX_BYTES,
+  clientQueueMaxBytes: CLIENT_QUEUE_MAX_BYTES,
+  maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
+  handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  reconnectBaseMs: RECONNECT_BASE_MS,
+  reconnectMaxMs: RECONNECT_MAX_MS,
+  closeFlushTimeoutMs: CLOSE_FLUSH_TIMEOUT_MS,
+};
+
+/** Custom limits, checked. (A queue always accepts one frame when empty, whatever its limit.) */
+export function resolveLimits(overrides: Partial<TransportLimits> | undefined): TransportLimits {
+  const limits = { ...DEFAULT_TRANSPORT_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(Number.isSafeInteger(value) && value > 0)) throw new RangeError(`transport limit ${name} must be a positive integer, got ${value}`);
+  }
+  if (limits.reconnectMaxMs < limits.reconnectBaseMs) throw new RangeError('transport limit reconnectMaxMs must be at least reconnectBaseMs');
+  return limits;
+}

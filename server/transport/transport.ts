@@ -1,0 +1,225 @@
+/**
+ * The replica's network layer (DESIGN.md "Wire, limits and bad input"), independent of the
+ * protocol cores: authenticated replica-to-replica links and anonymous client links over
+ * WebSockets, with bounded queues and backpressure.
+ *
+ * - Replica i dials every other replica's peer port once (peerLinks.ts) and sends to it over that
+ *   link; it receives from replica j on its own listener, over the link j dialled (listener.ts),
+ *   once j has answered a signed challenge. So `from` in onPeerMessage is always authenticated.
+ * - Clients connect to the client port; each connection gets a ClientConnId.
+ * - Every frame is decoded and validated before a handler sees it; bad input is answered with an
+ *   `error` notice and counted, never thrown.
+ * - Frames are never dropped silently: the only loss is a peer or client queue passing its limit,
+ *   which is logged at error level and counted (limits.ts), plus, as on any TCP link, frames the
+ *   kernel had accepted when a connection broke (the cores retry).
+ *
+ * Handlers are called from network events, never from inside a Transport method, so a core is
+ * never re-entered. A handler that throws is a bug in the core: it propagates (crash loudly).
+ */
+import type { Logger } from 'pino';
+import { assert } from '../../common/assert.js';
+import { bytesEqual } from '../../common/bytes.js';
+import { encodeMessage } from '../../common/codec.js';
+import type { ClusterConfig } from '../../common/config.js';
+import type { CryptoBackend, Signer } from '../../common/crypto/types.js';
+import type { ReplicaId } from '../../common/ids.js';
+import type { Message } from '../../common/messages.js';
+import { resolveLimits, type TransportLimits } from './limits.js';
+import { Listener } from './listener.js';
+import type { TransportMetrics } from './metrics.js';
+import { PeerLink } from './peerLinks.js';
+import type { ServerBackend } from './serverBackend.js';
+import { TransportCounters, type TransportStats } from './stats.js';
+import { loadUws } from './uws.js';
+import { uwsBackend } from './uwsServer.js';
+import { wsBackend } from './wsServer.js';
+
+export type { TransportLimits } from './limits.js';
+export type { LinkKind, TransportMetrics } from './metrics.js';
+export type { PeerLinkStats, TransportStats } from './stats.js';
+
+/** A client connection on this replica's client port; ids are never reused within a Transport. */
+export type ClientConnId = number;
+
+export interface TransportHandlers {
+  /** Decoded and validated, from an authenticated peer link; `from` is that peer. */
+  onPeerMessage(from: ReplicaId, msg: Message): void;
+  /** From a client link (anonymous). Peer-only types never arrive here. */
+  onClientMessage(conn: ClientConnId, msg: Message): void;
+  /** A client link closed by the client, the network, or the transport (queue overflow); not after closeClient(). */
+  onClientClosed(conn: ClientConnId): void;
+  /** Our link to `peer` came up (handshake answered) or went down. */
+  onPeerStatus?(peer: ReplicaId, up: boolean): void;
+}
+
+export interface TransportOptions {
+  readonly config: ClusterConfig;
+  readonly self: ReplicaId;
+  /** Signs this replica's hello; its public key must be replica `self`'s key in the config. */
+  readonly signer: Signer;
+  /** Verifies peers' hellos; the backend the config's keys were parsed with. */
+  readonly crypto: CryptoBackend;
+  readonly logger: Logger;
+  readonly metrics?: TransportMetrics;
+  /** Run if the uWS native binary is missing (slow; see uws.ts). Also POMPE_ALLOW_UWS_FALLBACK=1. */
+  readonly allowUwsFallback?: boolean;
+  /** Address to listen on. Default: this replica's host from the config. */
+  readonly bindHost?: string;
+  /** Overrides of the named limits (tests, operators). */
+  readonly limits?: Partial<TransportLimits>;
+}
+
+type Phase = 'new' | 'starting' | 'running' | 'closed';
+
+export class Transport {
+  private readonly limits: TransportLimits;
+  private readonly counters: TransportCounters;
+  /** links[i]: our link to replica i; null for ourselves. */
+  private readonly links: (PeerLink | null)[];
+  private readonly logger: Logger;
+  private listener: Listener | null = null;
+  private phase: Phase = 'new';
+  private starting: Promise<void> | null = null;
+  private backendName: ServerBackend['name'] | null = null;
+
+  constructor(
+    private readonly opts: TransportOptions,
+    private readonly handlers: TransportHandlers,
+  ) {
+    const { config, self, signer } = opts;
+    if (!(Number.isSafeInteger(self) && self >= 0 && self < config.n)) throw new RangeError(`self must be a replica id below ${config.n}, got ${self}`);
+    if (!bytesEqual(signer.publicKey, config.replicas[self]!.publicKey)) {
+      // Peers would refuse every hello we send: a wrong key file for this replica id.
+      throw new Error(`the signing key does not match replica ${self}'s public key in the cluster config`);
+    }
+    this.limits = resolveLimits(opts.limits);
+    this.counters = new TransportCounters(opts.metrics);
+    this.logger = opts.logger.child({ component: 'transport' });
+    const context = {
+      self,
+      clusterId: config.clusterId,
+      replicaCount: config.n,
+      signer,
+      logger: this.logger,
+      limits: this.limits,
+      counters: this.counters,
+      onStatus: (peer: ReplicaId, up: boolean) => this.handlers.onPeerStatus?.(peer, up),
+    };
+    this.links = config.replicas.map((r) => (r.id === self ? null : new PeerLink(context, r)));
+  }
+
+  /**
+   * Loads uWS (refusing its slow fallback unless allowed), listens on this replica's peer and
+   * client ports, and starts dialling the other replicas. Rejects if a port cannot be bound.
+   */
+  start(): Promise<void> {
+    assert(this.phase === 'new', `Transport.start() called in phase ${this.phase}`);
+    this.phase = 'starting';
+    this.starting = this.startListening();
+    return this.starting;
+  }
+
+  private async startListening(): Promise<void> {
+    const { config, self } = this.opts;
+    const loaded = loadUws({ allowFallback: this.opts.allowUwsFallback === true, logger: this.logger });
+    const backend = loaded.native ? uwsBackend(loaded.uws) : wsBackend;
+    this.backendName = backend.name;
+    const me = config.replicas[self]!;
+    const listener = new Listener(
+      {
+        config,
+        self,
+        crypto: this.opts.crypto,
+        logger: this.logger,
+        limits: this.limits,
+        counters: this.counters,
+        backend,
+        bindHost: this.opts.bindHost ?? me.host,
+      },
+      {
+        onPeerMessage: (from, msg) => this.handlers.onPeerMessage(from, msg),
+        onClientMessage: (conn, msg) => this.handlers.onClientMessage(conn, msg),
+        onClientClosed: (conn) => this.handlers.onClientClosed(conn),
+      },
+    );
+    await listener.start();
+    this.listener = listener; // if close() was called meanwhile, it closes the listener next
+    if (this.phase !== 'starting') return;
+    this.phase = 'running';
+    this.logger.info({ replica: self, peerPort: me.peerPort, clientPort: me.clientPort, server: backend.name }, 'transport listening');
+    for (const link of this.links) link?.start();
+  }
+
+  /** Queues `msg` for replica `to` (never ourselves). Sent once the link is up; see limits.ts for the bound. */
+  sendToPeer(to: ReplicaId, msg: Message): void {
+    this.link(to).send(encodeMessage(msg));
+  }
+
+  /** Encodes `msg` once and queues the same frame for every other replica. */
+  broadcastToPeers(msg: Message): void {
+    const frame = encodeMessage(msg);
+    for (const link of this.links) link?.send(frame);
+  }
+
+  /** Sends (or queues) `msg` on a client link; false if that connection is gone. */
+  sendToClient(conn: ClientConnId, msg: Message): boolean {
+    const listener = this.listener;
+    if (listener === null || !listener.hasClient(conn)) return false;
+    return listener.sendToClient(conn, encodeMessage(msg));
+  }
+
+  /** Closes a client link; onClientClosed is not called for it. */
+  closeClient(conn: ClientConnId): void {
+    this.listener?.closeClient(conn);
+  }
+
+  /** Replicas whose link from us is up (their handshake answered), in id order. */
+  peersUp(): ReplicaId[] {
+    const up: ReplicaId[] = [];
+    for (const link of this.links) if (link?.up === true) up.push(link.peer.id);
+    return up;
+  }
+
+  /** The server library in use: 'uws' (native), or 'ws' when the fallback was allowed; null before start(). */
+  serverBackend(): ServerBackend['name'] | null {
+    return this.backendName;
+  }
+
+  stats(): TransportStats {
+    const c = this.counters;
+    return {
+      peer: { ...c.traffic.peer },
+      client: { ...c.traffic.client },
+      rejectedFrames: { ...c.rejected },
+      errorRepliesSuppressed: c.errorRepliesSuppressed,
+      errorNoticesReceived: c.errorNoticesReceived,
+      connectionsRefused: c.connectionsRefused,
+      handshakeFailures: c.handshakeFailures,
+      droppedFrames: c.droppedFrames,
+      reconnects: c.reconnects,
+      peers: this.links.filter((l): l is PeerLink => l !== null).map((l) => l.stats()),
+      inboundPeers: this.listener?.inboundPeers() ?? [],
+      clientConnections: this.listener?.clientCount() ?? 0,
+      clientQueuedBytes: this.listener?.queuedClientBytes() ?? 0,
+    };
+  }
+
+  /**
+   * Stops listening and closes every client and inbound link, then gives our links to peers up to
+   * limits.closeFlushTimeoutMs to write what they hold, and closes them. Resolves when every socket
+   * is closed and every timer cleared. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    await this.starting?.catch(() => undefined); // a failed start has already released its ports
+    await this.listener?.close();
+    await Promise.all(this.links.map((l) => l?.close(this.limits.closeFlushTimeoutMs)));
+  }
+
+  private link(to: ReplicaId): PeerLink {
+    const link = this.links[to];
+    assert(link !== undefined && link !== null, `no peer link to ${to} (replica ids are 0..${this.opts.config.n - 1}, self is ${this.opts.self})`);
+    return link;
+  }
+}
