@@ -152,13 +152,21 @@ export function runConsensusSeed(opts: ConsensusRunOptions): ConsensusRunResult 
     }
   }
 
-  for (const node of nodes) node.start();
-  world.run(endUs);
+  // A core that throws (an assert: "invariant violated inside the core") ends the run; it is a
+  // finding like any violation, reported with the scenario that led to it.
+  let thrown: string | null = null;
+  try {
+    for (const node of nodes) node.start();
+    world.run(endUs);
+  } catch (error) {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    thrown = `exception at ${world.nowUs} µs: ${text.split('\n').slice(0, 8).join('\n')}`;
+  }
 
   const upCorrect = correct.filter((r) => nodes[r]!.up);
-  checker.checkLiveness(upCorrect, gstUs, endUs, LIVENESS_BOUND_US);
+  if (thrown === null) checker.checkLiveness(upCorrect, gstUs, endUs, LIVENESS_BOUND_US);
 
-  const slowest = Math.min(...upCorrect.map((r) => checker.commitTimesUs[r]!.filter((t) => t >= gstUs).length));
+  const slowest = upCorrect.length === 0 ? 0 : Math.min(...upCorrect.map((r) => checker.commitTimesUs[r]!.filter((t) => t >= gstUs).length));
   const faultsReported: Record<string, number> = {};
   let rejectedFrames = 0;
   for (const node of nodes) {
@@ -171,7 +179,7 @@ export function runConsensusSeed(opts: ConsensusRunOptions): ConsensusRunResult 
     n,
     rule: opts.rule,
     scenario,
-    violations: [...checker.violations, ...audit.violations],
+    violations: [...checker.violations, ...audit.violations, ...(thrown === null ? [] : [thrown])],
     maxHeight: checker.maxHeight,
     commitsPerSecond: slowest / ((endUs - gstUs) / 1e6),
     gstUs,

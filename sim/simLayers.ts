@@ -1,0 +1,104 @@
+/**
+ * What the simulator CLI can run, by layer name: each layer turns one seed job into one outcome with
+ * the same summary fields, so the CLI (sim/cli.ts) and its workers (sim/cliWorker.ts) need not know
+ * what a layer simulates. Adding a layer (e.g. `full`, the ordering phase on top of consensus) is one
+ * entry in LAYERS.
+ */
+import type { CommitRule } from '../common/config.js';
+import { CONSENSUS_FAULT_KINDS, runConsensusSeed, type SimCrypto } from './consensusRun.js';
+
+/** One run, as the CLI asks for it; plain data, so it crosses to a worker thread as is. */
+export interface SeedJob {
+  readonly layer: string;
+  readonly seed: number;
+  readonly n: number;
+  readonly rule: CommitRule;
+  /** Fault kinds, already resolved from the --faults text. */
+  readonly faults: readonly string[];
+  readonly crypto: SimCrypto;
+  /** Virtual time after GST; undefined: the layer's default. */
+  readonly afterGstUs: number | undefined;
+}
+
+/** One run's result; plain data, so it crosses back from a worker thread. */
+export interface SeedOutcome {
+  readonly seed: number;
+  readonly n: number;
+  readonly rule: CommitRule;
+  readonly scenario: readonly string[];
+  /** Empty when every checker was satisfied. */
+  readonly violations: readonly string[];
+  /** Commits per virtual second after GST, at the slowest correct replica. */
+  readonly commitsPerSecond: number;
+  /** Peer faults (bad signatures, invalid proposals, …) reported by correct replicas, by kind. */
+  readonly faultsReported: Readonly<Record<string, number>>;
+  /** Frames correct replicas refused to decode. */
+  readonly rejectedFrames: number;
+  readonly maxHeight: number;
+  readonly messagesSent: number;
+  readonly realMs: number;
+}
+
+export interface SimLayer {
+  /** Fault kinds `--faults` may name for this layer (`all` means every one). */
+  readonly faultKinds: readonly string[];
+  run(job: SeedJob): SeedOutcome;
+}
+
+/** The consensus-only simulation (sim/consensusRun.ts). */
+const consensusLayer: SimLayer = {
+  faultKinds: CONSENSUS_FAULT_KINDS,
+  run: (job) => {
+    const r = runConsensusSeed({
+      seed: job.seed,
+      n: job.n,
+      rule: job.rule,
+      faults: new Set(job.faults),
+      crypto: job.crypto,
+      ...(job.afterGstUs === undefined ? {} : { afterGstUs: job.afterGstUs }),
+    });
+    return {
+      seed: r.seed,
+      n: r.n,
+      rule: r.rule,
+      scenario: r.scenario,
+      violations: r.violations,
+      commitsPerSecond: r.commitsPerSecond,
+      faultsReported: r.faultsReported,
+      rejectedFrames: r.rejectedFrames,
+      maxHeight: r.maxHeight,
+      messagesSent: r.messagesSent,
+      realMs: r.realMs,
+    };
+  },
+};
+
+/** The layers by name. Worker threads load this module afresh, so a layer must be registered
+ *  here, at load time; one added later (as tests do) runs only with `--workers 0`. */
+export const LAYERS = new Map<string, SimLayer>([['consensus', consensusLayer]]);
+
+export const LAYER_NAMES: readonly string[] = [...LAYERS.keys()];
+
+/** Runs a job; an exception escaping the layer is reported as a violation, never lost. */
+export function runJob(job: SeedJob): SeedOutcome {
+  const layer = LAYERS.get(job.layer);
+  if (layer === undefined) throw new Error(`unknown simulation layer '${job.layer}'`);
+  try {
+    return layer.run(job);
+  } catch (error) {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    return {
+      seed: job.seed,
+      n: job.n,
+      rule: job.rule,
+      scenario: [],
+      violations: [`exception: ${text.split('\n').slice(0, 8).join('\n')}`],
+      commitsPerSecond: 0,
+      faultsReported: {},
+      rejectedFrames: 0,
+      maxHeight: 0,
+      messagesSent: 0,
+      realMs: 0,
+    };
+  }
+}
