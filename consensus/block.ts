@@ -44,5 +44,5 @@ export function makeGenesis(crypto: CryptoBackend, n: number): Genesis {
 }
 
 export function isGenesisQc(qc: QuorumCert, genesis: Genesis): boolean {
-  return qc.view === 0 && qc.sigs.length === 0 && bytesEqual(qc.block, genesis.digest);
+  return qc.view === 0 && qc.sigs.length === 0 && qc.signers.every((b) => b === 0) && bytesEqual(qc.block, genesis.digest);
 }

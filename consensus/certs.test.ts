@@ -147,11 +147,8 @@ describe('the genesis QC', () => {
     expectRejected(verifier().checkQc(qcFrom(ids(0, 1, 2), 0 as View, genesis.digest)), /view 0/);
   });
 
-  // KNOWN CORE BUG (reported; consensus/certs.ts isGenesisQc ignores the signer bitmap): a view-0 QC
-  // for genesis that names signers but carries no signature passes. The wire decoder refuses it
-  // (signature count ≠ popcount), so it cannot arrive from a peer; the verifier should still not
-  // depend on that. Make this an ordinary `it` once isGenesisQc also requires an empty bitmap.
-  it.fails('rejects the genesis QC with signer bits set and no signatures', () => {
+  // A view-0 QC counts as genesis only with no signer bits at all.
+  it('rejects the genesis QC with signer bits set and no signatures', () => {
     const bitmap = newBitmap(N);
     for (const b of [0, 1, 2]) bitmapSet(bitmap, b);
     expect(verifier().checkQc({ ...genesis.qc, signers: bitmap }).ok).toBe(false);
@@ -222,9 +219,7 @@ describe('certificate cache keys', () => {
   // The verified-certificate cache is keyed by a hash of the certificate's fields written one after
   // another without lengths. A certificate with the same bytes cut at other field boundaries must
   // still be checked on its own: here the first signature moves into an over-long signer bitmap.
-  // KNOWN CORE BUG (reported, not fixed here: consensus/certs.ts is the core owner's). `it.fails`
-  // turns red once the cache key is made unambiguous — then make this an ordinary `it`.
-  it.fails('does not let a cached TC vouch for a reshaped copy of the same bytes', () => {
+  it('does not let a cached TC vouch for a reshaped copy of the same bytes', () => {
     const v = verifier();
     const tc = tcFrom(9 as View, new Map([[0, 4], [1, 6], [2, 5]] as [ReplicaId, View][]));
     expect(v.checkTc(tc)).toEqual({ ok: true });

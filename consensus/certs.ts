@@ -33,10 +33,10 @@ export class CertVerifier {
   checkQc(qc: QuorumCert): CertCheck {
     if (isGenesisQc(qc, this.genesis)) return OK;
     if (qc.view === 0) return fail('only the genesis QC may have view 0');
-    const key = this.cacheKey('q', qc.view, qc.block, qc.signers, qc.sigs, []);
-    if (this.verified.has(key)) return OK;
     const signers = this.checkSigners(qc.signers, qc.sigs.length);
     if (typeof signers === 'string') return fail(`QC: ${signers}`);
+    const key = this.cacheKey('q', qc.view, qc.block, qc.signers, qc.sigs, []);
+    if (this.verified.has(key)) return OK;
     const message = voteMessage(this.config.clusterId, qc.view, qc.block);
     for (let i = 0; i < signers.length; i++) {
       const replica = signers[i]!;
@@ -50,11 +50,11 @@ export class CertVerifier {
 
   checkTc(tc: TimeoutCert): CertCheck {
     if (tc.view === 0) return fail('TC for view 0');
-    const key = this.cacheKey('t', tc.view, null, tc.signers, tc.sigs, tc.highQcViews);
-    if (this.verified.has(key)) return OK;
     const signers = this.checkSigners(tc.signers, tc.sigs.length);
     if (typeof signers === 'string') return fail(`TC: ${signers}`);
     if (tc.highQcViews.length !== signers.length) return fail('TC: one high-QC view per signer expected');
+    const key = this.cacheKey('t', tc.view, null, tc.signers, tc.sigs, tc.highQcViews);
+    if (this.verified.has(key)) return OK;
     for (let i = 0; i < signers.length; i++) {
       const replica = signers[i]!;
       const highQcView = tc.highQcViews[i]!;
@@ -94,9 +94,12 @@ export class CertVerifier {
     sigs: readonly Uint8Array[],
     views: readonly View[],
   ): string {
-    const w = new ByteWriter(64 + sigs.length * 64).u64(v).bytes(signers);
+    // Every variable-length part is length-prefixed, so no two certificates share a key.
+    const w = new ByteWriter(64 + sigs.length * 66).u64(v).u16(signers.length).bytes(signers);
     if (block !== null) w.bytes(block);
-    for (const s of sigs) w.bytes(s);
+    w.u16(sigs.length);
+    for (const s of sigs) w.u16(s.length).bytes(s);
+    w.u16(views.length);
     for (const x of views) w.u64(x);
     return kind + toHex(this.crypto.sha256(w.finish()));
   }

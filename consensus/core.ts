@@ -381,11 +381,14 @@ export class HotStuff {
     if (block.view <= block.justify.view) return { kind: 'invalidProposal', detail: 'view not above its QC' };
     const qcCheck = this.certs.checkQc(block.justify);
     if (!qcCheck.ok) return { kind: 'badCertificate', detail: qcCheck.reason };
+    // An attached TC is always checked: it moves views, names the leader and is stored durably.
+    if (tc !== null) {
+      if (tc.view + 1 !== block.view) return { kind: 'invalidProposal', detail: 'TC is not for the previous view' };
+      const tcCheck = this.certs.checkTc(tc);
+      if (!tcCheck.ok) return { kind: 'badCertificate', detail: tcCheck.reason };
+    }
     if (block.justify.view + 1 === block.view) return null;
     if (tc === null) return { kind: 'invalidProposal', detail: `view ${block.view} entered without a certificate` };
-    if (tc.view + 1 !== block.view) return { kind: 'invalidProposal', detail: 'TC is not for the previous view' };
-    const tcCheck = this.certs.checkTc(tc);
-    if (!tcCheck.ok) return { kind: 'badCertificate', detail: tcCheck.reason };
     if (block.justify.view < maxHighQcView(tc)) {
       return { kind: 'invalidProposal', detail: 'QC is below the highest QC reported in the TC' };
     }
