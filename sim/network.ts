@@ -43,7 +43,8 @@ export class SimNetwork {
     this.baseLatency = Array.from({ length: nodeCount }, () => Array.from({ length: nodeCount }, () => rng.int(lo, hi)));
   }
 
-  /** Splits nodes into groups (group id per node); messages across groups are dropped. */
+  /** Splits nodes into groups (group id per node); messages across groups are dropped. A node in
+   *  group −1 stays connected to every group (clients, when only replicas are split). */
   partition(groups: readonly number[]): void {
     this.groups = groups;
   }
@@ -57,7 +58,10 @@ export class SimNetwork {
   }
 
   connected(from: number, to: number): boolean {
-    return this.groups === null || this.groups[from] === this.groups[to];
+    if (this.groups === null) return true;
+    const a = this.groups[from];
+    const b = this.groups[to];
+    return a === b || a === -1 || b === -1;
   }
 
   /** Delivery delays for one message: empty when lost, two entries when duplicated. */

@@ -1,0 +1,108 @@
+/**
+ * Batches a replica timestamped in phase 1 and holds until they are sequenced or can no longer be
+ * (their expiry slot is committed). Bounded per source and in total; a source over its bound loses
+ * its own oldest batches, and when the total is reached the source holding the most loses its
+ * oldest, so a flooding client cannot push out honest batches.
+ */
+import type { Digest, Slot } from '../common/ids.js';
+import type { BatchHeader } from '../common/batch.js';
+import { MAX_PENDING_BATCHES_PER_CONNECTION, MAX_PENDING_BYTES } from '../common/limits.js';
+
+export interface PendingBatch {
+  readonly key: string;
+  readonly digest: Digest;
+  readonly bytes: Uint8Array;
+  readonly header: BatchHeader;
+  readonly source: string;
+  readonly ts: number;
+  readonly tsSig: Uint8Array;
+  readonly expiresSlot: Slot;
+}
+
+export class PendingBatches {
+  private readonly byKey = new Map<string, PendingBatch>();
+  /** Per source, its pending keys in arrival order (a key may be stale after removal). */
+  private readonly bySource = new Map<string, { keys: string[]; head: number; count: number; bytes: number }>();
+  private totalBytes = 0;
+  evictions = 0;
+
+  constructor(
+    private readonly maxPerSource = MAX_PENDING_BATCHES_PER_CONNECTION,
+    private readonly maxBytes = MAX_PENDING_BYTES,
+  ) {}
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get(key: string): PendingBatch | undefined {
+    return this.byKey.get(key);
+  }
+
+  add(batch: PendingBatch): void {
+    this.remove(batch.key);
+    while ((this.bySource.get(batch.source)?.count ?? 0) >= this.maxPerSource) this.evictOldest(batch.source);
+    while (this.totalBytes + batch.bytes.length > this.maxBytes && this.byKey.size > 0) this.evictOldest(this.largestSource());
+    let src = this.bySource.get(batch.source);
+    if (src === undefined) {
+      src = { keys: [], head: 0, count: 0, bytes: 0 };
+      this.bySource.set(batch.source, src);
+    }
+    src.keys.push(batch.key);
+    src.count++;
+    src.bytes += batch.bytes.length;
+    this.byKey.set(batch.key, batch);
+    this.totalBytes += batch.bytes.length;
+  }
+
+  remove(key: string): PendingBatch | undefined {
+    const batch = this.byKey.get(key);
+    if (batch === undefined) return undefined;
+    this.byKey.delete(key);
+    this.totalBytes -= batch.bytes.length;
+    const src = this.bySource.get(batch.source)!;
+    src.count--;
+    src.bytes -= batch.bytes.length;
+    if (src.count === 0) this.bySource.delete(batch.source);
+    return batch;
+  }
+
+  /** Drops batches that can no longer be sequenced: their expiry slot is committed. */
+  pruneExpired(committedThrough: Slot): void {
+    for (const [key, b] of this.byKey) if (b.expiresSlot <= committedThrough) this.remove(key);
+  }
+
+  private evictOldest(source: string): void {
+    const src = this.bySource.get(source);
+    if (src === undefined) return;
+    while (src.head < src.keys.length) {
+      const key = src.keys[src.head++]!;
+      const batch = this.byKey.get(key);
+      if (batch !== undefined && batch.source === source) {
+        this.remove(key);
+        this.evictions++;
+        break;
+      }
+    }
+    if (src.head > 1024 && src.head * 2 > src.keys.length) {
+      src.keys = src.keys.slice(src.head);
+      src.head = 0;
+    }
+  }
+
+  private largestSource(): string {
+    let best = '';
+    let bestBytes = -1;
+    for (const [source, src] of this.bySource) {
+      if (src.bytes > bestBytes) {
+        best = source;
+        bestBytes = src.bytes;
+      }
+    }
+    return best;
+  }
+}

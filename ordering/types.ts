@@ -1,0 +1,104 @@
+/**
+ * The replica core's contract with its driver (sim/ or server/): like consensus/types.ts, one
+ * entry point `step(input, nowUs)` whose output the driver applies in order — persist (durably),
+ * then send, then report — so an ack, a timestamp or a seal never leaves before what it relies on
+ * is durable.
+ */
+import type { ClusterConfig } from '../common/config.js';
+import type { CryptoBackend, Signer } from '../common/crypto/types.js';
+import type { Digest, ReplicaId, Slot } from '../common/ids.js';
+import type { Block, Message, OrderingCert, SealEntry } from '../common/messages.js';
+import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
+import type { StateMachine } from './stateMachine.js';
+
+/** Durable writes of the ordering phase. */
+export type OrderingPersistOp =
+  /** Timestamps up to this value may be given; the next start begins above it. */
+  | { readonly kind: 'tsReservation'; readonly untilUs: number }
+  /** The sealed frontier (written before a seal reaching it leaves). */
+  | { readonly kind: 'frontier'; readonly slot: Slot }
+  /** Batch bytes this replica holds durably (acked, or fetched to vote or execute). */
+  | { readonly kind: 'batch'; readonly digest: Digest; readonly bytes: Uint8Array }
+  /** An ack given: listed by every later seal over its slot, so it must survive a restart. */
+  | { readonly kind: 'ack'; readonly entry: SealEntry; readonly slot: Slot; readonly oc: OrderingCert; readonly sig: Uint8Array }
+  /** Acks at or below this slot are covered by a committed block and no longer needed. */
+  | { readonly kind: 'pruneAcks'; readonly throughSlot: Slot };
+
+export type ReplicaPersistOp = ConsensusPersistOp | OrderingPersistOp;
+
+/** Where a client request came from: a client connection, a peer replica acting as a gateway, or
+ *  this replica's own gateway. Replies go back the same way. */
+export type Source =
+  | { readonly kind: 'client'; readonly conn: number }
+  | { readonly kind: 'peer'; readonly replica: ReplicaId }
+  | { readonly kind: 'local' };
+
+export type ReplicaInput =
+  | { readonly kind: 'start' }
+  | { readonly kind: 'peer'; readonly from: ReplicaId; readonly msg: Message }
+  | { readonly kind: 'client'; readonly conn: number; readonly msg: Message }
+  | { readonly kind: 'clientClosed'; readonly conn: number }
+  | { readonly kind: 'tick' };
+
+/** One batch executed, for checkers, logs and metrics. */
+export interface ExecutionRecord {
+  readonly position: number;
+  readonly digest: Digest;
+  readonly ts: number;
+  readonly ocHash: Digest;
+  readonly blockHeight: number;
+  readonly commands: number;
+  readonly collectorId: number;
+  /** The results blob sent in the Executed notice (compared across replicas). */
+  readonly results: Uint8Array;
+  /** The OC the batch executed under, and its bytes (references, for checkers and logs). */
+  readonly oc: OrderingCert;
+  readonly batch: Uint8Array;
+}
+
+/** Batches the driver must read from storage and send to a peer (not held in memory). */
+export interface ServeBatchesRequest {
+  readonly to: ReplicaId;
+  readonly digests: readonly Digest[];
+}
+
+export interface ReplicaOutput {
+  readonly persist: ReplicaPersistOp[];
+  readonly toPeers: { readonly to: ReplicaId | 'all'; readonly msg: Message }[];
+  readonly toClients: { readonly conn: number; readonly msg: Message }[];
+  readonly serveBlocks: ServeBlocksRequest[];
+  readonly serveBatches: ServeBatchesRequest[];
+  readonly executed: ExecutionRecord[];
+  readonly commits: { readonly height: number; readonly digest: Digest; readonly toSlot: Slot }[];
+  readonly faults: PeerFault[];
+}
+
+export interface RecoveredOrdering {
+  readonly tsReservationUs: number;
+  readonly frontier: Slot;
+  readonly acks: readonly { readonly entry: SealEntry; readonly oc: OrderingCert; readonly sig: Uint8Array }[];
+  /** Bytes of every batch stored durably that may still be needed (acked, or committed). */
+  readonly batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[];
+  /** The committed chain from genesis (excluded) to the committed tip, oldest first: the
+   *  executor replays it to rebuild the state machine after a restart. */
+  readonly committedChain: readonly Block[];
+}
+
+export const EMPTY_ORDERING_RECOVERY: RecoveredOrdering = {
+  tsReservationUs: 0,
+  frontier: 0 as Slot,
+  acks: [],
+  batches: [],
+  committedChain: [],
+};
+
+export interface ReplicaOptions {
+  readonly config: ClusterConfig;
+  readonly self: ReplicaId;
+  readonly crypto: CryptoBackend;
+  readonly signer: Signer;
+  readonly stateMachine: StateMachine;
+  readonly recovered: { readonly consensus: RecoveredConsensus; readonly ordering: RecoveredOrdering };
+  /** Gateway batching for thin clients; defaults suit a LAN. */
+  readonly gateway?: { readonly maxBatchCommands: number; readonly maxDelayUs: number };
+}

@@ -1,0 +1,222 @@
+/**
+ * Checkers for every property in DESIGN.md "What must hold", fed by the replicas and clients of a
+ * full simulation run:
+ *  - agreement: correct replicas commit the same blocks and execute the same sequence (position →
+ *    digest and results);
+ *  - ordering linearizability: if every correct replica's timestamp for a is below every correct
+ *    replica's timestamp for b and both execute, a executes before b;
+ *  - no loss, no duplicates: every batch with a sequencing certificate (q acks on one OC) executes,
+ *    and every command executes exactly once;
+ *  - timestamp soundness: an executed batch's timestamp lies within the correct replicas'
+ *    timestamps in its OC;
+ *  - liveness: after stabilisation, a correct client's command executes within a bound.
+ * Plus the fairness summary: pairs checked, inversions among pairs whose correct timestamps
+ * overlap (information, not an error), late retries, the largest median shift a Byzantine
+ * collector achieved.
+ */
+import { decodeBatchCommands, decodeResults } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
+import type { Message } from '../common/messages.js';
+import { ResultStatus } from '../ordering/executor.js';
+import type { ExecutionRecord, ReplicaOutput } from '../ordering/types.js';
+import type { ClientRecord } from './clientNode.js';
+import type { ReplicaObserver } from './replicaNode.js';
+
+interface Executed {
+  readonly digest: string;
+  readonly resultsHex: string;
+  readonly ts: number;
+  readonly record: ExecutionRecord;
+}
+
+export interface FairnessSummary {
+  readonly executedBatches: number;
+  readonly pairsChecked: number;
+  readonly linearizabilityViolations: number;
+  readonly overlappingPairs: number;
+  readonly overlappingInversions: number;
+  readonly lateRetries: number;
+  readonly maxByzantineMedianShiftUs: number;
+}
+
+/** Pairs examined for inversions at most (the count is information; a sample is enough). */
+const MAX_INVERSION_SAMPLE = 4_000;
+
+export class OrderingChecker implements ReplicaObserver {
+  readonly violations: string[] = [];
+  private readonly committed = new Map<number, string>();
+  private readonly executedAt = new Map<number, Executed>();
+  private readonly executedByReplica: Set<string>[];
+  /** Correct replicas' timestamps per digest. */
+  private readonly correctTs = new Map<string, number[]>();
+  /** Ackers per digest+ocHash (all replicas: an SC may hold up to f Byzantine acks). */
+  private readonly ackers = new Map<string, Set<number>>();
+  private readonly sequenced = new Set<string>();
+  maxByzantineMedianShiftUs = 0;
+  lateRetries = 0;
+
+  constructor(
+    private readonly n: number,
+    private readonly q: number,
+    private readonly isCorrect: (replica: number) => boolean,
+  ) {
+    this.executedByReplica = Array.from({ length: n }, () => new Set<string>());
+  }
+
+  onCommit(replica: number, commits: ReplicaOutput['commits'], atUs: number): void {
+    if (!this.isCorrect(replica)) return;
+    for (const c of commits) {
+      const hex = toHex(c.digest);
+      const known = this.committed.get(c.height);
+      if (known === undefined) this.committed.set(c.height, hex);
+      else if (known !== hex) this.violations.push(`agreement: replica ${replica} committed a different block at height ${c.height} (at ${atUs} µs)`);
+    }
+  }
+
+  onExecuted(replica: number, records: readonly ExecutionRecord[], atUs: number): void {
+    if (!this.isCorrect(replica)) return;
+    for (const r of records) {
+      const digest = toHex(r.digest);
+      const resultsHex = toHex(r.results);
+      const known = this.executedAt.get(r.position);
+      if (known === undefined) {
+        this.executedAt.set(r.position, { digest, resultsHex, ts: r.ts, record: r });
+        this.checkSoundness(r, digest);
+      } else if (known.digest !== digest || known.resultsHex !== resultsHex) {
+        this.violations.push(`agreement: replica ${replica} executed a different batch or result at position ${r.position} (at ${atUs} µs)`);
+      }
+      this.executedByReplica[replica]!.add(digest);
+    }
+  }
+
+  onSent(replica: number, msg: Message): void {
+    if (msg.type === 'tsReply' && this.isCorrect(replica) && msg.stamp.replica === replica) {
+      const key = toHex(msg.digest);
+      const list = this.correctTs.get(key);
+      if (list === undefined) this.correctTs.set(key, [msg.stamp.ts]);
+      else list.push(msg.stamp.ts);
+    } else if (msg.type === 'ack' && msg.replica === replica) {
+      const key = toHex(msg.digest) + toHex(msg.ocHash);
+      let set = this.ackers.get(key);
+      if (set === undefined) this.ackers.set(key, (set = new Set()));
+      set.add(replica);
+      if (set.size >= this.q) this.sequenced.add(toHex(msg.digest));
+    }
+  }
+
+  /** The executed timestamp must lie within the correct replicas' timestamps in its OC. */
+  private checkSoundness(r: ExecutionRecord, digest: string): void {
+    const correct = r.oc.stamps.filter((s) => this.isCorrect(s.replica)).map((s) => s.ts);
+    if (correct.length === 0) {
+      this.violations.push(`soundness: batch ${digest.slice(0, 12)} executed with an OC holding no correct timestamp`);
+      return;
+    }
+    const lo = Math.min(...correct);
+    const hi = Math.max(...correct);
+    if (r.ts < lo || r.ts > hi) {
+      this.violations.push(`soundness: batch ${digest.slice(0, 12)} executed at ${r.ts}, outside its correct timestamps [${lo}, ${hi}]`);
+    }
+  }
+
+  /** Checks at the end of a run. `upCorrect`: correct replicas that are up and had time to catch up. */
+  finish(upCorrect: readonly number[], clients: readonly ClientRecord[], liveness: { fromUs: number; untilUs: number; boundUs: number } | null): FairnessSummary {
+    const sequence = [...this.executedAt.entries()].sort((a, b) => a[0] - b[0]);
+    for (let i = 0; i < sequence.length; i++) {
+      if (sequence[i]![0] !== i) {
+        this.violations.push(`agreement: executed positions have a gap at ${i}`);
+        break;
+      }
+    }
+    this.checkNoLoss(upCorrect, clients);
+    this.checkExactlyOnce(sequence.map(([, e]) => e));
+    if (liveness !== null) this.checkLiveness(clients, liveness);
+    return this.fairness(sequence.map(([pos, e]) => ({ pos, e })), clients);
+  }
+
+  private checkNoLoss(upCorrect: readonly number[], clients: readonly ClientRecord[]): void {
+    const mustExecute = new Set(this.sequenced);
+    for (const c of clients) if (c.digest !== null && c.orderedUs !== null) mustExecute.add(c.digest);
+    for (const digest of mustExecute) {
+      for (const r of upCorrect) {
+        if (!this.executedByReplica[r]!.has(digest)) {
+          this.violations.push(`no loss: sequenced batch ${digest.slice(0, 12)} never executed at replica ${r}`);
+          return;
+        }
+      }
+    }
+  }
+
+  private checkExactlyOnce(sequence: readonly Executed[]): void {
+    const executedCommands = new Set<string>();
+    for (const e of sequence) {
+      const commands = decodeBatchCommands(e.record.batch);
+      const results = decodeResults(e.record.results);
+      if (!commands.ok || !results.ok) continue;
+      commands.value.forEach((c, i) => {
+        if (results.value[i]?.[0] !== ResultStatus.Executed) return;
+        const key = `${c.clientId}:${c.seq}`;
+        if (executedCommands.has(key)) this.violations.push(`duplicate: command ${key} executed twice`);
+        executedCommands.add(key);
+      });
+    }
+  }
+
+  private checkLiveness(clients: readonly ClientRecord[], { fromUs, untilUs, boundUs }: { fromUs: number; untilUs: number; boundUs: number }): void {
+    for (const c of clients) {
+      if (c.submitUs < fromUs || c.submitUs > untilUs - boundUs) continue;
+      const done = c.executedUs;
+      if (done === null || done - c.submitUs > boundUs) {
+        const what = c.digest === null ? `command ${c.commands[0]!.seq}` : `batch ${c.digest.slice(0, 12)}`;
+        this.violations.push(
+          `liveness: client ${c.client}'s ${what} submitted at ${(c.submitUs / 1e6).toFixed(3)} s ` +
+            (done === null ? `never executed${c.failed === null ? '' : ` (${c.failed})`}` : `executed after ${((done - c.submitUs) / 1e6).toFixed(3)} s`),
+        );
+        return;
+      }
+    }
+  }
+
+  private fairness(sequence: readonly { pos: number; e: Executed }[], clients: readonly ClientRecord[]): FairnessSummary {
+    const items: { pos: number; lo: number; hi: number; submitUs: number }[] = [];
+    const submitted = new Map<string, number>();
+    for (const c of clients) if (c.digest !== null && !submitted.has(c.digest)) submitted.set(c.digest, c.submitUs);
+    for (const { pos, e } of sequence) {
+      const ts = this.correctTs.get(e.digest);
+      if (ts === undefined || ts.length === 0) continue;
+      items.push({ pos, lo: Math.min(...ts), hi: Math.max(...ts), submitUs: submitted.get(e.digest) ?? -1 });
+    }
+    // Linearizability in O(N log N): walking from the last position back, a batch b is violated if
+    // some later-executed a has every correct timestamp below all of b's.
+    let violations = 0;
+    let minHiLater = Infinity;
+    for (let i = items.length - 1; i >= 0; i--) {
+      const b = items[i]!;
+      if (minHiLater < b.lo) {
+        violations++;
+        if (violations <= 3) this.violations.push(`linearizability: batch at position ${b.pos} executed before one whose correct timestamps all precede its own`);
+      }
+      minHiLater = Math.min(minHiLater, b.hi);
+    }
+    let overlapping = 0;
+    let inversions = 0;
+    const sample = items.length > MAX_INVERSION_SAMPLE ? items.filter((_, i) => i % Math.ceil(items.length / MAX_INVERSION_SAMPLE) === 0) : items;
+    for (let i = 0; i < sample.length; i++) {
+      for (let j = i + 1; j < sample.length; j++) {
+        const a = sample[i]!;
+        const b = sample[j]!;
+        if (a.hi < b.lo || b.hi < a.lo) continue;
+        overlapping++;
+        if (a.submitUs >= 0 && b.submitUs >= 0 && b.submitUs < a.submitUs) inversions++;
+      }
+    }
+    return {
+      executedBatches: sequence.length,
+      pairsChecked: (items.length * (items.length - 1)) / 2,
+      linearizabilityViolations: violations,
+      overlappingPairs: overlapping,
+      overlappingInversions: inversions,
+      lateRetries: this.lateRetries,
+      maxByzantineMedianShiftUs: this.maxByzantineMedianShiftUs,
+    };
+  }
+}

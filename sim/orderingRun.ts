@@ -1,0 +1,258 @@
+/**
+ * One seeded run of the full simulation: n replicas of the real ReplicaCore and simulated clients
+ * (direct and gateway mode) on the virtual network, with network faults, clock offsets and drift,
+ * crash-restarts and Byzantine replicas drawn from the seed; every property of DESIGN.md "What must
+ * hold" checked. Same seed and options, same run.
+ */
+import { generateCluster, type ClusterConfig } from '../common/config.js';
+import { nodeCrypto } from '../common/crypto/node.js';
+import type { CryptoBackend } from '../common/crypto/types.js';
+import type { ReplicaId } from '../common/ids.js';
+import type { CommitRule } from '../consensus/types.js';
+import { SignatureAudit } from './audit.js';
+import { ClientNode, type ClientMode, type ClientRecord } from './clientNode.js';
+import { createFastCrypto } from './fastCrypto.js';
+import { NETWORK_FAULTS } from './faults.js';
+import { type NetworkProfile, SimNetwork } from './network.js';
+import { OrderingChecker, type FairnessSummary } from './orderingChecker.js';
+import { ORDERING_BYZANTINE_KINDS, type OrderingByzantineKind, orderingBehaviour } from './orderingByzantine.js';
+import { ReplicaNode } from './replicaNode.js';
+import { Rng } from './rng.js';
+import { World } from './world.js';
+
+/** Clock faults: offsets and drift within the liveness assumption, and beyond it (safety only). */
+export const CLOCK_FAULTS = ['clockSkew', 'clockChaos'] as const;
+export const ORDERING_FAULT_KINDS: readonly string[] = [...NETWORK_FAULTS, ...CLOCK_FAULTS, ...ORDERING_BYZANTINE_KINDS];
+
+export type ClientModes = ClientMode | 'mixed';
+
+export interface OrderingRunOptions {
+  readonly seed: number;
+  readonly n: number;
+  readonly rule: CommitRule;
+  readonly faults: ReadonlySet<string>;
+  readonly crypto: 'ed25519' | 'fast';
+  readonly modes: ClientModes;
+  readonly afterGstUs?: number;
+}
+
+export interface OrderingRunResult {
+  readonly seed: number;
+  readonly n: number;
+  readonly rule: CommitRule;
+  readonly scenario: readonly string[];
+  readonly violations: readonly string[];
+  readonly fairness: FairnessSummary;
+  readonly batchesSubmitted: number;
+  readonly batchesExecuted: number;
+  readonly commandsExecuted: number;
+  readonly refusals: Readonly<Record<string, number>>;
+  readonly faultsReported: Readonly<Record<string, number>>;
+  readonly maxClockSkewUs: number;
+  readonly execLatencyP50Us: number;
+  readonly gstUs: number;
+  readonly endUs: number;
+  readonly messagesSent: number;
+  readonly realMs: number;
+}
+
+/** Protocol timing for simulated links of up to ~20 ms: Δ must exceed clock skew plus the
+ *  ordering phase (two round trips); timeouts a few times a view's duration. */
+const SIM_PROTOCOL = {
+  genesisUs: 0,
+  slotUs: 10_000,
+  deltaUs: 150_000,
+  viewTimeoutMs: 300,
+  maxViewTimeoutMs: 2_400,
+  minBlockIntervalUs: 10_000,
+  idleBlockIntervalUs: 50_000,
+  batchLifetimeUs: 30_000_000,
+};
+/** Clock skew within the assumption (skew + ordering phase < Δ) and far beyond it. */
+const SKEW_WITHIN_US = 30_000;
+const SKEW_BEYOND_US = 600_000;
+const DRIFT_PPM = 200;
+/** After GST every correct client's command must execute within this bound. */
+const LIVENESS_BOUND_US = 6_000_000;
+const DEFAULT_AFTER_GST_US = 10_000_000;
+/** Clients stop submitting this long before the end, so everything can drain and be checked. */
+const DRAIN_US = 4_000_000;
+
+export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
+  const started = performance.now();
+  const rng = new Rng(opts.seed);
+  const crypto: CryptoBackend = opts.crypto === 'fast' ? createFastCrypto() : nodeCrypto;
+  const { config, keyPairs } = generateCluster(
+    { n: opts.n, keySeed: `sim-${opts.n}`, protocol: { ...SIM_PROTOCOL, commitRule: opts.rule } },
+    crypto,
+  );
+  const { n, f } = config;
+  const scenario: string[] = [];
+  const faulty = opts.faults.size > 0;
+  const gstUs = faulty ? rng.int(1_000_000, 3_000_000) : 0;
+  const endUs = gstUs + (opts.afterGstUs ?? DEFAULT_AFTER_GST_US);
+
+  const clientCount = rng.int(2, 4);
+  const profile: NetworkProfile = {
+    baseLatencyUs: [rng.int(100, 1_000), rng.int(2_000, 15_000)],
+    jitterMeanUs: rng.int(100, 3_000),
+    maxJitterAfterGstUs: 5_000,
+    lossBeforeGst: opts.faults.has('loss') ? rng.float() * 0.1 : 0,
+    duplicate: opts.faults.has('duplicate') ? rng.float() * 0.05 : 0,
+    gstUs,
+  };
+  scenario.push(
+    `network: links ${profile.baseLatencyUs[0]}–${profile.baseLatencyUs[1]} µs + jitter ${profile.jitterMeanUs} µs, ` +
+      `loss ${(profile.lossBeforeGst * 100).toFixed(1)}%, dup ${(profile.duplicate * 100).toFixed(1)}%, GST ${gstUs / 1e6} s`,
+  );
+  const network = new SimNetwork(rng.fork(), n + clientCount, profile);
+  const world = new World(network);
+
+  const byzantineKinds = ORDERING_BYZANTINE_KINDS.filter((k) => opts.faults.has(k));
+  const byzantine = new Map<number, OrderingByzantineKind>();
+  if (byzantineKinds.length > 0 && f > 0) {
+    for (const r of rng.shuffle([...Array(n).keys()]).slice(0, rng.int(1, f))) byzantine.set(r, rng.pick(byzantineKinds));
+    scenario.push(`byzantine: ${[...byzantine].map(([r, k]) => `${r}=${k}`).join(', ')}`);
+  }
+  const isCorrect = (r: number): boolean => !byzantine.has(r);
+
+  const chaos = opts.faults.has('clockChaos');
+  const skewUs = chaos ? SKEW_BEYOND_US : opts.faults.has('clockSkew') ? SKEW_WITHIN_US : 0;
+  const clocks = [...Array(n).keys()].map(() => ({ offsetUs: rng.int(-skewUs, skewUs), driftPpm: skewUs === 0 ? 0 : rng.int(-DRIFT_PPM, DRIFT_PPM) }));
+  if (skewUs > 0) scenario.push(`clocks: ${clocks.map((c) => `${(c.offsetUs / 1000).toFixed(1)}ms/${c.driftPpm}ppm`).join(', ')}${chaos ? ' (beyond Δ: safety only)' : ''}`);
+
+  const checker = new OrderingChecker(n, config.q, isCorrect);
+  const audit = new SignatureAudit();
+  const replicas: ReplicaNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const base = crypto.signer(keyPairs[i]!.secretKey);
+    const kind = byzantine.get(i);
+    const node = new ReplicaNode({
+      id: i as ReplicaId,
+      world,
+      config,
+      crypto,
+      signer: kind === undefined ? audit.wrap(i, base, () => world.nowUs) : base,
+      clock: clocks[i]!,
+      observer: checker,
+      behaviour: kind === undefined ? null : orderingBehaviour(kind, { rng: rng.fork(), config, crypto, signer: base, checker }),
+    });
+    replicas.push(node);
+    world.add(node);
+  }
+
+  const records: ClientRecord[] = [];
+  const clients: ClientNode[] = [];
+  const stopAtUs = endUs - DRAIN_US;
+  for (let c = 0; c < clientCount; c++) {
+    const mode: ClientMode = opts.modes === 'mixed' ? (c % 2 === 0 ? 'direct' : 'gateway') : opts.modes;
+    const client = new ClientNode({
+      id: n + c,
+      world,
+      config,
+      crypto,
+      rng: rng.fork(),
+      mode,
+      commandsPerBatch: rng.int(1, 8),
+      window: rng.int(1, 4),
+      intervalUs: rng.int(5_000, 40_000),
+      startAtUs: rng.int(50_000, 300_000),
+      stopAtUs,
+      batchLifetimeUs: SIM_PROTOCOL.batchLifetimeUs,
+      failoverUs: 2_000_000,
+      records,
+    });
+    clients.push(client);
+    world.add(client);
+  }
+  scenario.push(`clients: ${clients.length} (${opts.modes})`);
+
+  scheduleCrashesAndPartitions(rng, opts.faults, world, network, replicas, isCorrect, gstUs, scenario);
+
+  for (const r of replicas) r.start();
+  for (const c of clients) c.start();
+  world.run(endUs);
+
+  const upCorrect = replicas.filter((r) => isCorrect(r.id) && r.up).map((r) => r.id as number);
+  const liveness = chaos || byzantine.size + 0 > f ? null : { fromUs: gstUs, untilUs: stopAtUs, boundUs: LIVENESS_BOUND_US };
+  const fairness = checker.finish(upCorrect, records, liveness);
+  for (const c of clients) checker.lateRetries += c.stats?.restarts ?? 0;
+
+  const refusals: Record<string, number> = {};
+  const faultsReported: Record<string, number> = {};
+  let commandsExecuted = 0;
+  let batchesExecuted = 0;
+  for (const r of replicas) {
+    if (!isCorrect(r.id)) continue;
+    for (const [k, v] of r.faults) faultsReported[k] = (faultsReported[k] ?? 0) + v;
+    const status = r.core?.status();
+    if (status === undefined) continue;
+    for (const [k, v] of Object.entries(status.refusals)) refusals[k] = (refusals[k] ?? 0) + v;
+    commandsExecuted = Math.max(commandsExecuted, status.executedCommands);
+    batchesExecuted = Math.max(batchesExecuted, status.executedBatches);
+  }
+  const latencies = records.filter((r) => r.executedUs !== null).map((r) => r.executedUs! - r.submitUs).sort((a, b) => a - b);
+  return {
+    seed: opts.seed,
+    n,
+    rule: opts.rule,
+    scenario,
+    violations: [...checker.violations, ...audit.violations],
+    fairness: { ...fairness, lateRetries: clients.reduce((s, c) => s + (c.stats?.restarts ?? 0), 0) },
+    batchesSubmitted: records.length,
+    batchesExecuted,
+    commandsExecuted,
+    refusals,
+    faultsReported,
+    maxClockSkewUs: Math.max(...clocks.map((c) => c.offsetUs)) - Math.min(...clocks.map((c) => c.offsetUs)),
+    execLatencyP50Us: latencies.length === 0 ? 0 : latencies[Math.floor(latencies.length / 2)]!,
+    gstUs,
+    endUs,
+    messagesSent: world.stats.messagesSent,
+    realMs: performance.now() - started,
+  };
+}
+
+function scheduleCrashesAndPartitions(
+  rng: Rng,
+  faults: ReadonlySet<string>,
+  world: World,
+  network: SimNetwork,
+  replicas: readonly ReplicaNode[],
+  isCorrect: (r: number) => boolean,
+  gstUs: number,
+  scenario: string[],
+): void {
+  const n = replicas.length;
+  const correct = replicas.filter((r) => isCorrect(r.id)).map((r) => r.id as number);
+  if (faults.has('crash') && correct.length > 0) {
+    const f = Math.floor((n - 1) / 3);
+    const crashes = rng.int(1, Math.max(1, f));
+    for (let c = 0; c < crashes; c++) {
+      const r = rng.pick(correct);
+      const at = rng.int(200_000, Math.max(300_000, gstUs - 300_000));
+      const restartAt = Math.min(gstUs, at + rng.int(50_000, 2_000_000));
+      scenario.push(`crash: replica ${r} at ${at / 1e6} s, restart at ${restartAt / 1e6} s`);
+      world.at(at, () => replicas[r]!.crash());
+      world.at(restartAt, () => {
+        if (!replicas[r]!.up) replicas[r]!.restart();
+      });
+    }
+  }
+  if (faults.has('partition')) {
+    let t = rng.int(0, 500_000);
+    const windows = rng.int(1, 3);
+    for (let w = 0; w < windows && t < gstUs; w++) {
+      const heal = Math.min(gstUs, t + rng.int(100_000, 1_500_000));
+      // Clients stay connected to everyone; partitions split the replicas.
+      const groups = [...Array(network.size).keys()].map((i) => (i < n ? rng.int(0, 1) : -1));
+      const view = groups.slice(0, n);
+      scenario.push(`partition: replicas [${view.join(',')}] from ${t / 1e6} s to ${heal / 1e6} s`);
+      world.at(t, () => network.partition(groups));
+      world.at(heal, () => network.heal());
+      t = heal + rng.int(0, 500_000);
+    }
+  }
+}
+
+export type { ClusterConfig };
