@@ -187,7 +187,6 @@ export class ReplicaCore implements App {
       app: this,
       recovered: opts.recovered.consensus,
     });
-    this.replay(ordering.committedChain);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -721,12 +720,21 @@ export class ReplicaCore implements App {
     this.out.persist.push({ kind: 'pruneAcks', throughSlot: through });
   }
 
-  /** Rebuilds the state machine after a restart by executing the committed chain again, silently. */
-  private replay(chain: readonly Block[]): void {
-    if (chain.length === 0) return;
+  /**
+   * Rebuilds the state machine after a restart: executes committed blocks again, silently, oldest
+   * first, from genesis up to the committed tip. The driver streams them from storage in chunks
+   * (with the batches they need) before `start`; a batch missing here is fetched after start.
+   */
+  replayCommitted(blocks: readonly Block[], batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[]): void {
+    for (const b of batches) {
+      const header = readBatchHeader(b.bytes);
+      this.batches.putRecovered(toHex(b.digest), b.bytes, header.ok ? this.slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT);
+    }
+    if (blocks.length === 0) return;
     this.replaying = true;
-    this.onCommits(chain.map((block) => ({ block, digest: blockDigest(this.crypto, block) })));
+    this.onCommits(blocks.map((block) => ({ block, digest: blockDigest(this.crypto, block) })));
     this.replaying = false;
+    this.out = emptyOutput();
   }
 
   // ------------------------------------------------------------------------------------------

@@ -67,23 +67,25 @@ export class MemoryReplicaStorage implements ReplicaStorage {
   }
 
   loadSync(): ReplicaRecovery {
-    const consensus = this.consensus.loadSync();
-    const chain: Block[] = [];
-    const tip = consensus.committed;
-    if (tip !== null) {
-      // The memory store keeps every block, so the committed chain walks back to genesis.
-      chain.push(...this.consensus.readBlocksSync(tip.digest, Number.MAX_SAFE_INTEGER).reverse());
-    }
+    const acks = [...this.acks.values()];
+    const acked = new Set(acks.map((a) => toHex(a.entry.digest)));
     return {
-      consensus,
+      consensus: this.consensus.loadSync(),
       ordering: {
         tsReservationUs: this.tsReservationUs,
         frontier: this.frontier,
-        acks: [...this.acks.values()],
-        batches: [...this.batches.values()],
-        committedChain: chain,
+        acks,
+        batches: [...this.batches.values()].filter((b) => acked.has(toHex(b.digest))),
       },
     };
+  }
+
+  /** The committed chain from genesis (excluded) to the tip, oldest first, and every stored batch:
+   *  what ReplicaCore.replayCommitted needs (the memory store keeps every block). */
+  committedChainSync(): { blocks: Block[]; batches: { digest: Digest; bytes: Uint8Array }[] } {
+    const tip = this.consensus.committedDigest();
+    const blocks = tip === null ? [] : this.consensus.readBlocksSync(tip, Number.MAX_SAFE_INTEGER).reverse();
+    return { blocks, batches: [...this.batches.values()] };
   }
 
   readBatchesSync(digests: readonly Digest[]): Uint8Array[] {

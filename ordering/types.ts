@@ -7,7 +7,7 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import type { Block, Message, OrderingCert, SealEntry } from '../common/messages.js';
+import type { Message, OrderingCert, SealEntry } from '../common/messages.js';
 import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
 import type { StateMachine } from './stateMachine.js';
 
@@ -77,11 +77,9 @@ export interface RecoveredOrdering {
   readonly tsReservationUs: number;
   readonly frontier: Slot;
   readonly acks: readonly { readonly entry: SealEntry; readonly oc: OrderingCert; readonly sig: Uint8Array }[];
-  /** Bytes of every batch stored durably that may still be needed (acked, or committed). */
+  /** Bytes of acked batches not yet covered by a committed block (later seals list them). The
+   *  committed chain and its batches are replayed separately (ReplicaCore.replayCommitted). */
   readonly batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[];
-  /** The committed chain from genesis (excluded) to the committed tip, oldest first: the
-   *  executor replays it to rebuild the state machine after a restart. */
-  readonly committedChain: readonly Block[];
 }
 
 export const EMPTY_ORDERING_RECOVERY: RecoveredOrdering = {
@@ -89,7 +87,6 @@ export const EMPTY_ORDERING_RECOVERY: RecoveredOrdering = {
   frontier: 0 as Slot,
   acks: [],
   batches: [],
-  committedChain: [],
 };
 
 export interface ReplicaOptions {

@@ -95,6 +95,8 @@ export class ReplicaNode implements SimNode {
       stateMachine: new KvStore(),
       recovered: this.storage.loadSync(),
     });
+    const chain = this.storage.committedChainSync();
+    this.core.replayCommitted(chain.blocks, chain.batches);
     this.step({ kind: 'start' });
   }
 
