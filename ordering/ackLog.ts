@@ -80,15 +80,20 @@ export class AckLog {
     return { toSlot, entries: order.map((k) => entries[k]!), ocs: order.map((k) => ocs[k]!) };
   }
 
-  /** Forgets acks at or below a slot that a committed block covers. */
-  pruneThrough(slot: Slot): void {
+  /** Forgets acks at or below a slot that a committed block covers; returns the forgotten ones. */
+  pruneThrough(slot: Slot): AckRecord[] {
+    const pruned: AckRecord[] = [];
     let cut = 0;
     while (cut < this.slots.length && this.slots[cut]! <= slot) {
-      for (const r of this.bySlot.get(this.slots[cut]!)!) this.byKey.delete(toHex(r.entry.digest) + toHex(r.entry.ocHash));
+      for (const r of this.bySlot.get(this.slots[cut]!)!) {
+        this.byKey.delete(toHex(r.entry.digest) + toHex(r.entry.ocHash));
+        pruned.push(r);
+      }
       this.bySlot.delete(this.slots[cut]!);
       cut++;
     }
     if (cut > 0) this.slots = this.slots.slice(cut);
+    return pruned;
   }
 
   private firstSlotAbove(slot: number): number {

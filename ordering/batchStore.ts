@@ -51,7 +51,14 @@ export class BatchStore {
     this.memoryBytes -= bytes.length;
   }
 
-  pruneDurable(committedThrough: Slot): void {
-    for (const [key, expiresSlot] of this.durable) if (expiresSlot <= committedThrough) this.durable.delete(key);
+  /** Forgets durable records whose expiry slot is committed; returns their keys. */
+  pruneDurable(committedThrough: Slot): string[] {
+    const pruned: string[] = [];
+    for (const [key, expiresSlot] of this.durable) {
+      if (expiresSlot > committedThrough) continue;
+      this.durable.delete(key);
+      pruned.push(key);
+    }
+    return pruned;
   }
 }

@@ -44,8 +44,12 @@ import { GENESIS_SLOT, SlotClock } from './slots.js';
 import { Timestamper } from './timestamper.js';
 import type { ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
 
-/** Executed notices kept to answer a collector that asks again (a repeated Sequence). */
-const EXECUTED_NOTICE_CACHE = 65_536;
+/** Executed notices kept to answer a collector that asks again (a repeated Sequence): each holds
+ *  its batch's results (~2 KB for 1000 puts), so a few thousand cover seconds of peak traffic. */
+const EXECUTED_NOTICE_CACHE = 4_096;
+/** Whole-map expiry prunes (pending batches, durable records, executed digests) run when the
+ *  committed range has moved this many slots: per commit they would cost O(map) each time. */
+const EXPIRY_PRUNE_EVERY_SLOTS = 64;
 /** Blocks whose decoded payload and range end are remembered (the uncommitted chain plus recent). */
 const BLOCK_INFO_CACHE = 1_024;
 /** A batch fetch moves on to the next holder after this long. */
@@ -129,6 +133,9 @@ export class ReplicaCore implements App {
   private readonly blockWaits = new Map<string, { digest: Digest; missing: number }>();
   private readonly executionQueue: QueuedExecution[] = [];
   private executionHead = 0;
+  /** Keys of batches queued for execution (their bytes must stay in memory). */
+  private readonly queued = new Set<string>();
+  private lastExpiryPruneSlot = 0;
   private readonly executedNotices = new Map<string, ExecutedMsg>();
   private readonly collectorConns = new Map<number, number>();
   /** Inputs for the gateway collector produced while it is stepping (its own replies to itself). */
@@ -620,6 +627,7 @@ export class ReplicaCore implements App {
       for (const { entry, oc } of payload === null ? [] : effectiveEntries(payload)) {
         const key = toHex(entry.digest);
         this.executionQueue.push({ entry, oc, key, height: block.height, holders: holders.get(key) ?? [] });
+        this.queued.add(key);
       }
       this.committedHeight = block.height;
       const toSlot = payload?.toSlot ?? this.committedSlot;
@@ -658,6 +666,7 @@ export class ReplicaCore implements App {
         }
         this.executeOne(item, bytes);
       }
+      this.queued.delete(item.key);
       this.executionHead++;
     }
     if (this.executionHead > 4096 && this.executionHead * 2 > queue.length) {
@@ -712,12 +721,20 @@ export class ReplicaCore implements App {
 
   private pruneBelowCommitted(): void {
     const through = this.committedSlot;
-    this.acks.pruneThrough(through);
+    // Acks below the committed range are listed by no future seal. Their bytes are needed only if
+    // a committed block took them (then they are queued); otherwise they can never execute now.
+    const pruned = this.acks.pruneThrough(through);
+    for (const r of pruned) this.releaseUnlessQueued(toHex(r.entry.digest));
+    if (through < this.lastExpiryPruneSlot + EXPIRY_PRUNE_EVERY_SLOTS) return;
+    this.lastExpiryPruneSlot = through;
     this.pending.pruneExpired(through);
-    this.batches.pruneDurable(through);
+    for (const key of this.batches.pruneDurable(through)) this.releaseUnlessQueued(key);
     this.executor.pruneDigests(through);
-    // Acked bytes that no committed block took can never be executed now.
     this.out.persist.push({ kind: 'pruneAcks', throughSlot: through });
+  }
+
+  private releaseUnlessQueued(key: string): void {
+    if (!this.queued.has(key)) this.batches.release(key);
   }
 
   /**
