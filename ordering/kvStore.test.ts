@@ -1,0 +1,56 @@
+/**
+ * The default state machine: put, get, delete, and a clear error for a malformed command.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Command } from '../common/batch.js';
+import { utf8 } from '../common/bytes.js';
+import { encodeKvCommand, KvOp, KvStore } from './kvStore.js';
+
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+const put = (k: string, v: string): Uint8Array => encodeKvCommand(KvOp.Put, utf8(k), utf8(v));
+const get = (k: string): Uint8Array => encodeKvCommand(KvOp.Get, utf8(k));
+const del = (k: string): Uint8Array => encodeKvCommand(KvOp.Delete, utf8(k));
+
+function run(kv: KvStore, payloads: readonly Uint8Array[]): string[] {
+  const commands: Command[] = payloads.map((payload, i) => ({ clientId: 1, seq: i + 1, payload }));
+  return kv.execute(commands).map(text);
+}
+
+describe('KvStore', () => {
+  it('puts, gets, overwrites and deletes, in command order', () => {
+    const kv = new KvStore();
+    expect(run(kv, [get('a'), put('a', 'one'), get('a'), put('a', 'two'), get('a'), del('a'), get('a'), put('b', '')])).toEqual([
+      '',
+      '',
+      'one',
+      '',
+      'two',
+      '',
+      '',
+      '',
+    ]);
+    expect(kv.size).toBe(1);
+    expect(kv.read(utf8('b'))).toEqual(new Uint8Array(0));
+    expect(kv.read(utf8('a'))).toBeUndefined();
+  });
+
+  it('keeps its own copy of a put value (the batch bytes are released after execution)', () => {
+    const kv = new KvStore();
+    const cmd = put('k', 'value');
+    run(kv, [cmd]);
+    cmd.fill(0);
+    expect(text(kv.read(utf8('k'))!)).toBe('value');
+  });
+
+  it.each([
+    ['shorter than its header', Uint8Array.of(KvOp.Get, 0)],
+    ['a key running past the end', Uint8Array.of(KvOp.Put, 0, 9, 65, 66)],
+    ['an unknown op', encodeKvCommand(9, utf8('k'))],
+    ['an empty command', new Uint8Array(0)],
+  ])('answers a command with %s with "ERR bad command" and changes nothing', (_, bad) => {
+    const kv = new KvStore();
+    run(kv, [put('k', 'v')]);
+    expect(run(kv, [bad, get('k')])).toEqual(['ERR bad command', 'v']);
+    expect(kv.size).toBe(1);
+  });
+});

@@ -1,0 +1,42 @@
+/**
+ * Seals: a replica's signed "these are all my acks in (from, to]". A leader uses only seals that
+ * check, so a seal that lies about its range, order or entries must not.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ReplicaId, Slot } from '../common/ids.js';
+import type { Seal, SealEntry } from '../common/messages.js';
+import { checkSeal } from './seal.js';
+import { SlotClock } from './slots.js';
+import { makeBatch, makeSeal, testCrypto, testKeys } from './testHarness.js';
+
+const keys = testKeys(4);
+const slots = new SlotClock(keys.config.protocol);
+const SLOT = keys.config.protocol.slotUs;
+const entry = (nonce: number, ts: number): SealEntry => {
+  const { digest } = makeBatch({ nonce, expiresAtUs: 1e9 });
+  return { digest, ts, ocHash: testCrypto.sha256(digest) };
+};
+const a = entry(1, 3 * SLOT + 1);
+const b = entry(2, 4 * SLOT + 1);
+const valid = makeSeal(keys, 1, 2, 4, [a, b]);
+
+describe('checkSeal', () => {
+  it('accepts a signed seal whose sorted entries lie in its range, and an empty one', () => {
+    expect(checkSeal(keys.config, testCrypto, slots, valid)).toBeNull();
+    expect(checkSeal(keys.config, testCrypto, slots, makeSeal(keys, 2, 4, 9, []))).toBeNull();
+  });
+
+  it.each<[string, Seal, RegExp]>([
+    ['entries other than those signed', { ...valid, entries: [a] }, /bad seal signature of replica 1/],
+    ['a range other than the one signed', { ...valid, toSlot: 5 as Slot }, /bad seal signature/],
+    ['another replica’s name', { ...valid, replica: 2 as ReplicaId }, /bad seal signature of replica 2/],
+    ['an unknown replica', { ...valid, replica: 9 as ReplicaId }, /unknown replica 9/],
+    ['a reversed range', makeSeal(keys, 1, 4, 2, []), /reversed/],
+    ['unsorted entries', makeSeal(keys, 1, 2, 4, [b, a]), /not strictly sorted/],
+    ['a duplicate entry', makeSeal(keys, 1, 2, 4, [a, a]), /not strictly sorted/],
+    ['an entry at its from slot', makeSeal(keys, 1, 3, 4, [a, b]), /slot 3 outside \(3, 4\]/],
+    ['an entry beyond its to slot', makeSeal(keys, 1, 2, 3, [a, b]), /slot 4 outside \(2, 3\]/],
+  ])('rejects a seal with %s', (_, seal, reason) => {
+    expect(checkSeal(keys.config, testCrypto, slots, seal)).toMatch(reason);
+  });
+});
