@@ -1,0 +1,75 @@
+/**
+ * Per-command results of an executed batch. A replica's results blob (common/batch.ts) holds one
+ * entry per command: a status byte (ordering/executor.ts ResultStatus) then the state machine's
+ * result; a malformed batch has a single entry for all its commands.
+ */
+import { decodeResults } from '../common/batch.js';
+import { ResultStatus } from '../ordering/executor.js';
+
+export type CommandStatus = 'executed' | 'duplicate' | 'malformed';
+
+export interface CommandResult {
+  readonly status: CommandStatus;
+  /** The state machine's result (empty unless executed). */
+  readonly result: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+const MALFORMED: CommandResult = { status: 'malformed', result: EMPTY };
+
+/** Status byte + result → CommandResult. An empty or unknown entry is reported as malformed. */
+export function parseCommandResult(entry: Uint8Array | undefined): CommandResult {
+  if (entry === undefined || entry.length === 0) return MALFORMED;
+  switch (entry[0]) {
+    case ResultStatus.Executed:
+      return { status: 'executed', result: entry.subarray(1) };
+    case ResultStatus.Duplicate:
+      return { status: 'duplicate', result: EMPTY };
+    default:
+      return MALFORMED;
+  }
+}
+
+/** The results of a batch of `count` commands, in command order. f+1 replicas agreed on the blob,
+ *  so one that does not decode or does not match the batch is reported, never trusted blindly. */
+export function batchResults(blob: Uint8Array, count: number): CommandResult[] {
+  const decoded = decodeResults(blob);
+  const entries = decoded.ok ? decoded.value : [];
+  // A malformed batch has one entry standing for every command.
+  if (entries.length !== count) return new Array<CommandResult>(count).fill(entries.length === 1 ? parseCommandResult(entries[0]) : MALFORMED);
+  return entries.map(parseCommandResult);
+}
+
+export interface StatusCounts {
+  executed: number;
+  duplicate: number;
+  malformed: number;
+}
+
+/** Counts statuses without decoding into objects (the benchmark's hot path): walks the blob's
+ *  u32 count, then u32 length + bytes per entry. A blob that does not parse counts as malformed. */
+export function countStatuses(blob: Uint8Array, count: number, into: StatusCounts): void {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  if (blob.length < 4) {
+    into.malformed += count;
+    return;
+  }
+  const entries = view.getUint32(0);
+  let offset = 4;
+  if (entries !== count) {
+    into.malformed += count;
+    return;
+  }
+  for (let i = 0; i < entries; i++) {
+    if (offset + 4 > blob.length) {
+      into.malformed += entries - i;
+      return;
+    }
+    const length = view.getUint32(offset);
+    const status = length > 0 && offset + 4 < blob.length ? blob[offset + 4] : -1;
+    offset += 4 + length;
+    if (status === ResultStatus.Executed) into.executed++;
+    else if (status === ResultStatus.Duplicate) into.duplicate++;
+    else into.malformed++;
+  }
+}
