@@ -18,7 +18,7 @@ import { concatBytes, toHex } from './bytes.js';
 import { ErrorCode, type Result } from './errors.js';
 import { MAX_BATCH_BYTES, MAX_COMMAND_BYTES, MAX_COMMANDS_PER_BATCH, MAX_RESULT_BYTES, MAX_RESULTS_BLOB_BYTES } from './limits.js';
 
-const commandArb: fc.Arbitrary<Command> = fc.record({ clientId: fc.maxSafeNat(), seq: fc.maxSafeNat(), payload: fc.uint8Array({ maxLength: 64 }) });
+const commandArb: fc.Arbitrary<Command> = fc.record({ clientId: fc.maxSafeNat(), seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), payload: fc.uint8Array({ maxLength: 64 }) });
 const batchArb: fc.Arbitrary<BatchInput> = fc.record({
   collectorId: fc.maxSafeNat(),
   nonce: fc.maxSafeNat(),

@@ -74,6 +74,7 @@ export function encodeBatch(batch: BatchInput): Uint8Array {
   w.u8(BATCH_MAGIC).u8(BATCH_VERSION).u64(batch.collectorId).u64(batch.nonce).u64(batch.expiresAtUs).u32(count);
   for (const c of batch.commands) {
     assert(c.payload.length <= MAX_COMMAND_BYTES, `command payload of ${c.payload.length} bytes exceeds MAX_COMMAND_BYTES`);
+    assert(c.seq >= MIN_COMMAND_SEQ, `command sequence numbers start at ${MIN_COMMAND_SEQ}, got ${c.seq}`);
     w.u64(c.clientId).u64(c.seq).u32(c.payload.length).bytes(c.payload);
   }
   const out = w.finish();
@@ -115,6 +116,10 @@ export function readBatchHeader(bytes: Uint8Array): Result<BatchHeader> {
  * Walks every command (for execution). Payloads are views into `bytes`. Rejects a batch whose
  * commands run past its end, leave bytes after the last command, or exceed MAX_COMMAND_BYTES.
  */
+/** A client numbers its commands 1, 2, 3, …: execution treats everything up to a client's
+ *  highest contiguous executed number as done, so there is no command 0. */
+export const MIN_COMMAND_SEQ = 1;
+
 export function decodeBatchCommands(bytes: Uint8Array): Result<Command[]> {
   const header = readBatchHeader(bytes);
   if (!header.ok) return header;
@@ -127,6 +132,7 @@ export function decodeBatchCommands(bytes: Uint8Array): Result<Command[]> {
     const seq = r.u64();
     const length = r.u32();
     if (r.failed) return badBatch(`batch command ${i}: header truncated or integer above 2^53 − 1`);
+    if (seq < MIN_COMMAND_SEQ) return badBatch(`batch command ${i}: sequence number ${seq}, they start at ${MIN_COMMAND_SEQ}`);
     if (length > MAX_COMMAND_BYTES) return badBatch(`batch command ${i}: payload of ${length} bytes exceeds ${MAX_COMMAND_BYTES}`);
     if (length > r.remaining) return badBatch(`batch command ${i}: payload of ${length} bytes runs past the end`);
     commands.push({ clientId, seq, payload: r.bytes(length) });

@@ -238,6 +238,12 @@ export class Collector {
       case RefusalReason.Early:
         // The replica's clock is behind the median; the re-send timer asks it again.
         return;
+      case RefusalReason.Late:
+      case RefusalReason.Busy:
+      case RefusalReason.BadCert:
+        // Answers to a Sequence: after a restart, late answers to the old OC must not count.
+        if (batch.phase !== 'sequencing') return;
+        break;
       default:
         break;
     }

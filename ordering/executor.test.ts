@@ -4,8 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeResults, encodeBatch, type Command } from '../common/batch.js';
-import { toHex, utf8 } from '../common/bytes.js';
+import { BATCH_MAGIC, BATCH_VERSION, decodeBatchCommands, decodeResults, encodeBatch, type Command } from '../common/batch.js';
+import { ByteWriter, toHex, utf8 } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
 import { MAX_RESULT_BYTES } from '../common/limits.js';
 import { Executor, ResultStatus, type ExecutedBatch } from './executor.js';
@@ -26,6 +26,13 @@ class Recording implements StateMachine {
 }
 
 let nonce = 0;
+/** A batch written byte by byte, bypassing encodeBatch's checks (for what a hostile client sends). */
+function encodeRawBatch(commands: readonly (readonly [clientId: number, seq: number, payload: Uint8Array])[]): Uint8Array {
+  const w = new ByteWriter().u8(BATCH_MAGIC).u8(BATCH_VERSION).u64(1_000).u64(1).u64(10 ** 15).u32(commands.length);
+  for (const [clientId, seq, payload] of commands) w.u64(clientId).u64(seq).u32(payload.length).bytes(payload);
+  return w.finish();
+}
+
 function batch(commands: readonly (readonly [clientId: number, seq: number, payload?: Uint8Array])[]): { bytes: Uint8Array; digest: Digest } {
   const bytes = encodeBatch({
     collectorId: 1000,
@@ -142,22 +149,20 @@ describe('Executor', () => {
     expect(sm.seen).toEqual(['4:1']);
   });
 
-  // BUG (ordering/executor.ts): the Executor treats every seq ≤ 0 as executed (a client window
-  // starts at low = 0), so a client numbering its commands from 0 has its first command reported
-  // "duplicate" and never executed. Nothing documents or enforces that sequence numbers start at 1
-  // (the codec, encodeBatch and the gateway all accept 0).
-  it.fails('executes a command with sequence number 0', () => {
+  // Sequence numbers start at 1 (common/batch.ts MIN_COMMAND_SEQ): a batch holding a command 0 is
+  // malformed, deterministically at every replica, rather than silently reported "duplicate".
+  it('treats a batch with a command numbered 0 as malformed', () => {
     const sm = new Recording();
     const ex = new Executor(sm);
-    expect(statuses(run(ex, batch([[5, 0, put('a', 'b')]])))).toEqual([ResultStatus.Executed]);
-    expect(sm.seen).toEqual(['5:0']);
+    const bytes = encodeRawBatch([[5, 0, put('a', 'b')]]);
+    expect(decodeBatchCommands(bytes).ok).toBe(false);
+    expect(statuses(run(ex, { bytes, digest: testCrypto.sha256(bytes) }))).toEqual([ResultStatus.MalformedBatch]);
+    expect(sm.seen).toEqual([]);
   });
 
-  // BUG (ordering/executor.ts): results are passed to encodeResults unbounded, which asserts on a
-  // result above MAX_RESULT_BYTES (or a blob above MAX_RESULTS_BLOB_BYTES). A client that puts a
-  // 70 KB value and then gets it crashes every correct replica on the same committed batch — and
-  // again on every restart, when the replay re-executes it.
-  it.fails('executes a get of a value larger than MAX_RESULT_BYTES without crashing, with a bounded result', () => {
+  // A result above MAX_RESULT_BYTES, or results beyond MAX_RESULTS_BLOB_BYTES, are dropped with a
+  // status (the same way at every replica) instead of crashing every replica on the same batch.
+  it('executes a get of a value larger than MAX_RESULT_BYTES without crashing, with a bounded result', () => {
     const ex = new Executor(new KvStore());
     const big = 'x'.repeat(MAX_RESULT_BYTES + 10);
     run(ex, batch([[6, 1, put('big', big)]]));
@@ -166,8 +171,7 @@ describe('Executor', () => {
     expect(results.ok && results.value.length).toBe(1);
   });
 
-  // Same root cause: each result within MAX_RESULT_BYTES, the blob beyond MAX_RESULTS_BLOB_BYTES.
-  it.fails('executes a batch whose results together exceed MAX_RESULTS_BLOB_BYTES without crashing', () => {
+  it('executes a batch whose results together exceed MAX_RESULTS_BLOB_BYTES without crashing', () => {
     const ex = new Executor(new KvStore());
     run(ex, batch([[6, 1, put('v', 'y'.repeat(60_000))]]));
     const gets = Array.from({ length: 150 }, (_, i) => [6, 2 + i, get('v')] as const);

@@ -5,14 +5,17 @@
  *
  * Results: one entry per command, a status byte then the state machine's result:
  * 0 = executed, 1 = duplicate (executed earlier, skipped), 2 = the batch's commands are malformed
- * (then the batch has a single entry). The blob is common/batch.ts's results format.
+ * (then the batch has a single entry), 3 = executed but its result exceeded MAX_RESULT_BYTES or
+ * the batch's results exceeded MAX_RESULTS_BLOB_BYTES (the result is dropped, the same way at every
+ * replica). The blob is common/batch.ts's results format.
  */
 import { decodeBatchCommands, encodeResults } from '../common/batch.js';
 import type { Command } from '../common/batch.js';
 import type { Digest, Slot } from '../common/ids.js';
+import { MAX_RESULT_BYTES, MAX_RESULTS_BLOB_BYTES } from '../common/limits.js';
 import type { StateMachine } from './stateMachine.js';
 
-export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2 } as const;
+export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2, ResultTooLarge: 3 } as const;
 
 /** How long a client's dedup record outlives its last executed command (by agreed timestamps):
  *  a command retried later than this after the client's last execution may execute again. */
@@ -24,6 +27,11 @@ export const MAX_TRACKED_CLIENTS = 1_000_000;
 export const MAX_SEQUENCE_WINDOW = 65_536;
 
 const DUPLICATE = Uint8Array.of(ResultStatus.Duplicate);
+const TOO_LARGE = Uint8Array.of(ResultStatus.ResultTooLarge);
+/** Bytes of one results-blob entry besides the result: its u32 length and the status byte. */
+const RESULT_ENTRY_OVERHEAD = 5;
+/** The blob's own header (u32 count). */
+const RESULTS_HEADER = 4;
 const EXECUTED_EMPTY = Uint8Array.of(ResultStatus.Executed);
 
 interface ClientWindow {
@@ -84,11 +92,16 @@ export class Executor {
     }
     if (fresh.length > 0) {
       const out = this.stateMachine.execute(fresh, { position, ts, digest, blockHeight });
+      // Budget for results: what every entry would take at its smallest, then the rest in order.
+      let budget = MAX_RESULTS_BLOB_BYTES - RESULTS_HEADER - commands.length * RESULT_ENTRY_OVERHEAD;
       for (let k = 0; k < fresh.length; k++) {
         const r = out[k] ?? new Uint8Array(0);
         if (r.length === 0) {
           results[freshIndex[k]!] = EXECUTED_EMPTY;
+        } else if (r.length > MAX_RESULT_BYTES - 1 || r.length > budget) {
+          results[freshIndex[k]!] = TOO_LARGE;
         } else {
+          budget -= r.length;
           const withStatus = new Uint8Array(r.length + 1);
           withStatus.set(r, 1);
           results[freshIndex[k]!] = withStatus;

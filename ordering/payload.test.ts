@@ -209,19 +209,17 @@ describe('buildPayload', () => {
     );
   });
 
-  // BUG (ordering/payload.ts buildPayload, common/limits.ts): a leader cannot cut a block inside a
-  // slot, and one slot may hold q × MAX_ACKS_PER_SLOT distinct entries (each replica acks up to
-  // MAX_ACKS_PER_SLOT, a client may sequence different batches at different replicas). From n = 13
-  // (q = 9) that exceeds MAX_BLOCK_ENTRIES: the leader proposes a payload every validator's decoder
-  // refuses, every next leader builds the same one, and the slot never commits.
-  it.fails('never builds a payload the codec refuses, however many entries the seals list in one slot', () => {
+  // A leader cannot cut a block inside a slot, and q seals may list different entries of one slot,
+  // so replicas cap acks per slot at ⌊MAX_BLOCK_ENTRIES / q⌋ (and leaders drop seals over it): q
+  // full seals of one slot then still make a payload every validator's decoder accepts.
+  it('never builds a payload the codec refuses when every seal fills one slot to the per-slot cap', () => {
     const big = testKeys(13);
     const q = big.config.q;
     const bigSlots = new SlotClock(big.config.protocol);
     const zeroSig = new Uint8Array(64);
     const oc: OrderingCert = { digest: new Uint8Array(32) as Digest, stamps: Array.from({ length: q }, (_, r) => ({ replica: r as ReplicaId, ts: inSlot(3), sig: zeroSig })) };
     const sealsBig: VerifiedSeal[] = Array.from({ length: q }, (_, r) => {
-      const entries: SealEntry[] = Array.from({ length: MAX_ACKS_PER_SLOT }, (_, i) => {
+      const entries: SealEntry[] = Array.from({ length: Math.min(MAX_ACKS_PER_SLOT, Math.floor(MAX_BLOCK_ENTRIES / q)) }, (_, i) => {
         const digest = new Uint8Array(32) as Digest;
         digest[0] = r;
         digest[1] = i >>> 8;

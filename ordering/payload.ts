@@ -8,6 +8,7 @@
  * for time to pass, or many slots at once (after an outage: one seal per replica covers any gap).
  */
 import { bitmapGet, bitmapSet, newBitmap } from '../common/bitmap.js';
+import { assert } from '../common/assert.js';
 import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
@@ -50,6 +51,8 @@ export function buildPayload(from: Slot, seals: readonly VerifiedSeal[], q: numb
     // End the block before the slot of the first entry that does not fit, keeping whole slots.
     to = Math.max(from + 1, slots.slotOf(entries[MAX_BLOCK_ENTRIES]!.ts) - 1) as Slot;
     entries = entries.filter((e) => slots.slotOf(e.ts) <= to);
+    // The replica caps acks per slot (and drops seals over it) so that one slot always fits.
+    assert(entries.length <= MAX_BLOCK_ENTRIES, `one slot holds ${entries.length} entries, more than a block takes`);
   }
   const index = new Map<string, number>(entries.map((e, i) => [entryKey(e), i]));
   const ocs: OrderingCert[] = [];

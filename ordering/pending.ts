@@ -22,7 +22,10 @@ export interface PendingBatch {
 export class PendingBatches {
   private readonly byKey = new Map<string, PendingBatch>();
   /** Per source, its pending keys in arrival order (a key may be stale after removal). */
-  private readonly bySource = new Map<string, { keys: string[]; head: number; count: number; bytes: number }>();
+  private readonly bySource = new Map<string, { keys: { key: string; seq: number }[]; head: number; count: number; bytes: number }>();
+  /** Arrival number of each held batch: a key added again is the newest, its old place is stale. */
+  private readonly arrival = new Map<string, number>();
+  private arrivals = 0;
   private totalBytes = 0;
   evictions = 0;
 
@@ -52,7 +55,9 @@ export class PendingBatches {
       src = { keys: [], head: 0, count: 0, bytes: 0 };
       this.bySource.set(batch.source, src);
     }
-    src.keys.push(batch.key);
+    const seq = this.arrivals++;
+    this.arrival.set(batch.key, seq);
+    src.keys.push({ key: batch.key, seq });
     src.count++;
     src.bytes += batch.bytes.length;
     this.byKey.set(batch.key, batch);
@@ -63,6 +68,7 @@ export class PendingBatches {
     const batch = this.byKey.get(key);
     if (batch === undefined) return undefined;
     this.byKey.delete(key);
+    this.arrival.delete(key);
     this.totalBytes -= batch.bytes.length;
     const src = this.bySource.get(batch.source)!;
     src.count--;
@@ -80,9 +86,9 @@ export class PendingBatches {
     const src = this.bySource.get(source);
     if (src === undefined) return;
     while (src.head < src.keys.length) {
-      const key = src.keys[src.head++]!;
+      const { key, seq } = src.keys[src.head++]!;
       const batch = this.byKey.get(key);
-      if (batch !== undefined && batch.source === source) {
+      if (batch !== undefined && batch.source === source && this.arrival.get(key) === seq) {
         this.remove(key);
         this.evictions++;
         break;

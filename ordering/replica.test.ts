@@ -194,7 +194,7 @@ describe('phase 2: Sequence', () => {
   // listed in this replica's seals; every other replica rejects those seals (checkAttachment) and
   // any block that includes the entry. A Byzantine client doing this at f+1 replicas leaves fewer
   // than q usable seals for the slot: ordering stalls.
-  it.fails('refuses an OC whose copy of its own stamp carries a forged signature', () => {
+  it('refuses an OC whose copy of its own stamp carries a forged signature', () => {
     const core = started();
     const b = freshBatch();
     const own = (ask(core, { type: 'submit', batch: b.bytes }).reply as { stamp: SignedTimestamp }).stamp;

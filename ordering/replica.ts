@@ -5,14 +5,14 @@
  * execution in (ts, digest) order. It owns the HotStuff core and routes to it; one entry point,
  * `step(input, nowUs)`, for everything; no I/O, no clock, no randomness.
  */
-import { readBatchHeader, type BatchHeader } from '../common/batch.js';
+import { MIN_COMMAND_SEQ, readBatchHeader, type BatchHeader } from '../common/batch.js';
 import { bitmapGet } from '../common/bitmap.js';
 import { toHex } from '../common/bytes.js';
 import { decodeBlockPayload, decodeSealAttachment, encodeBlockPayload, encodeSealAttachment } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import { MAX_ACKS_PER_SLOT, MAX_BATCH_LIFETIME_US, MAX_REPLICAS, MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
+import { MAX_ACKS_PER_SLOT, MAX_BATCH_LIFETIME_US, MAX_BLOCK_ENTRIES, MAX_REPLICAS, MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
 import type {
   Block,
   BlockPayload,
@@ -142,6 +142,9 @@ export class ReplicaCore implements App {
   private readonly gatewayInbox: Parameters<Collector['step']>[0][] = [];
   private gatewayBusy = false;
   private readonly verifiedAttachments = new WeakMap<Attachment, VerifiedSeal | null>();
+  /** A block cannot end inside a slot, and q seals may list different entries of one slot, so a
+   *  slot's acks are capped such that q full seals of one slot still fit MAX_BLOCK_ENTRIES. */
+  private readonly maxAcksPerSlot: number;
   private readonly refusals: Record<string, number> = {};
   private replaying = false;
 
@@ -156,6 +159,7 @@ export class ReplicaCore implements App {
     this.slots = new SlotClock(opts.config.protocol);
     this.ocs = new OcVerifier(opts.config, opts.crypto);
     this.payloadCtx = { config: opts.config, crypto: opts.crypto, slots: this.slots, ocs: this.ocs };
+    this.maxAcksPerSlot = Math.min(MAX_ACKS_PER_SLOT, Math.floor(MAX_BLOCK_ENTRIES / opts.config.q));
     this.fetcher = new Fetcher(opts.self, opts.config.n, FETCH_RETRY_US);
     this.executor = new Executor(opts.stateMachine);
     this.gateway = new Gateway({
@@ -402,7 +406,7 @@ export class ReplicaCore implements App {
     if (slot <= this.frontier) return this.refuse(source, digest, Refusal.Late, this.frontier);
     if (median > this.nowUs + this.config.protocol.deltaUs) return this.refuse(source, digest, Refusal.Early);
     if (median > header.expiresAtUs) return this.refuse(source, digest, Refusal.Expired);
-    if (this.acks.countInSlot(slot) >= MAX_ACKS_PER_SLOT) return this.refuse(source, digest, Refusal.Busy);
+    if (this.acks.countInSlot(slot) >= this.maxAcksPerSlot) return this.refuse(source, digest, Refusal.Busy);
 
     if (this.batches.putDurable(key, bytes, this.slots.slotOf(header.expiresAtUs))) {
       this.out.persist.push({ kind: 'batch', digest, bytes });
@@ -518,7 +522,16 @@ export class ReplicaCore implements App {
       medians.set(key, check.ts);
       byHash.set(key, oc);
     }
-    for (const e of seal.entries) if (medians.get(toHex(e.ocHash)) !== e.ts) return null;
+    const perSlot = new Map<number, number>();
+    for (const e of seal.entries) {
+      if (medians.get(toHex(e.ocHash)) !== e.ts) return null;
+      // More acks in one slot than a correct replica gives: a Byzantine seal that could make
+      // the block exceed MAX_BLOCK_ENTRIES (a block cannot end inside a slot).
+      const slot = this.slots.slotOf(e.ts);
+      const count = (perSlot.get(slot) ?? 0) + 1;
+      if (count > this.maxAcksPerSlot) return null;
+      perSlot.set(slot, count);
+    }
     return { seal, ocs: byHash };
   }
 
@@ -758,6 +771,10 @@ export class ReplicaCore implements App {
   // Gateway mode
 
   private onThinCommand(conn: number, msg: CommandMsg): void {
+    if (msg.seq < MIN_COMMAND_SEQ) {
+      this.out.toClients.push({ conn, msg: { type: 'error', code: 'INVALID_FIELD', message: `command sequence numbers start at ${MIN_COMMAND_SEQ}` } });
+      return;
+    }
     const batch = this.gateway.add(conn, msg, this.nowUs);
     if (batch !== null) this.submitGatewayBatch(batch);
   }
