@@ -107,6 +107,21 @@ async function processScript(kind: string): Promise<string> {
 }
 
 describe('bench', () => {
+  it('leaves no timer or socket running once it returns', async () => {
+    const until = Date.now() + 10_000;
+    while (process.getActiveResourcesInfo().includes('Timeout') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const before = process.getActiveResourcesInfo();
+    harness = await ReplicaHarness.start();
+    // A long connect timeout: its timer must not outlive the connection.
+    await runBench(options({ durationS: 0.5, connectTimeoutMs: 60_000 }));
+    await harness.close();
+    harness = null;
+    await new Promise((r) => setTimeout(r, 100));
+    const counts = (list: string[]): Record<string, number> => list.reduce<Record<string, number>>((m, r) => ((m[r] = (m[r] ?? 0) + 1), m), {});
+    const [b, a] = [counts(before), counts(process.getActiveResourcesInfo())];
+    for (const [kind, n] of Object.entries(a)) expect(`${kind}: ${n}`).toBe(`${kind}: ${Math.min(n, b[kind] ?? 0)}`);
+  });
+
   it('direct mode: three logs per client in the right formats and counts; the process script finds no violation', async () => {
     harness = await ReplicaHarness.start();
     let printed = '';
@@ -253,7 +268,7 @@ describe('pompe bench command', () => {
       spy.mockRestore();
       process.exitCode = before;
     }
-    expect(stdout).toMatch(/^pompe bench: 2 client\(s\), direct mode, batch 10, closed loop, 4 outstanding/);
+    expect(stdout).toMatch(/^pompe bench: 2 client\(s\), direct mode, batch 10, closed loop, 4 outstanding, per-client sockets;/);
     expect((await readdir(logDir)).length).toBe(6);
   });
 

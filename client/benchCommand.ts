@@ -7,8 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BATCH_HEADER_BYTES, COMMAND_HEADER_BYTES } from '../common/batch.js';
 import { cryptoBackend, isCryptoBackendName } from '../common/crypto/index.js';
-import { MAX_COMMANDS_PER_BATCH } from '../common/limits.js';
-import { BenchError, runBench, type BenchOptions, type SocketSharing } from './bench.js';
+import { MAX_COMMANDS_PER_BATCH, MAX_CONNECTIONS_PER_ADDRESS } from '../common/limits.js';
+import { AUTO_PER_CLIENT_MAX, BenchError, resolveSocketSharing, runBench, type BenchOptions, type SocketSharing } from './bench.js';
 import { DEFAULT_COMMAND_BYTES, MIN_COMMAND_BYTES } from './benchWorkload.js';
 import { isPompeClientError } from './errors.js';
 import { loadClusterConfig } from './nodeDefaults.js';
@@ -58,7 +58,7 @@ interface RawOptions {
   clientIndexBase: number;
   keySpace: number;
   warmup: number;
-  sockets: SocketSharing;
+  sockets: SocketSharing | 'auto';
   verify: boolean;
   timeoutMs: number;
   failoverMs: number;
@@ -101,7 +101,11 @@ export function registerBenchCommand(program: Command): Command {
     .option('--client-index-base <n>', 'number of the first client in log names', intArg('--client-index-base', 0, 1_000_000), 0)
     .option('--key-space <n>', 'distinct keys written', intArg('--key-space', 1, MAX_KEY_SPACE), 100_000)
     .option('--warmup <s>', 'seconds before measuring (not logged, not counted)', secondsArg('--warmup', 0), 0)
-    .addOption(new Option('--sockets <how>', 'one socket per replica for all clients, or per client').choices(['shared', 'per-client']).default('shared'))
+    .addOption(
+      new Option('--sockets <how>', `sockets to each replica: one per client, one shared by all, or auto (per client up to ${AUTO_PER_CLIENT_MAX} clients)`)
+        .choices(['auto', 'per-client', 'shared'])
+        .default('auto'),
+    )
     .option('--no-verify', 'do not check replicas’ ack and execution signatures')
     .option('--timeout-ms <ms>', 'a batch not executed within this is abandoned and counted failed', intArg('--timeout-ms', 1, 120_000), 30_000)
     .option('--failover-ms <ms>', 'gateway mode: resend through the next replica after this', intArg('--failover-ms', 1, 120_000), 2_000)
@@ -124,6 +128,7 @@ async function benchAction(raw: RawOptions): Promise<number> {
     process.stderr.write(`bench: ${isPompeClientError(error) ? error.message : String(error)}\n`);
     return EXIT_USAGE;
   }
+  const sockets = resolveSocketSharing(raw.sockets, raw.clients);
   const options: BenchOptions = {
     config,
     crypto,
@@ -140,7 +145,7 @@ async function benchAction(raw: RawOptions): Promise<number> {
     mode: raw.mode,
     logDir: raw.logDir,
     clientIndexBase: raw.clientIndexBase,
-    sockets: raw.sockets,
+    sockets,
     verifySignatures: raw.verify,
     timeoutMs: raw.timeoutMs,
     failoverMs: raw.failoverMs,
@@ -151,6 +156,10 @@ async function benchAction(raw: RawOptions): Promise<number> {
     progress: process.stderr.isTTY ? (text) => void process.stderr.write(text) : null,
     handleSignals: true,
   };
+  if (sockets === 'per-client' && raw.clients > MAX_CONNECTIONS_PER_ADDRESS) {
+    process.stderr.write(`bench: --sockets per-client opens ${raw.clients} connections to each replica; replicas accept ${MAX_CONNECTIONS_PER_ADDRESS} per address\n`);
+    return EXIT_USAGE;
+  }
   const perBatch = raw.mode === 'direct' ? raw.batchSize : 1;
   if (BATCH_HEADER_BYTES + perBatch * (COMMAND_HEADER_BYTES + raw.commandBytes) > config.protocol.maxBatchBytes) {
     process.stderr.write(

@@ -50,6 +50,7 @@ export interface ClientLogCounts {
 export interface BenchSummary {
   readonly clients: number;
   readonly mode: 'direct' | 'gateway';
+  readonly sockets: 'shared' | 'per-client';
   readonly batchSize: number;
   readonly loop: string;
   readonly measuredSeconds: number;
@@ -98,7 +99,7 @@ function latencyLine(name: string, l: LatencySummary): string {
 export function formatSummary(s: BenchSummary): string {
   const refusals = Object.entries(s.refusals);
   const lines = [
-    `pompe bench: ${s.clients} client(s), ${s.mode} mode, batch ${s.batchSize}, ${s.loop}; ` +
+    `pompe bench: ${s.clients} client(s), ${s.mode} mode, batch ${s.batchSize}, ${s.loop}, ${s.sockets} sockets; ` +
       `${s.measuredSeconds.toFixed(3)} s measured after ${s.warmupSeconds} s warmup (stopped by ${s.stoppedBy})`,
     `offered:  ${num(s.offered)} commands  ${num(s.measuredSeconds > 0 ? s.offered / s.measuredSeconds : 0, 1)}/s`,
     `ordered:  ${num(s.ordered)} commands  ${num(s.orderedPerSecond, 1)}/s`,

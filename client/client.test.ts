@@ -340,3 +340,37 @@ describe('results', () => {
     expect(counts).toEqual({ executed: 2, duplicate: 1, malformed: 9 });
   });
 });
+
+describe('portability', () => {
+  /** Every module client.ts reaches through static imports (the dynamic import of nodeDefaults.ts
+   *  is how Node defaults are loaded only when needed), with the packages they import. */
+  async function staticGraph(entry: string): Promise<{ modules: string[]; packages: string[] }> {
+    const { readFile: read } = await import('node:fs/promises');
+    const { dirname, resolve, relative } = await import('node:path');
+    const root = resolve(import.meta.dirname, '..');
+    const modules = new Set<string>();
+    const packages = new Set<string>();
+    const walk = async (file: string): Promise<void> => {
+      if (modules.has(file)) return;
+      modules.add(file);
+      const source = await read(file, 'utf8');
+      for (const m of source.matchAll(/^\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
+        if (/^\s*(?:import|export)\s+type\s/.test(m[0])) continue; // erased at compile time
+        const spec = (m[1] ?? m[2])!;
+        if (spec.startsWith('.')) await walk(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
+        else packages.add(spec);
+      }
+    };
+    await walk(resolve(root, entry));
+    return { modules: [...modules].map((f) => relative(root, f)), packages: [...packages] };
+  }
+
+  it('client.ts, the browser transport and noble pull in no Node-only module, server/ or sim/', async () => {
+    for (const entry of ['client/client.ts', 'client/browserTransport.ts', 'common/crypto/noble.ts']) {
+      const { modules, packages } = await staticGraph(entry);
+      expect(modules.filter((m) => /^(server|sim)\//.test(m) || m === 'client/nodeDefaults.ts' || m === 'client/wsTransport.ts')).toEqual([]);
+      // msgpackr and @noble/* run in browsers; nothing else may appear.
+      expect(packages.filter((p) => p !== 'msgpackr' && !p.startsWith('@noble/'))).toEqual([]);
+    }
+  });
+});
