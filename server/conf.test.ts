@@ -1,0 +1,114 @@
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseClusterConfig } from '../common/config.js';
+import { nodeCrypto } from '../common/crypto/node.js';
+import { parseSecretFile } from '../common/keys.js';
+import { CLUSTER_FILE, ConfError, loadReplicaConf, readStoreMarker, secretFileName, writeStoreMarker } from './conf.js';
+import { genConf, keygen, LOOPBACK_PROTOCOL } from './genConf.js';
+import { tempDir } from './store/testFixtures.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function dir(): Promise<string> {
+  const d = await tempDir('conf');
+  cleanups.push(d.cleanup);
+  return d.path;
+}
+
+describe('gen-conf', () => {
+  it('writes the cluster, secret files (0600) and host files, with loopback defaults and genesis now', async () => {
+    const out = join(await dir(), 'conf');
+    const before = Date.now() * 1000;
+    await genConf({ replicas: 4, out, hosts: ['10.0.0.1', '10.0.0.2'], clientHosts: ['10.0.1.1', '10.0.1.2'], basePeerPort: 11_000 }, nodeCrypto);
+    const config = parseClusterConfig(await readFile(join(out, CLUSTER_FILE), 'utf8'), nodeCrypto);
+    expect(config.ok).toBe(true);
+    if (!config.ok) return;
+    const c = config.value;
+    expect(c.n).toBe(4);
+    expect(c.replicas.map((r) => `${r.host}:${r.peerPort}`)).toEqual(['10.0.0.1:11000', '10.0.0.2:11001', '10.0.0.1:11002', '10.0.0.2:11003']);
+    expect(c.protocol).toMatchObject(LOOPBACK_PROTOCOL);
+    expect(c.protocol.genesisUs).toBeGreaterThanOrEqual(before);
+    expect(await readFile(join(out, 'server.hosts'), 'utf8')).toBe('10.0.0.1\n10.0.0.2\n10.0.0.1\n10.0.0.2\n');
+    expect(await readFile(join(out, 'client.hosts'), 'utf8')).toBe('10.0.1.1\n10.0.1.2\n');
+    for (let i = 0; i < 4; i++) {
+      expect((await stat(join(out, secretFileName(i)))).mode & 0o777).toBe(0o600);
+      const conf = await loadReplicaConf(out, i, nodeCrypto);
+      expect(conf.self).toBe(i);
+      expect(conf.warnings).toEqual([]);
+    }
+  });
+
+  it('takes protocol overrides and refuses invalid ones with every problem listed', async () => {
+    const out = await dir();
+    await genConf({ replicas: 4, out, commitRule: '2-chain', slotUs: 5_000, deltaUs: 20_000 }, nodeCrypto);
+    const c = (await loadReplicaConf(out, 0, nodeCrypto)).config;
+    expect(c.protocol).toMatchObject({ commitRule: '2-chain', slotUs: 5_000, deltaUs: 20_000 });
+    await expect(genConf({ replicas: 4, out: await dir(), slotUs: 10_000, deltaUs: 5_000 }, nodeCrypto)).rejects.toThrow(/deltaUs/);
+    await expect(genConf({ replicas: 3, out: await dir() }, nodeCrypto)).rejects.toThrow(/at least 4 replicas/);
+  });
+
+  it('raises Δ with the slot when only the slot is given', async () => {
+    const out = await dir();
+    await genConf({ replicas: 4, out, slotUs: 50_000 }, nodeCrypto);
+    expect((await loadReplicaConf(out, 0, nodeCrypto)).config.protocol.deltaUs).toBe(50_000);
+  });
+
+  it('does not overwrite a configuration without force', async () => {
+    const out = await dir();
+    await genConf({ replicas: 4, out }, nodeCrypto);
+    await expect(genConf({ replicas: 4, out }, nodeCrypto)).rejects.toThrow(/--force/);
+    await genConf({ replicas: 4, out, force: true }, nodeCrypto);
+  });
+
+  it('keygen writes a key file that parses back to the printed public key', async () => {
+    const file = join(await dir(), 'k.json');
+    const publicKey = await keygen(file, 5, false, nodeCrypto);
+    const parsed = parseSecretFile(await readFile(file, 'utf8'), nodeCrypto);
+    expect(parsed.ok && parsed.value.replica === 5 && Buffer.from(parsed.value.keyPair.publicKey).equals(Buffer.from(publicKey))).toBe(true);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    await expect(keygen(file, 5, false, nodeCrypto)).rejects.toThrow(ConfError);
+  });
+});
+
+describe('loadReplicaConf', () => {
+  it('names the file and the problem', async () => {
+    const out = await dir();
+    await expect(loadReplicaConf(out, 0, nodeCrypto)).rejects.toMatchObject({ problem: 'missing', path: join(out, CLUSTER_FILE) });
+    await genConf({ replicas: 4, out }, nodeCrypto);
+    await expect(loadReplicaConf(out, 4, nodeCrypto)).rejects.toThrow(/no replica 4/);
+    // Replica 1's key file under replica 0's name.
+    await writeFile(join(out, secretFileName(0)), await readFile(join(out, secretFileName(1))));
+    await expect(loadReplicaConf(out, 0, nodeCrypto)).rejects.toThrow(/replica 1's key file/);
+    await writeFile(join(out, CLUSTER_FILE), '{"version": 1}');
+    await expect(loadReplicaConf(out, 0, nodeCrypto)).rejects.toMatchObject({ problem: 'invalid' });
+  });
+
+  it('finds a key from another gen-conf run, and warns about a readable secret file', async () => {
+    const a = await dir();
+    const b = await dir();
+    await genConf({ replicas: 4, out: a }, nodeCrypto);
+    await genConf({ replicas: 4, out: b }, nodeCrypto);
+    await writeFile(join(a, secretFileName(2)), await readFile(join(b, secretFileName(2))), { mode: 0o644 });
+    await expect(loadReplicaConf(a, 2, nodeCrypto)).rejects.toThrow(/different gen-conf runs/);
+    await chmod(join(b, secretFileName(3)), 0o644);
+    expect((await loadReplicaConf(b, 3, nodeCrypto)).warnings.join()).toMatch(/readable by others/);
+  });
+});
+
+describe('the store marker', () => {
+  it('round-trips, and a marker of another cluster counts as none', async () => {
+    const a = await dir();
+    await genConf({ replicas: 4, out: a }, nodeCrypto);
+    const { config } = await loadReplicaConf(a, 1, nodeCrypto);
+    expect(await readStoreMarker(a, 1, config)).toBeNull();
+    await writeStoreMarker(a, 1, config, join(a, 'data'));
+    expect(await readStoreMarker(a, 1, config)).toMatchObject({ replica: 1, dataDir: join(a, 'data') });
+    await genConf({ replicas: 4, out: a, force: true }, nodeCrypto);
+    const regenerated = (await loadReplicaConf(a, 1, nodeCrypto)).config;
+    expect(await readStoreMarker(a, 1, regenerated)).toBeNull();
+  });
+});

@@ -1,0 +1,424 @@
+/**
+ * The drive loop: the one place where the replica core meets time, disk and network.
+ *
+ * Every input (a peer or client message, a closed client, a timer tick) becomes one synchronous
+ * `core.step(input, wallClockUs())`, and its output is applied in the core's order (ordering/types.ts):
+ *
+ *  1. persist: `storage.apply(ops)` starts at once. It is asynchronous; the WriteBatcher folds the
+ *     writes of one event-loop turn into one LevelDB batch, so many steps share one fsync.
+ *  2. send: an output's messages leave only after its own persist AND every earlier output's
+ *     persist have resolved, and outputs leave in step order. So an ack or a seal never leaves
+ *     before what it relies on is durable, including what an earlier step wrote (a timestamp given
+ *     under a reservation written by an earlier output, a vote after the block it extends). An
+ *     output without persist ops, with nothing waiting before it, is sent at once: the common case
+ *     at light load pays no extra turn.
+ *  3. serve: block and batch reads for peers are reads of durable data, so they need no ordering
+ *     with the writes; they run concurrently, bounded per peer.
+ *  4. report: executed batches, commits and peer faults go to metrics and logs right away.
+ *
+ * One timer: after each step the tick is scheduled at core.nextWakeUs() (µs of wall clock), the
+ * previous one replaced. The core is never stepped concurrently (steps are synchronous; a re-entrant
+ * call asserts), and nothing here blocks the event loop. A throw from the core or a failed write is
+ * a broken invariant or a lost write: the loop stops for good and reports it as fatal; the process
+ * must crash rather than continue.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { AssertionError, assert } from '../common/assert.js';
+import type { Digest, ReplicaId } from '../common/ids.js';
+import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
+import type { Message } from '../common/messages.js';
+import type { ServeBlocksRequest } from '../consensus/types.js';
+import type { ReplicaStorage } from '../ordering/storage.js';
+import type { ReplicaInput, ReplicaOutput, ServeBatchesRequest } from '../ordering/types.js';
+import { RateWindow, type ReplicaMetrics } from './metrics.js';
+import { LogThrottle } from './transport/logThrottle.js';
+
+/** Block and batch reads served to one peer at a time; more requests are refused (counted and
+ *  logged) until one finishes. An honest peer has one or two outstanding fetches; a peer that
+ *  floods requests must not make us hold gigabytes of batch bytes read for it. */
+export const MAX_SERVES_IN_FLIGHT_PER_PEER = 4;
+
+/** Batches read from storage per read while serving: bounds the bytes held at once for one
+ *  request (16 × 4 MiB at most) while keeping reads few. */
+export const SERVE_READ_GROUP = 16;
+
+/** At most one log line per kind of trouble per interval (with a count of the ones suppressed). */
+const LOG_INTERVAL_MS = 10_000;
+
+/** Sliding window of the rates in stats(). */
+const RATE_WINDOW_MS = 10_000;
+
+/** What the loop drives: ReplicaCore, or a stand-in in tests. */
+export interface DrivenCore {
+  step(input: ReplicaInput, nowUs: number): ReplicaOutput;
+  nextWakeUs(): number | null;
+  /** The current view, to log view changes. */
+  readonly view: number;
+}
+
+/** Where messages go: the Transport. */
+export interface Sender {
+  sendToPeer(to: ReplicaId, msg: Message): void;
+  broadcastToPeers(msg: Message): void;
+  /** False if the connection is gone. */
+  sendToClient(conn: number, msg: Message): boolean;
+}
+
+export interface DriverOptions {
+  readonly core: DrivenCore;
+  readonly storage: ReplicaStorage;
+  readonly sender: Sender;
+  readonly metrics: ReplicaMetrics;
+  readonly logger: Logger;
+  /** Wall-clock µs, monotone (client/clock.ts wallClockUs). */
+  readonly clockUs: () => number;
+  /** Called once when the loop stops on a broken invariant or a failed write. */
+  readonly onFatal: (error: unknown) => void;
+}
+
+/** Counters for /status. */
+export interface DriverStats {
+  readonly steps: number;
+  readonly stepsPerSecond: number;
+  readonly executedBatches: number;
+  readonly executedCommands: number;
+  /** Executed commands per second over the last 10 s (this process only, not the replay). */
+  readonly executedCommandsPerSecond: number;
+  readonly persists: number;
+  readonly meanPersistMs: number;
+  readonly sendBacklog: number;
+  readonly maxSendBacklog: number;
+  readonly clientsGone: number;
+  readonly servesRefused: number;
+  readonly readErrors: number;
+  readonly peerFaults: Readonly<Record<string, number>>;
+}
+
+type State = 'new' | 'running' | 'stopping' | 'closed' | 'dead';
+
+interface Waiting {
+  readonly out: ReplicaOutput;
+  ready: boolean;
+}
+
+export class Driver {
+  private state: State = 'new';
+  private stepping = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAtUs = 0;
+  /** Outputs whose sends wait, oldest first, from `head`. */
+  private backlog: Waiting[] = [];
+  private head = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly servesInFlight = new Map<ReplicaId, number>();
+  private lastView = -1;
+  private readonly faultLogs = new Map<string, LogThrottle>();
+  private readonly troubleLog = new LogThrottle(LOG_INTERVAL_MS);
+  private readonly stepRate = new RateWindow(RATE_WINDOW_MS);
+  private readonly commandRate = new RateWindow(RATE_WINDOW_MS);
+  private readonly counts = {
+    steps: 0,
+    executedBatches: 0,
+    executedCommands: 0,
+    persists: 0,
+    persistMs: 0,
+    maxSendBacklog: 0,
+    clientsGone: 0,
+    servesRefused: 0,
+    readErrors: 0,
+  };
+  private readonly peerFaults: Record<string, number> = {};
+  private readonly tick = (): void => {
+    this.timer = null;
+    this.input({ kind: 'tick' });
+  };
+
+  constructor(private readonly opts: DriverOptions) {}
+
+  /** Steps the core's `start` input; inputs are accepted from now on. */
+  start(): void {
+    assert(this.state === 'new', `Driver.start() in state ${this.state}`);
+    this.state = 'running';
+    this.lastView = this.opts.core.view;
+    this.step({ kind: 'start' });
+  }
+
+  /** One input from the network or the timer. Ignored unless running. */
+  input(input: ReplicaInput): void {
+    if (this.state === 'running') this.step(input);
+  }
+
+  /** Stops taking input (and ticks). Persists already started still finish and their sends go out. */
+  stop(): void {
+    if (this.state === 'running' || this.state === 'new') this.state = 'stopping';
+    this.clearTimer();
+  }
+
+  /** After drain(), before the transport closes: reads still in flight send nothing. */
+  close(): void {
+    this.stop();
+    if (this.state !== 'dead') this.state = 'closed';
+  }
+
+  /** Resolves once every started persist has finished and its sends have gone out. */
+  drain(): Promise<void> {
+    if (this.head >= this.backlog.length || this.state === 'dead') return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Once a second: feeds the rate windows. */
+  sampleRates(nowMs: number): void {
+    this.stepRate.sample(nowMs, this.counts.steps);
+    this.commandRate.sample(nowMs, this.counts.executedCommands);
+  }
+
+  stats(): DriverStats {
+    const c = this.counts;
+    return {
+      steps: c.steps,
+      stepsPerSecond: round(this.stepRate.perSecond()),
+      executedBatches: c.executedBatches,
+      executedCommands: c.executedCommands,
+      executedCommandsPerSecond: round(this.commandRate.perSecond()),
+      persists: c.persists,
+      meanPersistMs: c.persists === 0 ? 0 : round(c.persistMs / c.persists, 3),
+      sendBacklog: this.backlog.length - this.head,
+      maxSendBacklog: c.maxSendBacklog,
+      clientsGone: c.clientsGone,
+      servesRefused: c.servesRefused,
+      readErrors: c.readErrors,
+      peerFaults: { ...this.peerFaults },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Stepping
+
+  private step(input: ReplicaInput): void {
+    if (this.stepping) return this.die(new AssertionError('ReplicaCore.step re-entered: an input arrived from inside a step'));
+    this.stepping = true;
+    let out: ReplicaOutput;
+    const startedMs = performance.now();
+    try {
+      out = this.opts.core.step(input, this.opts.clockUs());
+    } catch (error) {
+      this.stepping = false;
+      this.die(error);
+      return;
+    }
+    this.stepping = false;
+    this.counts.steps++;
+    this.opts.metrics.step(input.kind, (performance.now() - startedMs) / 1000);
+    try {
+      this.apply(out);
+    } catch (error) {
+      this.die(error);
+      return;
+    }
+    this.noteView();
+    this.schedule();
+  }
+
+  private apply(out: ReplicaOutput): void {
+    if (out.persist.length > 0) {
+      const waiting: Waiting = { out, ready: false };
+      this.enqueue(waiting);
+      const startedMs = performance.now();
+      this.opts.storage.apply(out.persist).then(
+        () => {
+          const ms = performance.now() - startedMs;
+          this.counts.persists++;
+          this.counts.persistMs += ms;
+          this.opts.metrics.persisted(ms / 1000);
+          waiting.ready = true;
+          this.flush();
+        },
+        (error: unknown) => this.die(error),
+      );
+    } else if (this.head < this.backlog.length) {
+      this.enqueue({ out, ready: true });
+    } else {
+      this.send(out);
+    }
+    for (const req of out.serveBlocks) this.serveBlocks(req);
+    for (const req of out.serveBatches) this.serveBatches(req);
+    this.report(out);
+  }
+
+  private enqueue(waiting: Waiting): void {
+    this.backlog.push(waiting);
+    const size = this.backlog.length - this.head;
+    if (size > this.counts.maxSendBacklog) this.counts.maxSendBacklog = size;
+  }
+
+  /** Sends the outputs at the front of the backlog whose persists (and all earlier ones) are done. */
+  private flush(): void {
+    if (this.state === 'dead' || this.state === 'closed') return;
+    try {
+      while (this.head < this.backlog.length && this.backlog[this.head]!.ready) {
+        const { out } = this.backlog[this.head]!;
+        this.backlog[this.head++] = undefined as unknown as Waiting; // let the output be collected
+        this.send(out);
+      }
+    } catch (error) {
+      this.die(error);
+      return;
+    }
+    if (this.head === this.backlog.length) {
+      this.backlog = [];
+      this.head = 0;
+      for (const resolve of this.drainWaiters.splice(0)) resolve();
+    } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
+      this.backlog = this.backlog.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private send(out: ReplicaOutput): void {
+    const { sender } = this.opts;
+    for (const { to, msg } of out.toPeers) {
+      if (to === 'all') sender.broadcastToPeers(msg);
+      else sender.sendToPeer(to, msg);
+    }
+    for (const { conn, msg } of out.toClients) {
+      // A client that left has nothing to receive; its collector retries on a new connection.
+      if (!sender.sendToClient(conn, msg)) this.counts.clientsGone++;
+    }
+  }
+
+  private report(out: ReplicaOutput): void {
+    const { metrics, logger } = this.opts;
+    if (out.executed.length > 0) {
+      let commands = 0;
+      for (const e of out.executed) commands += e.commands;
+      this.counts.executedBatches += out.executed.length;
+      this.counts.executedCommands += commands;
+      metrics.executed(out.executed.length, commands);
+    }
+    if (out.commits.length > 0) metrics.committed(out.commits.length);
+    for (const f of out.faults) {
+      this.peerFaults[f.kind] = (this.peerFaults[f.kind] ?? 0) + 1;
+      metrics.peerFault(f.kind);
+      let throttle = this.faultLogs.get(f.kind);
+      if (throttle === undefined) this.faultLogs.set(f.kind, (throttle = new LogThrottle(LOG_INTERVAL_MS)));
+      throttle.run((suppressed) => logger.warn({ peer: f.peer, kind: f.kind, detail: f.detail, suppressed }, 'peer fault'));
+    }
+  }
+
+  private noteView(): void {
+    const view = this.opts.core.view;
+    if (view === this.lastView) return;
+    this.opts.logger.debug({ from: this.lastView, to: view }, 'view change');
+    this.lastView = view;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The timer
+
+  private schedule(): void {
+    if (this.state !== 'running') return;
+    const wakeUs = this.opts.core.nextWakeUs();
+    if (wakeUs === null) return this.clearTimer();
+    if (this.timer !== null && this.timerAtUs === wakeUs) return;
+    this.clearTimer();
+    this.timerAtUs = wakeUs;
+    // Timers have millisecond resolution; a delay under 1 ms fires on the next timer phase.
+    this.timer = setTimeout(this.tick, Math.max(0, (wakeUs - this.opts.clockUs()) / 1000));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Serving reads to peers
+
+  private admitServe(to: ReplicaId, what: string): boolean {
+    const inFlight = this.servesInFlight.get(to) ?? 0;
+    if (inFlight >= MAX_SERVES_IN_FLIGHT_PER_PEER) {
+      this.counts.servesRefused++;
+      this.opts.metrics.error('serveRefused');
+      this.troubleLog.run((suppressed) =>
+        this.opts.logger.warn({ peer: to, what, inFlight, suppressed }, 'refused a read for a peer: too many of its requests in flight (it retries)'),
+      );
+      return false;
+    }
+    this.servesInFlight.set(to, inFlight + 1);
+    return true;
+  }
+
+  private serveDone(to: ReplicaId): void {
+    const left = (this.servesInFlight.get(to) ?? 1) - 1;
+    if (left <= 0) this.servesInFlight.delete(to);
+    else this.servesInFlight.set(to, left);
+  }
+
+  private canServe(): boolean {
+    return this.state === 'running' || this.state === 'stopping';
+  }
+
+  private serveBlocks(req: ServeBlocksRequest): void {
+    if (!this.admitServe(req.to, 'blocks')) return;
+    this.opts.storage
+      .readBlocks(req.digest, req.maxBlocks)
+      .then(
+        (blocks) => {
+          if (blocks.length > 0 && this.canServe()) this.opts.sender.sendToPeer(req.to, { type: 'blockResponse', blocks });
+        },
+        (error: unknown) => this.readFailed('blocks', error),
+      )
+      .finally(() => this.serveDone(req.to));
+  }
+
+  private serveBatches(req: ServeBatchesRequest): void {
+    if (!this.admitServe(req.to, 'batches')) return;
+    this.readAndSendBatches(req.to, req.digests)
+      .catch((error: unknown) => this.readFailed('batches', error))
+      .finally(() => this.serveDone(req.to));
+  }
+
+  /** Reads in groups and sends responses of at most MAX_SYNC_RESPONSE_BYTES (each fits a frame). */
+  private async readAndSendBatches(to: ReplicaId, digests: readonly Digest[]): Promise<void> {
+    let found: Uint8Array[] = [];
+    let bytes = 0;
+    for (let i = 0; i < digests.length && this.canServe(); i += SERVE_READ_GROUP) {
+      for (const batch of await this.opts.storage.readBatches(digests.slice(i, i + SERVE_READ_GROUP))) {
+        if (found.length > 0 && bytes + batch.length > MAX_SYNC_RESPONSE_BYTES) {
+          this.opts.sender.sendToPeer(to, { type: 'batchResponse', batches: found });
+          found = [];
+          bytes = 0;
+        }
+        found.push(batch);
+        bytes += batch.length;
+      }
+    }
+    if (found.length > 0 && this.canServe()) this.opts.sender.sendToPeer(to, { type: 'batchResponse', batches: found });
+  }
+
+  /** A failed read: corruption of our own data is fatal, anything else (I/O) is logged and survived. */
+  private readFailed(what: string, error: unknown): void {
+    if (error instanceof AssertionError) return this.die(error);
+    if (this.state !== 'running') return; // the store is closing
+    this.counts.readErrors++;
+    this.opts.metrics.error('readFailed');
+    this.troubleLog.run((suppressed) => this.opts.logger.error({ what, err: error, suppressed }, 'a read for a peer failed'));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private die(error: unknown): void {
+    if (this.state === 'dead') return;
+    this.state = 'dead';
+    this.clearTimer();
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
+    this.opts.onFatal(error);
+  }
+}
+
+const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,147 @@
+/**
+ * `pompe gen-conf` and `pompe keygen`: a cluster's configuration directory (conf.ts describes the
+ * files). Keys come from the platform's secure randomness; genesisUs is the time of generation.
+ */
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatClusterConfig, tryGenerateCluster, type CommitRule, type ProtocolConfig } from '../common/config.js';
+import type { CryptoBackend } from '../common/crypto/types.js';
+import { replicaId } from '../common/ids.js';
+import { formatSecretFile } from '../common/keys.js';
+import { CLIENT_HOSTS_FILE, CLUSTER_FILE, ConfError, SERVER_HOSTS_FILE, secretFileName, writeSecretFile } from './conf.js';
+
+/**
+ * Protocol defaults for a cluster on one machine or a LAN, aimed at the light-load latency target
+ * (order p50 ≤ 2 ms, exec p50 ≤ 20 ms) without losing liveness on a busy machine. The cores'
+ * defaults (common/protocol-config.ts) are more conservative. Exec latency at light load is about
+ *   Δ + slot/2 (the batch's slot must be sealed) + the commit chain (the block carrying the seals,
+ *   then 2 or 3 more for the commit rule), each view costing a network round and a synced write,
+ * plus, on an otherwise idle cluster, half an idle interval (seals ride on votes, so a new entry
+ * waits for the next filler proposal).
+ *  - slotUs 2 ms: a batch waits for its slot to close; 500 slots/s is still cheap bookkeeping.
+ *  - deltaUs 10 ms: liveness needs clock skew plus the ordering phase below Δ, and the ordering
+ *    phase includes up to two synced writes on each replica's send path (a timestamp or an ack
+ *    leaves only once what precedes it is durable). Measured on the dev VM (fsync ~4–5 ms, 4
+ *    replicas and a client on 2 cores): Δ = 6 ms made most batches `late` and restart; 10 ms gave
+ *    no restarts at light load. On a disk with ~0.2 ms fsync, 5 ms would do (--delta-us).
+ *  - minBlockIntervalUs 1 ms: while there is work, commits move at network and disk speed.
+ *  - idleBlockIntervalUs 20 ms: a filler view costs each replica ~3 ms of CPU (signatures, a
+ *    synced write), so 50 fillers/s keep an idle 4-replica cluster under half a core; the price is
+ *    ~10 ms on average for a batch arriving at an idle cluster.
+ *  - viewTimeoutMs 500: a healthy loopback view takes a few ms, so 500 ms is far above any GC
+ *    pause yet replaces a crashed leader in half a second.
+ *  - commitRule 3-chain: classic HotStuff as in libhotstuff and Pompe-HS, so figures compare;
+ *    `--commit-rule 2-chain` commits one view sooner.
+ */
+export const LOOPBACK_PROTOCOL: Partial<ProtocolConfig> = {
+  commitRule: '3-chain',
+  slotUs: 2_000,
+  deltaUs: 10_000,
+  minBlockIntervalUs: 1_000,
+  idleBlockIntervalUs: 20_000,
+  viewTimeoutMs: 500,
+};
+
+export interface GenConfOptions {
+  readonly replicas: number;
+  readonly out: string;
+  readonly hosts?: readonly string[];
+  readonly clientHosts?: readonly string[];
+  readonly basePeerPort?: number;
+  readonly baseClientPort?: number;
+  readonly baseHttpPort?: number;
+  readonly commitRule?: CommitRule;
+  readonly slotUs?: number;
+  readonly deltaUs?: number;
+  readonly viewTimeoutMs?: number;
+  readonly minBlockIntervalUs?: number;
+  readonly idleBlockIntervalUs?: number;
+  readonly devSingleReplica?: boolean;
+  /** Overwrite an existing configuration. */
+  readonly force?: boolean;
+  /** Start of slot 0; default now. */
+  readonly genesisUs?: number;
+}
+
+export interface GenConfResult {
+  readonly files: string[];
+  readonly warnings: string[];
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Promise<GenConfResult> {
+  const hosts = opts.hosts ?? ['127.0.0.1'];
+  const protocol: { -readonly [K in keyof ProtocolConfig]?: ProtocolConfig[K] } = { ...LOOPBACK_PROTOCOL, genesisUs: opts.genesisUs ?? Date.now() * 1000 };
+  const set = <K extends keyof ProtocolConfig>(key: K, value: ProtocolConfig[K] | undefined): void => {
+    if (value !== undefined) protocol[key] = value;
+  };
+  set('commitRule', opts.commitRule);
+  set('slotUs', opts.slotUs);
+  set('deltaUs', opts.deltaUs);
+  set('viewTimeoutMs', opts.viewTimeoutMs);
+  set('minBlockIntervalUs', opts.minBlockIntervalUs);
+  set('idleBlockIntervalUs', opts.idleBlockIntervalUs);
+  // A Δ shorter than the slot is refused by validation; keep the pair consistent when only the
+  // slot was raised on the command line.
+  if (opts.deltaUs === undefined && protocol.slotUs !== undefined && protocol.deltaUs !== undefined && protocol.deltaUs < protocol.slotUs) {
+    protocol.deltaUs = protocol.slotUs;
+  }
+  if (opts.idleBlockIntervalUs === undefined && protocol.minBlockIntervalUs !== undefined && protocol.idleBlockIntervalUs !== undefined) {
+    protocol.idleBlockIntervalUs = Math.max(protocol.idleBlockIntervalUs, protocol.minBlockIntervalUs);
+  }
+  const generated = tryGenerateCluster(
+    {
+      n: opts.replicas,
+      hosts,
+      basePeerPort: opts.basePeerPort,
+      baseClientPort: opts.baseClientPort,
+      baseHttpPort: opts.baseHttpPort,
+      protocol,
+      devSingleReplica: opts.devSingleReplica === true,
+    },
+    crypto,
+  );
+  const clusterPath = join(opts.out, CLUSTER_FILE);
+  if (!generated.ok) throw new ConfError('invalid', opts.out, generated.error.message);
+  if (!opts.force && (await exists(clusterPath))) throw new ConfError('mismatch', clusterPath, 'a configuration is already there; pass --force to replace it (new keys: a new cluster)');
+  const warnings: string[] = [];
+  if (await exists(join(opts.out, 'data'))) {
+    warnings.push(`${join(opts.out, 'data')} holds stores of the previous cluster; replicas will refuse them (move them away)`);
+  }
+  await mkdir(opts.out, { recursive: true });
+  const { config, keyPairs } = generated.value;
+  const files: string[] = [];
+  const write = async (name: string, text: string): Promise<void> => {
+    await writeFile(join(opts.out, name), text);
+    files.push(join(opts.out, name));
+  };
+  await write(CLUSTER_FILE, formatClusterConfig(config));
+  for (let i = 0; i < config.n; i++) {
+    const path = join(opts.out, secretFileName(i));
+    await writeSecretFile(path, formatSecretFile(replicaId(i), keyPairs[i]!), true);
+    files.push(path);
+  }
+  // Pompe-HS layout: line i is replica i's host; clients are spread over client.hosts.
+  await write(SERVER_HOSTS_FILE, config.replicas.map((r) => `${r.host}\n`).join(''));
+  await write(CLIENT_HOSTS_FILE, (opts.clientHosts ?? ['127.0.0.1']).map((h) => `${h}\n`).join(''));
+  return { files, warnings };
+}
+
+/** `pompe keygen`: a fresh key file for replica `replica`; returns its public key. */
+export async function keygen(out: string, replica: number, force: boolean, crypto: CryptoBackend): Promise<Uint8Array> {
+  const keyPair = crypto.generateKeyPair();
+  try {
+    await writeSecretFile(out, formatSecretFile(replicaId(replica), keyPair), force);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new ConfError('mismatch', out, 'a file is already there; pass --force to replace it');
+    throw new ConfError('unreadable', out, `cannot write the key file (${code ?? String(error)})`);
+  }
+  return keyPair.publicKey;
+}

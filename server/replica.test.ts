@@ -1,0 +1,127 @@
+/**
+ * The composition root in-process, on a one-replica development cluster (n = 1, q = 1): start,
+ * serve, order and execute, stop, restart from the store with the replay, and the environment
+ * errors a start can meet. The four-process cluster is in test/e2e.
+ */
+import { createServer } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_REPLICAS } from '../common/limits.js';
+import { freePortRange } from '../test/e2e/cluster.js';
+import { TestClient } from '../test/e2e/testClient.js';
+import { ConfError, defaultDataDir, markerFileName } from './conf.js';
+import { genConf } from './genConf.js';
+import { HttpListenError } from './http.js';
+import type { ServerLogger } from './logging.js';
+import { startReplica, type RunningReplica } from './replica.js';
+import { StoreOpenError } from './store/errors.js';
+import { tempDir } from './store/testFixtures.js';
+import { nodeCrypto } from '../common/crypto/node.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const silentLogger = (): ServerLogger => Object.assign(pino({ level: 'silent' }), { close: async () => undefined });
+
+/** A one-replica conf on random ports in a temp dir. */
+async function devConf(): Promise<{ dir: string; ports: { peer: number; client: number; http: number } }> {
+  const dir = await tempDir('replica');
+  cleanups.push(dir.cleanup);
+  const base = await freePortRange(3);
+  const ports = { peer: base, client: base + 1, http: base + 2 };
+  await genConf({ replicas: 1, devSingleReplica: true, out: dir.path, basePeerPort: ports.peer, baseClientPort: ports.client, baseHttpPort: ports.http, deltaUs: 20_000 }, nodeCrypto);
+  return { dir: dir.path, ports };
+}
+
+async function start(dir: string, extra: { dataDir?: string } = {}): Promise<{ replica: RunningReplica; fatal: unknown[] }> {
+  const fatal: unknown[] = [];
+  const replica = await startReplica({ confDir: dir, id: 0, ...extra }, { logger: silentLogger(), onFatal: (e) => fatal.push(e) });
+  cleanups.push(() => replica.close());
+  return { replica, fatal };
+}
+
+/** Submits `count` batches from collector (and client) `id`: a new id per call, or the commands
+ *  would be duplicates of earlier ones and skipped. */
+async function load(replica: RunningReplica, count: number, id: number): Promise<void> {
+  const client = new TestClient(replica.conf.config, id);
+  try {
+    await client.connect();
+    await client.load(count, 4);
+  } finally {
+    client.close();
+  }
+}
+
+describe('startReplica on a one-replica cluster', () => {
+  it('orders and executes, serves /status and /metrics, stops, and restarts from its store', async () => {
+    const { dir, ports } = await devConf();
+    const first = await start(dir);
+    await load(first.replica, 20, MAX_REPLICAS + 1);
+    const before = first.replica.status();
+    expect(before.executedBatches).toBe(20);
+    expect(before.executedChainPosition).toBe(19);
+    expect(before.committedHeight).toBeGreaterThan(0);
+
+    const status = (await (await fetch(`http://127.0.0.1:${ports.http}/status`)).json()) as { replica: number; executedChainHash: string };
+    expect(status.replica).toBe(0);
+    expect(status.executedChainHash).toBe(before.executedChainHash);
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
+    expect(metrics).toMatch(/^pompe_view \d+$/m);
+    expect(metrics).toMatch(/^pompe_executed_batches_total 20$/m);
+    expect(metrics).toMatch(/^pompe_persist_seconds_count \d+$/m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total /m);
+    expect((await fetch(`http://127.0.0.1:${ports.http}/nope`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${ports.http}/status`, { method: 'POST' })).status).toBe(405);
+    await first.replica.close();
+
+    // The replay re-executes the committed chain: the same executed sequence, then more.
+    const second = await start(dir);
+    const replayed = second.replica.status();
+    expect(replayed.executedChainHash).toBe(before.executedChainHash);
+    expect(replayed.executedBatches).toBe(20);
+    await load(second.replica, 5, MAX_REPLICAS + 2);
+    expect(second.replica.status().executedChainPosition).toBe(24);
+    expect(second.replica.status().executedBatches).toBe(25);
+    expect(first.fatal).toEqual([]);
+    expect(second.fatal).toEqual([]);
+  });
+
+  it('refuses to start afresh when the store it created is gone', async () => {
+    const { dir } = await devConf();
+    await (await start(dir)).replica.close();
+    await rm(defaultDataDir(dir, 0), { recursive: true, force: true });
+    const attempt = start(dir);
+    await expect(attempt).rejects.toThrow(StoreOpenError);
+    await expect(attempt).rejects.toThrow(markerFileName(0));
+    // Deleting the marker is the documented way to start afresh.
+    await rm(join(dir, markerFileName(0)));
+    await (await start(dir)).replica.close();
+  });
+
+  it('refuses a second replica on the same data directory', async () => {
+    const { dir } = await devConf();
+    await start(dir);
+    await expect(start(dir)).rejects.toMatchObject({ name: 'StoreOpenError', problem: 'locked' });
+  });
+
+  it('reports configuration problems as ConfErrors', async () => {
+    const { dir } = await devConf();
+    await expect(startReplica({ confDir: join(dir, 'missing'), id: 0 }, { logger: silentLogger() })).rejects.toMatchObject({ name: 'ConfError', problem: 'missing' });
+    await expect(startReplica({ confDir: dir, id: 3 }, { logger: silentLogger() })).rejects.toThrow(ConfError);
+  });
+
+  it('closes what it started when a port is taken', async () => {
+    const { dir, ports } = await devConf();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(ports.http, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    await expect(start(dir)).rejects.toThrow(HttpListenError);
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    // The store and the transport were closed: a new start gets them again.
+    await (await start(dir)).replica.close();
+  });
+});

@@ -1,0 +1,365 @@
+/**
+ * The replica process: the composition root that wires the pure ReplicaCore to disk, network,
+ * time, logs and metrics (DESIGN.md "The house"). Shaped like lodestar's node: `startReplica(opts,
+ * modules)` starts the modules in order and registers each one's shutdown as it goes, so a failed
+ * start and a normal stop both close what was started, in reverse:
+ *
+ *   logger → conf → store (open, load) → core (+ replay of the committed chain) → metrics
+ *   → transport (constructed) → drive loop (start input) → transport (listening) → HTTP → rate sampler
+ *
+ * Stopping (SIGTERM, SIGINT, or close()): stop taking input, let the persists already started
+ * finish and their messages leave, close the transport, close the store (its writer drains, then
+ * the database), flush the log. A fatal error (an assertion in a core, a failed write) is logged
+ * loudly and the process exits non-zero at once: nothing runs on after a broken invariant.
+ */
+import { resolve } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { toHex } from '../common/bytes.js';
+import { nodeCrypto } from '../common/crypto/node.js';
+import type { CryptoBackend } from '../common/crypto/types.js';
+import type { ReplicaId } from '../common/ids.js';
+import { wallClockUs } from '../client/clock.js';
+import { KvStore } from '../ordering/kvStore.js';
+import { ReplicaCore } from '../ordering/replica.js';
+import type { StateMachine } from '../ordering/stateMachine.js';
+import { ConfError, defaultDataDir, loadReplicaConf, markerFileName, readStoreMarker, writeStoreMarker, type ReplicaConf } from './conf.js';
+import { Driver } from './drive.js';
+import { ExecutedChain } from './executedChain.js';
+import { HttpListenError, StatusServer } from './http.js';
+import { createLogger, type ServerLogger } from './logging.js';
+import { ReplicaMetrics } from './metrics.js';
+import { StoreOpenError, StoreWriteError } from './store/errors.js';
+import { DEFAULT_REPLAY_CHUNK_BLOCKS, LevelReplicaStorage } from './store/replicaStore.js';
+import { ListenError } from './transport/serverBackend.js';
+import { Transport } from './transport/transport.js';
+import { UwsFallbackError } from './transport/uws.js';
+import { buildStatus, type ReplicaStatusJson } from './status.js';
+
+/** How long a stop waits for started persists and their sends before closing anyway. A synced
+ *  LevelDB batch takes milliseconds; seconds means the disk is failing, and waiting longer helps
+ *  no one. */
+export const SHUTDOWN_DRAIN_TIMEOUT_MS = 5_000;
+
+/** How often the rates in /status are sampled. */
+const RATE_SAMPLE_INTERVAL_MS = 1_000;
+
+/** Process exit codes (sysexits.h where one fits). */
+export const ExitCode = {
+  Ok: 0,
+  /** The environment is wrong: config, ports, store, uWS binary. Fix it and start again. */
+  Environment: 1,
+  /** A broken invariant or a failed write: a bug or a failing disk. */
+  Fatal: 70,
+  /** A second signal during shutdown. */
+  Interrupted: 130,
+} as const;
+
+export interface ReplicaOptions {
+  readonly confDir: string;
+  readonly id: number;
+  /** Default: <confDir>/data/replica-<id>. */
+  readonly dataDir?: string | undefined;
+  /** Append the log here instead of writing it to stdout. */
+  readonly logFile?: string | undefined;
+  readonly logLevel?: LevelWithSilent | undefined;
+  /** Run on the slow JS fallback if uWS's native binary is missing. */
+  readonly allowUwsFallback?: boolean | undefined;
+  /** Blocks per chunk when replaying the committed chain at start. */
+  readonly replayChunkBlocks?: number | undefined;
+}
+
+/** Replaceable parts, for embedding the replica or testing it. */
+export interface ReplicaModules {
+  /** The application (default: the key-value store). */
+  readonly stateMachine?: StateMachine;
+  readonly crypto?: CryptoBackend;
+  readonly logger?: ServerLogger;
+  /** Called once on a fatal error, after it is logged (default: flush the log and exit 70). */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+/** Problems of the environment, reported as one line without a stack trace. */
+export function isEnvironmentError(error: unknown): error is Error {
+  return (
+    error instanceof ConfError ||
+    error instanceof StoreOpenError ||
+    error instanceof ListenError ||
+    error instanceof HttpListenError ||
+    error instanceof UwsFallbackError
+  );
+}
+
+interface Closer {
+  readonly name: string;
+  close(): Promise<void> | void;
+}
+
+export class RunningReplica {
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly conf: ReplicaConf,
+    readonly logger: ServerLogger,
+    readonly status: () => ReplicaStatusJson,
+    private readonly closers: Closer[],
+  ) {}
+
+  /** Stops gracefully (idempotent); resolves when everything is closed and the log flushed. */
+  close(): Promise<void> {
+    this.closing ??= closeAll(this.closers, this.logger);
+    return this.closing;
+  }
+}
+
+async function closeAll(closers: Closer[], logger: ServerLogger): Promise<void> {
+  for (const c of closers.splice(0).reverse()) {
+    try {
+      await c.close();
+    } catch (error) {
+      // Keep closing the rest: a transport that fails to close must not leave the store open.
+      logger.error({ err: error, module: c.name }, 'error while closing');
+    }
+  }
+}
+
+/** Starts a replica; on failure, closes what was started and rethrows. */
+export async function startReplica(opts: ReplicaOptions, modules: ReplicaModules = {}): Promise<RunningReplica> {
+  const startedAtMs = Date.now();
+  const crypto = modules.crypto ?? nodeCrypto;
+  const logger = modules.logger ?? createLogger({ name: `replica-${opts.id}`, level: opts.logLevel ?? 'info', file: opts.logFile });
+  const closers: Closer[] = [];
+  if (modules.logger === undefined) closers.push({ name: 'logger', close: () => logger.close() });
+  closers.push({ name: 'last words', close: () => logger.info({ uptimeMs: Date.now() - startedAtMs }, 'replica stopped') });
+  try {
+    return await startModules(opts, modules, crypto, logger, closers, startedAtMs);
+  } catch (error) {
+    if (isEnvironmentError(error)) logger.error({ problem: error.name }, error.message);
+    else logger.fatal({ err: error }, 'replica failed to start');
+    await closeAll(closers, logger);
+    throw error;
+  }
+}
+
+async function startModules(
+  opts: ReplicaOptions,
+  modules: ReplicaModules,
+  crypto: CryptoBackend,
+  logger: ServerLogger,
+  closers: Closer[],
+  startedAtMs: number,
+): Promise<RunningReplica> {
+  // Configuration.
+  const conf = await loadReplicaConf(opts.confDir, opts.id, crypto);
+  for (const warning of conf.warnings) logger.warn(warning);
+  const { config, self } = conf;
+  const me = config.replicas[self]!;
+  const p = config.protocol;
+  logger.info(
+    {
+      replica: self,
+      n: config.n,
+      f: config.f,
+      q: config.q,
+      clusterId: toHex(config.clusterId).slice(0, 16),
+      commitRule: p.commitRule,
+      slotUs: p.slotUs,
+      deltaUs: p.deltaUs,
+      viewTimeoutMs: p.viewTimeoutMs,
+      minBlockIntervalUs: p.minBlockIntervalUs,
+      idleBlockIntervalUs: p.idleBlockIntervalUs,
+      maxBatchBytes: p.maxBatchBytes,
+      host: me.host,
+      peerPort: me.peerPort,
+      clientPort: me.clientPort,
+      httpPort: me.httpPort,
+    },
+    'starting replica',
+  );
+
+  // Store.
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir(opts.confDir, self));
+  const storage = await openStore(conf, dataDir, logger);
+  closers.push({ name: 'store', close: () => storage.close() });
+  const recovered = await storage.load();
+
+  // Core, and the replay that rebuilds its state machine.
+  const chain = new ExecutedChain(modules.stateMachine ?? new KvStore(), crypto);
+  const core = new ReplicaCore({ config, self, crypto, signer: crypto.signer(conf.keyPair.secretKey), stateMachine: chain, recovered });
+  const replayStartedMs = Date.now();
+  let replayedBlocks = 0;
+  for await (const chunk of storage.committedChain(opts.replayChunkBlocks ?? DEFAULT_REPLAY_CHUNK_BLOCKS)) {
+    core.replayCommitted(chunk.blocks, chunk.batches);
+    replayedBlocks += chunk.blocks.length;
+  }
+  const afterReplay = core.status();
+  logger.info(
+    {
+      dataDir,
+      committedHeight: recovered.consensus.committed?.height ?? 0,
+      frontier: recovered.ordering.frontier,
+      acks: recovered.ordering.acks.length,
+      replayedBlocks,
+      executedBatches: afterReplay.executedBatches,
+      replayMs: Date.now() - replayStartedMs,
+    },
+    'store loaded',
+  );
+
+  // Network and the drive loop.
+  const metrics = new ReplicaMetrics();
+  let driver: Driver | null = null;
+  const transport = new Transport(
+    {
+      config,
+      self,
+      signer: crypto.signer(conf.keyPair.secretKey),
+      crypto,
+      logger,
+      metrics: metrics.transport,
+      allowUwsFallback: opts.allowUwsFallback === true,
+    },
+    {
+      onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
+      onClientMessage: (conn, msg) => driver?.input({ kind: 'client', conn, msg }),
+      onClientClosed: (conn) => driver?.input({ kind: 'clientClosed', conn }),
+      onPeerStatus: (peer, up) => logger.info({ peer, up }, up ? 'peer up' : 'peer down'),
+    },
+  );
+  closers.push({ name: 'transport', close: () => transport.close() });
+
+  const onFatal = (error: unknown): void => {
+    logger.fatal({ err: error }, error instanceof StoreWriteError ? 'a store write failed: stopping' : 'broken invariant: stopping');
+    if (modules.onFatal !== undefined) modules.onFatal(error);
+    else crash(error, logger);
+  };
+  const loop = new Driver({
+    core: { step: (input, nowUs) => core.step(input, nowUs), nextWakeUs: () => core.nextWakeUs(), get view() { return core.consensus.view; } },
+    storage,
+    sender: transport,
+    metrics,
+    logger,
+    clockUs: wallClockUs,
+    onFatal,
+  });
+  driver = loop;
+  loop.start();
+  closers.push({
+    name: 'drive loop',
+    close: async () => {
+      loop.stop();
+      const drained = await withTimeout(loop.drain(), SHUTDOWN_DRAIN_TIMEOUT_MS);
+      if (!drained) logger.warn({ timeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS }, 'persists still running at shutdown: closing anyway');
+      loop.close();
+    },
+  });
+  await transport.start();
+
+  const status = (): ReplicaStatusJson =>
+    buildStatus({ config, self, core: core.status(), chain: chain.head(), driver: loop.stats(), transport, store: storage.stats(), dataDir, startedAtMs });
+  metrics.bind({
+    coreStatus: () => core.status(),
+    storeStats: () => storage.stats(),
+    sendBacklog: () => loop.stats().sendBacklog,
+    executedChainPosition: () => chain.head().position,
+  });
+
+  // Operator endpoints.
+  const http = new StatusServer({ status, registry: metrics.registry }, logger);
+  await http.listen(me.host, me.httpPort);
+  closers.push({ name: 'http', close: () => http.close() });
+  const sampler = setInterval(() => loop.sampleRates(Date.now()), RATE_SAMPLE_INTERVAL_MS);
+  sampler.unref();
+  loop.sampleRates(Date.now());
+  closers.push({ name: 'rate sampler', close: () => clearInterval(sampler) });
+
+  logger.info({ server: transport.serverBackend(), httpPort: me.httpPort, startupMs: Date.now() - startedAtMs }, 'replica running');
+  return new RunningReplica(conf, logger, status, closers);
+}
+
+/** Opens the store, creating it only on this replica's first start (see conf.ts, the marker). */
+async function openStore(conf: ReplicaConf, dataDir: string, logger: ServerLogger): Promise<LevelReplicaStorage> {
+  const { config, self, confDir } = conf;
+  const marker = await readStoreMarker(confDir, self, config);
+  if (marker !== null && marker.dataDir !== dataDir) {
+    logger.warn({ markerDataDir: marker.dataDir, dataDir }, 'this replica created its store elsewhere; opening the one at --data-dir (it must exist)');
+  }
+  const identity = { clusterId: config.clusterId, replica: self as ReplicaId };
+  let storage: LevelReplicaStorage;
+  try {
+    storage = await LevelReplicaStorage.open(dataDir, { replicaCount: config.n, identity, createIfMissing: marker === null });
+  } catch (error) {
+    if (error instanceof StoreOpenError && error.problem === 'missing' && marker !== null) {
+      throw new StoreOpenError(
+        'missing',
+        dataDir,
+        `replica ${self} created its store at ${marker.dataDir} (${marker.createdAt}), and there is none here. A wrong --data-dir or an ` +
+          `unmounted disk? Starting with an empty store could make this replica vote twice. If the store is truly lost, delete ` +
+          `${resolve(confDir, markerFileName(self))} to start afresh`,
+      );
+    }
+    throw error;
+  }
+  if (marker === null) {
+    await writeStoreMarker(confDir, self, config, dataDir).catch((error: unknown) =>
+      logger.warn({ err: error, confDir }, 'cannot write the store marker in the conf directory: a later start will not notice a missing store'),
+    );
+  }
+  return storage;
+}
+
+async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Prints the error where an operator will see it even if the log is lost, flushes the log (briefly), exits. */
+function crash(error: unknown, logger: ServerLogger): void {
+  process.stderr.write(`pompe replica: FATAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  const exit = (): never => process.exit(ExitCode.Fatal);
+  setTimeout(exit, 1_000).unref();
+  logger.close().then(exit, exit);
+}
+
+/**
+ * Runs a replica as the process's main job (the `pompe replica` command): starts it, stops it on
+ * SIGTERM or SIGINT, and resolves to the exit code. Environment errors print one line.
+ */
+export async function runReplicaProcess(opts: ReplicaOptions): Promise<number> {
+  let replica: RunningReplica;
+  try {
+    replica = await startReplica(opts);
+  } catch (error) {
+    if (isEnvironmentError(error)) {
+      process.stderr.write(`pompe replica: ${error.message}\n`);
+      return ExitCode.Environment;
+    }
+    process.stderr.write(`pompe replica: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return ExitCode.Fatal;
+  }
+  process.on('uncaughtException', (error) => {
+    replica.logger.fatal({ err: error }, 'uncaught exception');
+    crash(error, replica.logger);
+  });
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        process.stderr.write(`pompe replica: ${signal} again: exiting without finishing shutdown\n`);
+        process.exit(ExitCode.Interrupted);
+      }
+      stopping = true;
+      replica.logger.info({ signal }, 'stopping');
+      replica.close().then(
+        () => done(ExitCode.Ok),
+        () => done(ExitCode.Fatal),
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
