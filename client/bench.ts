@@ -285,6 +285,8 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
         duplicateResults: c.statuses.duplicate,
         malformedResults: c.statuses.malformed,
         gatewayFailovers: clients.reduce((sum, cl) => sum + (cl instanceof GatewayBenchClient ? cl.failovers : 0), 0),
+        detailSkipped: c.detailSkipped,
+        orderUnobserved: c.orderUnobserved,
         logBackoffs: c.logBackoffs,
         sendBackoffs: c.sendBackoffs,
         linkDisconnects: sessions.reduce((sum, s) => sum + s.links.stats.disconnects, 0),

@@ -21,8 +21,12 @@ export interface BenchCounters {
   timedOutCommands: number;
   logBackoffs: number;
   sendBackoffs: number;
-  /** Gateway mode: executed commands whose timestamp never arrived (no detail line). */
+  /** Executed commands without a detail line: ordering never observed (no timestamp), or a
+   *  duplicate (gateway mode) whose position is not where the command executed. */
   detailSkipped: number;
+  /** Measured commands whose execution was confirmed without their ordering being observed (the
+   *  batch executed under an earlier attempt's ack after a restart): no order line. */
+  orderUnobserved: number;
   readonly statuses: StatusCounts;
 }
 
@@ -39,6 +43,7 @@ export class BenchContext {
     logBackoffs: 0,
     sendBackoffs: 0,
     detailSkipped: 0,
+    orderUnobserved: 0,
     statuses: { executed: 0, duplicate: 0, malformed: 0 },
   };
   readonly orderHistogram: Histogram = newLatencyHistogram();

@@ -127,6 +127,11 @@ export class GatewayBenchClient {
     const { counters } = this.ctx;
     counters.orderedTotal++;
     if (!measured) return;
+    // Reported at execution because the gateway never said it was ordered: no order line.
+    if (info.ts === null) {
+      counters.orderUnobserved++;
+      return;
+    }
     const nowUs = this.ctx.clock();
     if (this.ctx.inInterval(nowUs)) counters.orderedInInterval++;
     const latencyUs = info.latencyMs * 1000;
@@ -146,9 +151,11 @@ export class GatewayBenchClient {
     const latencyUs = result.latencyMs * 1000;
     recordLatency(this.ctx.execHistogram, latencyUs);
     let ok = this.logs.exec.record(nowUs, latencyUs);
-    // Without the gateway's commandOrdered the timestamp is unknown; a made-up one would be
-    // reported as a timestamp order violation, so the command gets no detail line.
-    if (cmd.ts === null) counters.detailSkipped++;
+    // Without the gateway's commandOrdered the timestamp is unknown (a made-up one would count as a
+    // timestamp order violation); a duplicate's position is where a later copy was skipped, not
+    // where the command executed (it would count as a linearizability violation). Neither gets a
+    // detail line.
+    if (cmd.ts === null || result.status !== 'executed') counters.detailSkipped++;
     else {
       const detail = { submitWallUs: cmd.submitUs, orderedWallUs: cmd.orderedUs, executedWallUs: nowUs, tsUs: cmd.ts, position: result.position, index: 0 };
       ok = this.logs.detail.record(detail) && ok;

@@ -78,6 +78,11 @@ export interface BenchSummary {
   readonly duplicateResults: number;
   readonly malformedResults: number;
   readonly gatewayFailovers: number;
+  /** Executed commands without a detail line (timestamp never observed, or a gateway-mode
+   *  duplicate whose position is not where the command executed). */
+  readonly detailSkipped: number;
+  /** Executed commands whose ordering was never observed: no order line. */
+  readonly orderUnobserved: number;
   readonly logBackoffs: number;
   readonly sendBackoffs: number;
   readonly linkDisconnects: number;
@@ -110,6 +115,7 @@ export function formatSummary(s: BenchSummary): string {
     `late restarts: ${s.restarts}  resends: ${s.resends}  refusals: ${refusals.length === 0 ? 'none' : refusals.map(([r, c]) => `${r} ${c}`).join(', ')}`,
     `failures: ${num(s.failedCommands)} command(s) (timed out ${num(s.timedOutCommands)})  duplicate results: ${s.duplicateResults}  malformed: ${s.malformedResults}` +
       (s.mode === 'gateway' ? `  gateway failovers: ${s.gatewayFailovers}` : ''),
+    `ordering not observed: ${num(s.orderUnobserved)} command(s) (no order line)  detail lines skipped: ${num(s.detailSkipped)}`,
     `backoffs: log ${s.logBackoffs}, send ${s.sendBackoffs}  link drops: ${s.linkDisconnects}`,
     `client cpu: ${s.clientCpuSeconds.toFixed(2)} s (${s.clientCpuUsPerCommand.toFixed(2)} µs per executed command)`,
   ];

@@ -27,7 +27,8 @@ export interface SubmitResult {
   readonly orderedLatencyMs: number | null;
   /** Submission to execution confirmed by f+1 replicas (direct) or by the gateway, ms. */
   readonly latencyMs: number;
-  /** The batch's place in the executed sequence (the same at every correct replica). */
+  /** The batch's place in the executed sequence (the same at every correct replica). For status
+   *  'duplicate': the batch where this copy was skipped (the command executed earlier). */
   readonly position: number;
   /** The command's index inside its batch; null in gateway mode (the gateway does not say). */
   readonly index: number | null;
