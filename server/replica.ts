@@ -255,7 +255,7 @@ async function startModules(
   await transport.start();
 
   const status = (): ReplicaStatusJson =>
-    buildStatus({ config, self, core: core.status(), chain: chain.head(), driver: loop.stats(), transport, store: storage.stats(), dataDir, startedAtMs });
+    buildStatus({ config, self, core: core.status(), chain: chain.head(), driver: loop.stats(), transport, store: storage.stats(), dataDir, startedAtMs, clockUs: wallClockUs() });
   metrics.bind({
     coreStatus: () => core.status(),
     storeStats: () => storage.stats(),

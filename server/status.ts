@@ -20,6 +20,8 @@ export interface StatusInputs {
   readonly store: ReplicaStoreStats;
   readonly dataDir: string;
   readonly startedAtMs: number;
+  /** This process's clock (wallClockUs). */
+  readonly clockUs: number;
 }
 
 export type ReplicaStatusJson = ReturnType<typeof buildStatus>;
@@ -103,6 +105,9 @@ export function buildStatus(s: StatusInputs) {
       readErrors: driver.readErrors,
       clientsGone: driver.clientsGone,
     },
+    /** This replica's timestamp clock minus the system clock (Date.now, 1 ms resolution): a large
+     *  value means its anchor is off, and its timestamps with it. */
+    clockOffsetUs: s.clockUs - Date.now() * 1000,
     uptimeSeconds: Math.round((Date.now() - s.startedAtMs) / 1000),
     pid: process.pid,
   };
