@@ -167,7 +167,7 @@ export class DirectBenchClient implements BatchOwner {
     if (!this.logs.order.recordBatch(nowUs, lat)) this.ctx.blockOnLog(this.logs.order.whenWritable());
   }
 
-  onExecuted(b: SessionBatch, position: number, results: Uint8Array, nowUs: number): void {
+  onExecuted(b: SessionBatch, position: number, ts: number, results: Uint8Array, nowUs: number): void {
     const batch = b as BenchBatch;
     this.inFlight--;
     if (batch.measured) this.inFlightMeasured -= batch.count;
@@ -189,7 +189,9 @@ export class DirectBenchClient implements BatchOwner {
       } else {
         const submits = this.submits.subarray(0, batch.count);
         for (let i = 0; i < batch.count; i++) submits[i] = Math.floor(batch.submitUs + i * batch.stepUs);
-        ok = this.logs.detail.recordBatch({ orderedWallUs: batch.orderedUs, executedWallUs: nowUs, tsUs: batch.ts, position }, submits) && ok;
+        // The executed timestamp, not the ordered one: after a restart of phase 1 a batch may execute
+        // under an earlier attempt's certificate.
+        ok = this.logs.detail.recordBatch({ orderedWallUs: batch.orderedUs, executedWallUs: nowUs, tsUs: ts, position }, submits) && ok;
       }
       if (!ok) this.ctx.blockOnLog(Promise.all([this.logs.exec.whenWritable(), this.logs.detail.whenWritable()]).then(() => undefined));
     }

@@ -44,7 +44,7 @@ export class BenchContext {
     sendBackoffs: 0,
     detailSkipped: 0,
     orderUnobserved: 0,
-    statuses: { executed: 0, duplicate: 0, malformed: 0 },
+    statuses: { executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0 },
   };
   readonly orderHistogram: Histogram = newLatencyHistogram();
   readonly execHistogram: Histogram = newLatencyHistogram();

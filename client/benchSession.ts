@@ -20,7 +20,8 @@ import type { SocketFactory } from './transport.js';
 /** What a session needs from a batch's owner. */
 export interface BatchOwner {
   onOrdered(batch: SessionBatch, ts: number, nowUs: number): void;
-  onExecuted(batch: SessionBatch, position: number, results: Uint8Array, nowUs: number): void;
+  /** `ts`: the timestamp the batch executed at (from the agreeing Executed notices). */
+  onExecuted(batch: SessionBatch, position: number, ts: number, results: Uint8Array, nowUs: number): void;
   onFailed(batch: SessionBatch, reason: string, timedOut: boolean, nowUs: number): void;
 }
 
@@ -121,7 +122,7 @@ export class BenchSession {
         return;
       case 'executed':
         this.batches.delete(key);
-        batch.owner.onExecuted(batch, event.position, event.results, nowUs);
+        batch.owner.onExecuted(batch, event.position, event.ts, event.results, nowUs);
         return;
       case 'failed':
         this.batches.delete(key);

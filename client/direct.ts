@@ -149,7 +149,7 @@ export class DirectEngine {
         const results = batchResults(event.results, batch.commands.length);
         batch.commands.forEach((cmd, index) => {
           const r = results[index]!;
-          markExecuted(cmd, nowUs, { status: r.status, result: r.result, position: event.position, index });
+          markExecuted(cmd, nowUs, { status: r.status, result: r.result, position: event.position, index, ts: event.ts });
           this.host.released(cmd);
         });
         return;

@@ -22,6 +22,8 @@ export interface SubmitResult {
   readonly status: CommandStatus;
   /** The state machine's result (status 'executed'), without the status byte. */
   readonly result: Uint8Array;
+  /** The timestamp the batch executed at (direct mode: from the f+1 agreeing Executed notices);
+   *  gateway mode: the ordered timestamp, or null if the ordering was never reported. */
   readonly ts: number | null;
   /** Submission to ordering, ms (null if ordering was never observed, see OrderedInfo.ts). */
   readonly orderedLatencyMs: number | null;
@@ -66,7 +68,7 @@ export function markOrdered(cmd: PendingCommand, nowUs: number, ts: number | nul
 export function markExecuted(
   cmd: PendingCommand,
   nowUs: number,
-  outcome: { status: CommandStatus; result: Uint8Array; position: number; index: number | null },
+  outcome: { status: CommandStatus; result: Uint8Array; position: number; index: number | null; ts?: number },
 ): void {
   if (cmd.outcome !== null) return;
   if (cmd.orderedUs < 0) markOrdered(cmd, nowUs, null, null);
@@ -75,7 +77,7 @@ export function markExecuted(
     seq: cmd.seq,
     status: outcome.status,
     result: outcome.result,
-    ts: cmd.ts,
+    ts: outcome.ts ?? cmd.ts,
     orderedLatencyMs: cmd.ts === null ? null : (cmd.orderedUs - cmd.submitUs) / 1000,
     latencyMs: (nowUs - cmd.submitUs) / 1000,
     position: outcome.position,

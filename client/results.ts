@@ -6,7 +6,7 @@
 import { decodeResults } from '../common/batch.js';
 import { ResultStatus } from '../ordering/executor.js';
 
-export type CommandStatus = 'executed' | 'duplicate' | 'malformed';
+export type CommandStatus = 'executed' | 'duplicate' | 'malformed' | 'resultTooLarge';
 
 export interface CommandResult {
   readonly status: CommandStatus;
@@ -25,6 +25,8 @@ export function parseCommandResult(entry: Uint8Array | undefined): CommandResult
       return { status: 'executed', result: entry.subarray(1) };
     case ResultStatus.Duplicate:
       return { status: 'duplicate', result: EMPTY };
+    case ResultStatus.ResultTooLarge:
+      return { status: 'resultTooLarge', result: EMPTY };
     default:
       return MALFORMED;
   }
@@ -44,6 +46,7 @@ export interface StatusCounts {
   executed: number;
   duplicate: number;
   malformed: number;
+  resultTooLarge: number;
 }
 
 /** Counts statuses without decoding into objects (the benchmark's hot path): walks the blob's
@@ -70,6 +73,7 @@ export function countStatuses(blob: Uint8Array, count: number, into: StatusCount
     offset += 4 + length;
     if (status === ResultStatus.Executed) into.executed++;
     else if (status === ResultStatus.Duplicate) into.duplicate++;
+    else if (status === ResultStatus.ResultTooLarge) into.resultTooLarge++;
     else into.malformed++;
   }
 }

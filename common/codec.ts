@@ -254,6 +254,7 @@ function messageFields(msg: Message): unknown[] {
       return [
         fixed(msg.digest, DIGEST_BYTES, 'executed.digest'),
         int(msg.position, 'executed.position'),
+        int(msg.ts, 'executed.ts'),
         msg.results,
         int(msg.replica, 'executed.replica'),
         fixed(msg.sig, SIGNATURE_BYTES, 'executed.sig'),
@@ -788,11 +789,12 @@ const schemas: MessageSchema[] = [
   },
   {
     type: 'executed',
-    length: 6,
+    length: 7,
     read: (r) => ({
       type: 'executed',
       digest: digest(r, 'digest'),
       position: r.uint('position'),
+      ts: r.uint('ts'),
       results: r.bytes('results', MAX_RESULTS_BLOB_BYTES),
       replica: replica(r, 'replica'),
       sig: signature(r, 'sig'),

@@ -235,6 +235,9 @@ export interface ExecutedMsg {
   readonly digest: Digest;
   /** Index of the batch in the executed sequence (the same at every correct replica). */
   readonly position: number;
+  /** The timestamp it executed at: the median of the OC it was committed under (after a restart
+   *  of phase 1 this may be an earlier attempt's, if a correct replica's seal listed that one). */
+  readonly ts: number;
   /** The batch's results, encoded by ordering/results; compared byte for byte across replicas. */
   readonly results: Uint8Array;
   readonly replica: ReplicaId;

@@ -62,8 +62,8 @@ export function timeoutMessage(clusterId: Uint8Array, v: View, highQcView: View)
 }
 
 /** `resultsHash` is the SHA-256 of the Executed notice's results blob. */
-export function executedMessage(clusterId: Uint8Array, digest: Digest, position: number, resultsHash: Digest): Uint8Array {
-  return start(DomainTag.Executed, clusterId, 72).bytes(digest).u64(position).bytes(resultsHash).finish();
+export function executedMessage(clusterId: Uint8Array, digest: Digest, position: number, tsUs: number, resultsHash: Digest): Uint8Array {
+  return start(DomainTag.Executed, clusterId, 80).bytes(digest).u64(position).u64(tsUs).bytes(resultsHash).finish();
 }
 
 /** A peer proves it holds `from`'s key by signing the acceptor's fresh nonce. */

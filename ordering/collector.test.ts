@@ -25,13 +25,15 @@ const ackFrom = (r: number, hash: Digest): ReplicaToCollectorMsg => ({
   sig: keys.signers[r]!.sign(ackMessage(config.clusterId, batch.digest, hash, r as ReplicaId)),
 });
 const refused = (r: number, reason: RefusalReason, frontier = 0): ReplicaToCollectorMsg => ({ type: 'refused', digest: batch.digest, replica: r as ReplicaId, reason, frontier });
+const EXECUTED_TS = 5_000_000;
 const executed = (r: number, position: number, results: Uint8Array): ReplicaToCollectorMsg => ({
   type: 'executed',
   digest: batch.digest,
   position,
+  ts: EXECUTED_TS,
   results,
   replica: r as ReplicaId,
-  sig: keys.signers[r]!.sign(executedMessage(config.clusterId, batch.digest, position, testCrypto.sha256(results))),
+  sig: keys.signers[r]!.sign(executedMessage(config.clusterId, batch.digest, position, EXECUTED_TS, testCrypto.sha256(results))),
 });
 
 /** A collector with the batch submitted at time 0, and helpers to feed it. */
@@ -161,7 +163,7 @@ describe('Collector', () => {
     const out = reply(3, executed(3, 5, results));
     // f+1 agreeing reports imply a correct replica executed it, so it was ordered too.
     expect(out.events.map((e) => e.kind)).toEqual(['ordered', 'executed']);
-    expect(out.events[1]).toEqual({ kind: 'executed', digest: batch.digest, position: 5, results });
+    expect(out.events[1]).toEqual({ kind: 'executed', digest: batch.digest, position: 5, ts: EXECUTED_TS, results });
   });
 
   it('does not count an execution report with a bad signature', () => {

@@ -49,7 +49,7 @@ export type CollectorInput =
 
 export type CollectorEvent =
   | { readonly kind: 'ordered'; readonly digest: Digest; readonly ts: number; readonly ocHash: Digest; readonly attempts: number }
-  | { readonly kind: 'executed'; readonly digest: Digest; readonly position: number; readonly results: Uint8Array }
+  | { readonly kind: 'executed'; readonly digest: Digest; readonly position: number; readonly ts: number; readonly results: Uint8Array }
   | { readonly kind: 'failed'; readonly digest: Digest; readonly reason: string };
 
 export interface CollectorOutput {
@@ -301,14 +301,14 @@ export class Collector {
     if (msg.replica !== from || batch.executionReporters.has(from)) return;
     const resultsHash = this.opts.crypto.sha256(msg.results);
     if (this.opts.verifySignatures) {
-      const message = executedMessage(this.opts.config.clusterId, batch.digest, msg.position, resultsHash);
+      const message = executedMessage(this.opts.config.clusterId, batch.digest, msg.position, msg.ts, resultsHash);
       if (!this.opts.crypto.verify(this.opts.config.replicas[from]!.key, message, msg.sig)) {
         this.stats.badReplies++;
         return;
       }
     }
     batch.executionReporters.add(from);
-    const key = `${msg.position}:${toHex(resultsHash)}`;
+    const key = `${msg.position}:${msg.ts}:${toHex(resultsHash)}`;
     let agreeing = batch.executions.get(key);
     if (agreeing === undefined) batch.executions.set(key, (agreeing = new Set()));
     agreeing.add(from);
@@ -317,7 +317,7 @@ export class Collector {
     if (batch.phase !== 'ordered' && batch.oc !== null) this.markOrdered(batch);
     this.inFlight.delete(batch.key);
     this.stats.executed++;
-    this.out.events.push({ kind: 'executed', digest: batch.digest, position: msg.position, results: msg.results });
+    this.out.events.push({ kind: 'executed', digest: batch.digest, position: msg.position, ts: msg.ts, results: msg.results });
   }
 
   private onTick(): void {

@@ -74,19 +74,19 @@ describe('Gateway', () => {
     const g = gateway();
     const b = threeCommandBatch(g);
     const results = encodeResults([Uint8Array.of(0, 65), Uint8Array.of(1), Uint8Array.of(0, 67)]);
-    const replies = g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 4, results });
+    const replies = g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 4, ts: 9, results });
     expect(replies.map((r) => [r.conn, r.msg])).toEqual([
       [10, { type: 'commandExecuted', clientId: 1, seq: 1, position: 4, result: Uint8Array.of(0, 65) }],
       [11, { type: 'commandExecuted', clientId: 2, seq: 5, position: 4, result: Uint8Array.of(1) }],
       [12, { type: 'commandExecuted', clientId: 3, seq: 9, position: 4, result: Uint8Array.of(0, 67) }],
     ]);
-    expect(g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 4, results })).toEqual([]);
+    expect(g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 4, ts: 9, results })).toEqual([]);
   });
 
   it('gives every command of a malformed batch the batch’s single result', () => {
     const g = gateway();
     const b = threeCommandBatch(g);
-    const replies = g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 0, results: encodeResults([Uint8Array.of(2)]) });
+    const replies = g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 0, ts: 9, results: encodeResults([Uint8Array.of(2)]) });
     expect(replies.map((r) => (r.msg as { result: Uint8Array }).result)).toEqual([Uint8Array.of(2), Uint8Array.of(2), Uint8Array.of(2)]);
   });
 
@@ -94,7 +94,7 @@ describe('Gateway', () => {
     const g = gateway();
     const b = threeCommandBatch(g);
     expect(g.onCollectorEvent({ kind: 'failed', digest: b.digest, reason: 'expired' })).toEqual([]);
-    expect(g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 0, results: encodeResults([]) })).toEqual([]);
+    expect(g.onCollectorEvent({ kind: 'executed', digest: b.digest, position: 0, ts: 9, results: encodeResults([]) })).toEqual([]);
     expect(g.onCollectorEvent({ kind: 'ordered', digest: testCrypto.sha256(utf8('other')), ts: 1, ocHash: b.digest, attempts: 1 })).toEqual([]);
   });
 });

@@ -207,3 +207,34 @@ describe('phase 2: Sequence', () => {
   });
 });
 
+
+describe('when replies may leave (ReplicaOutput.persistSeq / sendAfter)', () => {
+  it('numbers persist groups in step order and holds each reply only for what it relies on', () => {
+    const core = started();
+    // The first stamp reserves timestamps durably: the reply waits for that write.
+    const first = ask(core, { type: 'submit', batch: freshBatch().bytes });
+    expect(first.reply.type).toBe('tsReply');
+    expect(first.out.persistSeq).toBeGreaterThan(0);
+    expect(first.out.sendAfter).toBe(first.out.persistSeq);
+    const reservation = first.out.persistSeq;
+
+    // An ack writes its own group and waits for everything before it.
+    const b = freshBatch();
+    const acked = ask(core, sequence(ocAt(b, NOW), b.bytes), NOW + 1);
+    expect(acked.reply.type).toBe('ack');
+    expect(acked.out.persistSeq).toBe(reservation + 1);
+    expect(acked.out.sendAfter).toBeGreaterThanOrEqual(reservation);
+
+    // A later stamp under the same reservation writes nothing and waits only for that reservation,
+    // not for the ack's write still in flight.
+    const second = ask(core, { type: 'submit', batch: freshBatch().bytes }, NOW + 2);
+    expect(second.reply.type).toBe('tsReply');
+    expect(second.out.persistSeq).toBe(0);
+    expect(second.out.sendAfter).toBe(reservation);
+
+    // A refusal relies on nothing durable.
+    const expired = ask(core, { type: 'submit', batch: makeBatch({ nonce: nonce++, expiresAtUs: NOW - 1 }).bytes }, NOW + 3);
+    expect(refusal(expired.reply).reason).toBe('expired');
+    expect(expired.out.sendAfter).toBe(0);
+  });
+});

@@ -80,8 +80,12 @@ interface QueuedExecution {
 }
 
 function emptyOutput(): ReplicaOutput {
-  return { persist: [], toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [] };
+  return { persist: [], persistSeq: 0, sendAfter: 0, toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [] };
 }
+
+/** Messages whose meaning relies on this replica's earlier durable writes (safety state, blocks,
+ *  the frontier behind a seal, acked bytes): they wait for every earlier persist. */
+const DURABILITY_BOUND: ReadonlySet<string> = new Set(['vote', 'timeout', 'proposal', 'ack']);
 
 const sourceKey = (s: Source): string => (s.kind === 'client' ? `c${s.conn}` : s.kind === 'peer' ? `p${s.replica}` : 'l');
 
@@ -150,6 +154,10 @@ export class ReplicaCore implements App {
 
   private out: ReplicaOutput = emptyOutput();
   private nowUs = 0;
+  /** Outputs with persist ops so far (see ReplicaOutput.persistSeq). */
+  private persistCount = 0;
+  /** The persistSeq of the output that wrote the timestamp reservation in use. */
+  private reservationSeq = 0;
 
   constructor(opts: ReplicaOptions) {
     this.config = opts.config;
@@ -228,7 +236,25 @@ export class ReplicaCore implements App {
     this.flushFetches();
     const out = this.out;
     this.out = emptyOutput();
+    this.sequence(out);
     return out;
+  }
+
+  /** Numbers the output's persist group and says which earlier persists its sends rely on. */
+  private sequence(out: ReplicaOutput): void {
+    const before = this.persistCount;
+    if (out.persist.length > 0) {
+      out.persistSeq = ++this.persistCount;
+      if (out.persist.some((op) => op.kind === 'tsReservation')) this.reservationSeq = out.persistSeq;
+    }
+    let after = 0;
+    const consider = (msg: Message): void => {
+      if (DURABILITY_BOUND.has(msg.type)) after = Math.max(after, before);
+      else if (msg.type === 'tsReply') after = Math.max(after, this.reservationSeq);
+    };
+    for (const { msg } of out.toPeers) consider(msg);
+    for (const { msg } of out.toClients) consider(msg);
+    out.sendAfter = after;
   }
 
   nextWakeUs(): number | null {
@@ -700,9 +726,10 @@ export class ReplicaCore implements App {
       type: 'executed',
       digest: item.entry.digest,
       position: done.position,
+      ts: item.entry.ts,
       results: done.results,
       replica: this.self,
-      sig: this.signer.sign(executedMessage(this.config.clusterId, item.entry.digest, done.position, resultsHash)),
+      sig: this.signer.sign(executedMessage(this.config.clusterId, item.entry.digest, done.position, item.entry.ts, resultsHash)),
     };
     this.executedNotices.set(item.key, notice);
     if (this.executedNotices.size > EXECUTED_NOTICE_CACHE) this.executedNotices.delete(this.executedNotices.keys().next().value as string);

@@ -64,6 +64,18 @@ export interface ServeBatchesRequest {
 
 export interface ReplicaOutput {
   readonly persist: ReplicaPersistOp[];
+  /**
+   * Outputs with persist ops are numbered 1, 2, 3, … in step order (0: none here). The driver must
+   * make them durable in that order (a write group never becomes durable before an earlier one).
+   */
+  persistSeq: number;
+  /**
+   * The sends of this output may leave once persists 1..sendAfter (and its own) are durable.
+   * Votes, timeouts, proposals and acks wait for everything before them; a timestamp reply only
+   * for the write of the reservation it was given under; refusals, Executed notices, fetches and
+   * the like for nothing. So a reply never waits behind an unrelated fsync.
+   */
+  sendAfter: number;
   readonly toPeers: { readonly to: ReplicaId | 'all'; readonly msg: Message }[];
   readonly toClients: { readonly conn: number; readonly msg: Message }[];
   readonly serveBlocks: ServeBlocksRequest[];

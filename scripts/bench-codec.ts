@@ -91,6 +91,7 @@ const cases: Case[] = [
     type: 'executed',
     digest: digest(1),
     position: 12345,
+    ts: 1_700_000_000_000_000,
     results: encodeResults(Array.from({ length: 1000 }, (_, i) => bytes(8, i))),
     replica: 1 as ReplicaId,
     sig: sig(3),

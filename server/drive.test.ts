@@ -12,7 +12,8 @@ import { ReplicaMetrics } from './metrics.js';
 const silent = pino({ level: 'silent' });
 
 function output(parts: Partial<ReplicaOutput> = {}): ReplicaOutput {
-  return { persist: [], toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [], ...parts };
+  // persistSeq 0 and sendAfter −1: the driver numbers the persists and sends after all earlier ones.
+  return { persist: [], persistSeq: 0, sendAfter: -1, toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [], ...parts };
 }
 
 const note = (text: string): Message => ({ type: 'error', code: 'NOTE', message: text });
@@ -145,6 +146,34 @@ describe('Driver: persist before send', () => {
     await flushMicrotasks();
     expect(sender.sent).toEqual(['first', 'no-persist', 'third']);
     expect(driver.stats().sendBacklog).toBe(0);
+  });
+
+  it('sends an output as soon as the persists it relies on are durable, not every earlier one', async () => {
+    core.outputs.push(
+      output(),
+      output({ persist: [frontierOp(1)], persistSeq: 1, sendAfter: 1, toPeers: [{ to: 'all', msg: note('reservation') }] }),
+      output({ persist: [frontierOp(2)], persistSeq: 2, sendAfter: 2, toPeers: [{ to: 'all', msg: note('ack') }] }),
+      // Relies on persist 1 only (a timestamp under the reservation written by output 1).
+      output({ toClients: [{ conn: 1, msg: note('tsReply') }], sendAfter: 1 }),
+      // Relies on nothing in flight (a refusal).
+      output({ toClients: [{ conn: 1, msg: note('refusal') }], sendAfter: 0 }),
+    );
+    driver.start();
+    for (let i = 1; i <= 4; i++) driver.input(peerInput(i));
+    expect(sender.sent).toEqual(['refusal']);
+    storage.applies[0]!.resolve();
+    await flushMicrotasks();
+    expect(sender.sent).toEqual(['refusal', 'reservation', 'tsReply']);
+    storage.applies[1]!.resolve();
+    await flushMicrotasks();
+    expect(sender.sent).toEqual(['refusal', 'reservation', 'tsReply', 'ack']);
+  });
+
+  it('refuses an output whose persist number disagrees with the order the driver saw', () => {
+    core.outputs.push(output(), output({ persist: [frontierOp(1)], persistSeq: 2, sendAfter: 2 }));
+    driver.start();
+    driver.input(peerInput(1));
+    expect(fatal).toHaveLength(1);
   });
 
   it('drains: stop() refuses input, drain() resolves once the started persists are sent', async () => {

@@ -6,12 +6,13 @@
  *
  *  1. persist: `storage.apply(ops)` starts at once. It is asynchronous; the WriteBatcher folds the
  *     writes of one event-loop turn into one LevelDB batch, so many steps share one fsync.
- *  2. send: an output's messages leave only after its own persist AND every earlier output's
- *     persist have resolved, and outputs leave in step order. So an ack or a seal never leaves
- *     before what it relies on is durable, including what an earlier step wrote (a timestamp given
- *     under a reservation written by an earlier output, a vote after the block it extends). An
- *     output without persist ops, with nothing waiting before it, is sent at once: the common case
- *     at light load pays no extra turn.
+ *  2. send: the core numbers outputs with persist ops (persistSeq) and says how far the persists
+ *     must be durable before an output's messages may leave (sendAfter: votes, timeouts, proposals
+ *     and acks wait for everything before them; a timestamp reply for its reservation; refusals and
+ *     notices for nothing). Persists become durable in order (the WriteBatcher writes groups in
+ *     order), so an output leaves once persists 1..max(persistSeq, sendAfter) have resolved: an ack
+ *     or a seal never leaves before what it relies on is durable, and a reply that relies on
+ *     nothing in flight never waits behind an unrelated fsync.
  *  3. serve: block and batch reads for peers are reads of durable data, so they need no ordering
  *     with the writes; they run concurrently, bounded per peer.
  *  4. report: executed batches, commits and peer faults go to metrics and logs right away.
@@ -97,19 +98,20 @@ export interface DriverStats {
 
 type State = 'new' | 'running' | 'stopping' | 'closed' | 'dead';
 
-interface Waiting {
-  readonly out: ReplicaOutput;
-  ready: boolean;
-}
 
 export class Driver {
   private state: State = 'new';
   private stepping = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAtUs = 0;
-  /** Outputs whose sends wait, oldest first, from `head`. */
-  private backlog: Waiting[] = [];
-  private head = 0;
+  /** Outputs with persist ops so far, and how many of those are durable (in order). */
+  private persistCount = 0;
+  private durableThrough = 0;
+  /** Persists that resolved before an earlier one did (none with the WriteBatcher; kept safe). */
+  private readonly resolvedEarly = new Set<number>();
+  /** Outputs waiting to be sent, by the persist count they need durable, in step order. */
+  private readonly waiting = new Map<number, ReplicaOutput[]>();
+  private waitingCount = 0;
   private drainWaiters: (() => void)[] = [];
   private readonly servesInFlight = new Map<ReplicaId, number>();
   private lastView = -1;
@@ -163,7 +165,7 @@ export class Driver {
 
   /** Resolves once every started persist has finished and its sends have gone out. */
   drain(): Promise<void> {
-    if (this.head >= this.backlog.length || this.state === 'dead') return Promise.resolve();
+    if (this.idle() || this.state === 'dead') return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -187,7 +189,7 @@ export class Driver {
       executedCommandsPerSecond: round(this.commandRate.perSecond()),
       persists: c.persists,
       meanPersistMs: c.persists === 0 ? 0 : round(c.persistMs / c.persists, 3),
-      sendBacklog: this.backlog.length - this.head,
+      sendBacklog: this.waitingCount,
       maxSendBacklog: c.maxSendBacklog,
       clientsGone: c.clientsGone,
       servesRefused: c.servesRefused,
@@ -225,9 +227,11 @@ export class Driver {
   }
 
   private apply(out: ReplicaOutput): void {
-    if (out.persist.length > 0) {
-      const waiting: Waiting = { out, ready: false };
-      this.enqueue(waiting);
+    const own = out.persist.length > 0 ? ++this.persistCount : 0;
+    assert(out.persistSeq === 0 || out.persistSeq === own, `core numbered persist ${out.persistSeq}, the driver ${own}`);
+    // A negative sendAfter (stand-in cores in tests) means: after every earlier persist.
+    const required = out.sendAfter < 0 ? this.persistCount : Math.max(own, out.sendAfter);
+    if (own > 0) {
       const startedMs = performance.now();
       this.opts.storage.apply(out.persist).then(
         () => {
@@ -235,48 +239,47 @@ export class Driver {
           this.counts.persists++;
           this.counts.persistMs += ms;
           this.opts.metrics.persisted(ms / 1000);
-          waiting.ready = true;
-          this.flush();
+          this.durable(own);
         },
         (error: unknown) => this.die(error),
       );
-    } else if (this.head < this.backlog.length) {
-      this.enqueue({ out, ready: true });
-    } else {
+    }
+    if (required <= this.durableThrough) {
       this.send(out);
+    } else {
+      let list = this.waiting.get(required);
+      if (list === undefined) this.waiting.set(required, (list = []));
+      list.push(out);
+      if (++this.waitingCount > this.counts.maxSendBacklog) this.counts.maxSendBacklog = this.waitingCount;
     }
     for (const req of out.serveBlocks) this.serveBlocks(req);
     for (const req of out.serveBatches) this.serveBatches(req);
     this.report(out);
   }
 
-  private enqueue(waiting: Waiting): void {
-    this.backlog.push(waiting);
-    const size = this.backlog.length - this.head;
-    if (size > this.counts.maxSendBacklog) this.counts.maxSendBacklog = size;
-  }
-
-  /** Sends the outputs at the front of the backlog whose persists (and all earlier ones) are done. */
-  private flush(): void {
-    if (this.state === 'dead' || this.state === 'closed') return;
+  /** Persist `seq` resolved: advance the durable count and send what waited for it. */
+  private durable(seq: number): void {
+    if (this.state === 'dead') return;
+    this.resolvedEarly.add(seq);
     try {
-      while (this.head < this.backlog.length && this.backlog[this.head]!.ready) {
-        const { out } = this.backlog[this.head]!;
-        this.backlog[this.head++] = undefined as unknown as Waiting; // let the output be collected
-        this.send(out);
+      while (this.resolvedEarly.delete(this.durableThrough + 1)) {
+        this.durableThrough++;
+        const ready = this.waiting.get(this.durableThrough);
+        if (ready === undefined) continue;
+        this.waiting.delete(this.durableThrough);
+        this.waitingCount -= ready.length;
+        if (this.state === 'closed') continue;
+        for (const out of ready) this.send(out);
       }
     } catch (error) {
       this.die(error);
       return;
     }
-    if (this.head === this.backlog.length) {
-      this.backlog = [];
-      this.head = 0;
-      for (const resolve of this.drainWaiters.splice(0)) resolve();
-    } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
-      this.backlog = this.backlog.slice(this.head);
-      this.head = 0;
-    }
+    if (this.idle()) for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+
+  private idle(): boolean {
+    return this.waitingCount === 0 && this.durableThrough === this.persistCount;
   }
 
   private send(out: ReplicaOutput): void {
