@@ -71,6 +71,42 @@ describe('command line', () => {
   });
 });
 
+describe('the full layer', () => {
+  it('takes client modes (both = direct and gateway) and the ordering fault kinds', () => {
+    const o = parsed(['--layer', 'full', '--replicas', '4,7', '--seeds', '1..100', '--faults', 'all', '--rule', 'both', '--modes', 'both']);
+    expect(o).toMatchObject({ layer: 'full', modes: ['direct', 'gateway'], rules: ['3-chain', '2-chain'] });
+    expect(new Set(o.faults)).toEqual(new Set(LAYERS.get('full')!.faultKinds));
+    expect(o.faults).toEqual(expect.arrayContaining(['medianPicker', 'flooder', 'fakeSeal', 'dropEntries', 'clockSkew']));
+    expect(parsed(['--layer', 'full']).modes).toEqual(['mixed']);
+    expect(parsed(['--layer', 'full', '--modes', 'gateway']).modes).toEqual(['gateway']);
+    const io = capture();
+    expect(parseArgs(['--layer', 'full', '--modes', 'thin'], io)).toBe(EXIT_USAGE);
+    expect(parseArgs(['--layer', 'full', '--faults', 'meteor'], capture())).toBe(EXIT_USAGE);
+  });
+
+  it('writes a reproduce command with the layer and the run\'s client mode', () => {
+    const o = parsed(['--layer', 'full', '--replicas', '4', '--seeds', '1..9', '--faults', 'all', '--modes', 'both', '--crypto', 'fast']);
+    const job = { layer: 'full', seed: 5, n: 4, rule: '3-chain' as const, faults: o.faults, crypto: o.crypto, afterGstUs: undefined, mode: 'gateway' as const };
+    const command = reproduceCommand(o, job);
+    expect(command).toBe('npm run sim -- --layer full --replicas 4 --seeds 5 --faults all --rule 3-chain --crypto fast --modes gateway');
+    expect(parsed(command.replace('npm run sim -- ', '').split(' '))).toMatchObject({ layer: 'full', replicas: [4], seeds: [[5, 5]], modes: ['gateway'] });
+  });
+
+  it('runs each seed once per mode and prints the fairness columns', async () => {
+    const io = capture();
+    const argv = ['--layer', 'full', '--seeds', '3', '--rule', '2-chain', '--modes', 'both', '--faults', 'crash,medianPicker', '--crypto', 'fast', '--workers', '0', '--after-gst-ms', '7000'];
+    const o = { ...parsed(argv), failuresDir: '/nonexistent/never-written' };
+    expect(await runSim(o, io)).toBe(0);
+    const out = io.stdout();
+    expect(out).toContain('[n=4 2-chain direct] seeds 3..3: 1 runs, 0 violations');
+    expect(out).toContain('[n=4 2-chain gateway] seeds 3..3: 1 runs, 0 violations');
+    expect(out).toMatch(/linearizability violations 0, inversions \d+\/\d+ overlapping, late\/early\/busy \d+\/\d+\/\d+, timeouts \d+, max median shift [0-9.]+ ms/);
+    expect(out).toMatch(/exec batches\s+exec cmds\s+lin\. viol\.\s+inversions\/overlap\s+late\s+early\s+busy\s+timeouts\s+max shift ms/);
+    expect(out).toMatch(/n=4 2-chain direct\s+1\s+0\s/);
+    expect(out).toMatch(/total: 2 runs, 0 violations/);
+  });
+});
+
 describe('runs', () => {
   const dirs: string[] = [];
   const tempDir = (): string => {

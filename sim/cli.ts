@@ -4,6 +4,12 @@
  * seeds and a final table, and stops at the first violation with the command that reproduces it.
  *
  *   npm run sim -- --replicas 4,7 --seeds 1..500 --faults all --rule both --crypto fast
+ *   npm run sim -- --layer full --replicas 4,7 --seeds 1..100 --faults all --rule both --modes both
+ *
+ * The full layer runs each seed once per client mode (`--modes`; `both` = direct and gateway) and
+ * its table adds the ordering summary: executed batches and commands, linearizability violations,
+ * inversions among overlapping pairs, late/early/busy replies, view timeouts and the largest median
+ * shift a Byzantine collector achieved.
  *
  * Exit status: 0 when no run violated anything, 1 on a violation, 2 on a bad command line.
  */
@@ -15,8 +21,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { type CommitRule, MIN_BFT_REPLICAS } from '../common/config.js';
 import { MAX_REPLICAS } from '../common/limits.js';
 import { parseFaultList } from './faults.js';
+import { blockLine, fixed, orderingLine, Stats, table } from './cliTable.js';
 import { runInOrder } from './cliWorker.js';
-import { LAYER_NAMES, LAYERS, type SeedJob, type SeedOutcome } from './simLayers.js';
+import { LAYER_NAMES, LAYERS, type SeedJob, type SeedOutcome, SIM_CLIENT_MODES, type SimClientMode } from './simLayers.js';
 
 export const EXIT_VIOLATION = 1;
 export const EXIT_USAGE = 2;
@@ -36,6 +43,8 @@ export interface CliOptions {
   readonly faultsText: string;
   readonly faults: readonly string[];
   readonly rules: readonly CommitRule[];
+  /** Client modes, one run each per seed (layers with clients only). */
+  readonly modes: readonly SimClientMode[];
   readonly crypto: 'ed25519' | 'fast';
   readonly workers: number;
   readonly afterGstMs: number | undefined;
@@ -76,91 +85,44 @@ function* seedsOf(o: CliOptions): Generator<number> {
   for (const [from, to] of o.seeds) for (let s = from; s <= to; s++) yield s;
 }
 
+/** The modes a layer runs in: the chosen ones if it has clients, else one run without a mode. */
+const modesOf = (o: CliOptions): readonly (SimClientMode | undefined)[] => (LAYERS.get(o.layer)?.usesModes === true ? o.modes : [undefined]);
+
 function* jobsOf(o: CliOptions): Generator<SeedJob> {
   const afterGstUs = o.afterGstMs === undefined ? undefined : o.afterGstMs * 1000;
   for (const n of o.replicas) {
     for (const rule of o.rules) {
-      for (const seed of seedsOf(o)) yield { layer: o.layer, seed, n, rule, faults: o.faults, crypto: o.crypto, afterGstUs };
+      for (const mode of modesOf(o)) {
+        for (const seed of seedsOf(o)) {
+          yield { layer: o.layer, seed, n, rule, faults: o.faults, crypto: o.crypto, afterGstUs, ...(mode === undefined ? {} : { mode }) };
+        }
+      }
     }
   }
 }
+
+const labelOf = (job: SeedJob): string => `n=${job.n} ${job.rule}${job.mode === undefined ? '' : ` ${job.mode}`}`;
 
 /** The command that runs exactly this one seed again. */
 export function reproduceCommand(o: CliOptions, job: SeedJob): string {
   const parts = ['npm run sim --'];
   if (o.layer !== 'consensus') parts.push(`--layer ${o.layer}`);
   parts.push(`--replicas ${job.n} --seeds ${job.seed} --faults ${o.faultsText} --rule ${job.rule} --crypto ${o.crypto}`);
+  if (job.mode !== undefined) parts.push(`--modes ${job.mode}`);
   if (o.afterGstMs !== undefined) parts.push(`--after-gst-ms ${o.afterGstMs}`);
   return parts.join(' ');
 }
 
-// ---------------------------------------------------------------------------------------------
-// Summaries
-
-class Stats {
-  runs = 0;
-  violations = 0;
-  rateSum = 0;
-  rateMin = Infinity;
-  faults = 0;
-  rejected = 0;
-  runMs = 0;
-  firstSeed = -1;
-  lastSeed = -1;
-
-  add(r: SeedOutcome): void {
-    if (this.runs === 0) this.firstSeed = r.seed;
-    this.lastSeed = r.seed;
-    this.runs++;
-    if (r.violations.length > 0) this.violations++;
-    this.rateSum += r.commitsPerSecond;
-    this.rateMin = Math.min(this.rateMin, r.commitsPerSecond);
-    for (const k of Object.values(r.faultsReported)) this.faults += k;
-    this.rejected += r.rejectedFrames;
-    this.runMs += r.realMs;
-  }
-
-  get rateMean(): number {
-    return this.runs === 0 ? 0 : this.rateSum / this.runs;
-  }
-}
-
-const fixed = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-
-function blockLine(label: string, s: Stats): string {
-  return (
-    `[${label}] seeds ${s.firstSeed}..${s.lastSeed}: ${s.runs} runs, ${s.violations} violations, ` +
-    `commits/s mean ${fixed(s.rateMean)} min ${fixed(s.rateMin)}, faults reported ${s.faults}, ` +
-    `rejected frames ${s.rejected}, ${fixed(s.runMs / 1000)} s`
-  );
-}
-
-function table(groups: ReadonlyMap<string, Stats>, wallMs: number, workers: number): string {
-  const header = ['', 'runs', 'violations', 'commits/s mean', 'commits/s min', 'faults reported', 'rejected frames', 'run time s'];
-  const rows = [...groups].map(([label, s]) => [
-    label, String(s.runs), String(s.violations), fixed(s.rateMean), fixed(s.rateMin), String(s.faults), String(s.rejected), fixed(s.runMs / 1000),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const all = [...groups.values()];
-  const total = (f: (s: Stats) => number): number => all.reduce((sum, s) => sum + f(s), 0);
-  return [
-    line(header),
-    ...rows.map(line),
-    `total: ${total((s) => s.runs)} runs, ${total((s) => s.violations)} violations, ${total((s) => s.faults)} faults reported, ` +
-      `${total((s) => s.rejected)} rejected frames; run time ${fixed(total((s) => s.runMs) / 1000)} s, ` +
-      `wall clock ${fixed(wallMs / 1000)} s on ${Math.max(workers, 1)} ${workers === 0 ? 'thread (inline)' : 'worker(s)'}`,
-  ].join('\n');
-}
-
 function failureReport(o: CliOptions, job: SeedJob, r: SeedOutcome): string {
   return [
-    `VIOLATION: layer ${o.layer}, replicas ${job.n}, rule ${job.rule}, seed ${job.seed} (faults ${o.faultsText}, crypto ${o.crypto})`,
+    `VIOLATION: layer ${o.layer}, replicas ${job.n}, rule ${job.rule}${job.mode === undefined ? '' : `, clients ${job.mode}`}, seed ${job.seed} ` +
+      `(faults ${o.faultsText}, crypto ${o.crypto})`,
     'scenario:',
     ...r.scenario.map((l) => `  ${l}`),
     'violations:',
     ...r.violations.map((l) => `  ${l.replaceAll('\n', '\n    ')}`),
     `max height ${r.maxHeight}, ${fixed(r.commitsPerSecond)} commits/s after GST, ${r.messagesSent} messages, faults reported ${JSON.stringify(r.faultsReported)}`,
+    ...(r.ordering === undefined ? [] : [orderingLine(r.ordering), `byzantine actions ${JSON.stringify(r.ordering.byzantineActions)}`]),
     `reproduce: ${reproduceCommand(o, job)}`,
   ].join('\n');
 }
@@ -175,12 +137,13 @@ export async function runSim(o: CliOptions, io: SimIo): Promise<number> {
   const found: { failure: { job: SeedJob; outcome: SeedOutcome } | null } = { failure: null };
   const perGroup = seedCount(o);
   io.out(
-    `simulating ${o.layer}: replicas ${o.replicas.join(',')}, rules ${o.rules.join(',')}, ${perGroup} seeds each, ` +
+    `simulating ${o.layer}: replicas ${o.replicas.join(',')}, rules ${o.rules.join(',')}, ` +
+      `${LAYERS.get(o.layer)?.usesModes === true ? `client modes ${o.modes.join(',')}, ` : ''}${perGroup} seeds each, ` +
       `faults ${o.faultsText}, crypto ${o.crypto}, ${o.workers} worker(s)\n`,
   );
 
   await runInOrder(jobsOf(o), o.workers, (outcome, job) => {
-    const label = `n=${job.n} ${job.rule}`;
+    const label = labelOf(job);
     if (!groups.has(label)) groups.set(label, new Stats());
     const group = groups.get(label)!;
     group.add(outcome);
@@ -192,6 +155,7 @@ export async function runSim(o: CliOptions, io: SimIo): Promise<number> {
         `${label} seed ${job.seed}: height ${outcome.maxHeight}, ${fixed(outcome.commitsPerSecond)} commits/s, ` +
           `faults ${JSON.stringify(outcome.faultsReported)}, rejected ${outcome.rejectedFrames}, ${fixed(outcome.realMs, 0)} ms` +
           `${outcome.violations.length > 0 ? `, ${outcome.violations.length} VIOLATIONS` : ''}\n` +
+          (outcome.ordering === undefined ? '' : `    ${orderingLine(outcome.ordering)}\n`) +
           outcome.scenario.map((l) => `    ${l}\n`).join(''),
       );
     }
@@ -217,7 +181,7 @@ export async function runSim(o: CliOptions, io: SimIo): Promise<number> {
   io.out(`\n${table(groups, wallMs, o.workers)}\n\n${report}\n`);
   try {
     mkdirSync(o.failuresDir, { recursive: true });
-    const file = join(o.failuresDir, `${job.n}-${job.rule}-${job.seed}.txt`);
+    const file = join(o.failuresDir, `${job.n}-${job.rule}${job.mode === undefined ? '' : `-${job.mode}`}-${job.seed}.txt`);
     writeFileSync(file, `${report}\n`);
     io.out(`written to ${file}\n`);
   } catch (error) {
@@ -237,6 +201,7 @@ interface RawOptions {
   seeds: string;
   faults: string;
   rule: string;
+  modes: string;
   crypto: 'ed25519' | 'fast';
   workers: string;
   afterGstMs?: string;
@@ -252,6 +217,11 @@ function buildCommand(io: SimIo, onParsed: (raw: RawOptions) => void): Command {
     .option('--seeds <seeds>', 'seeds: a..b, a,b,c or one number', '1..100')
     .option('--faults <kinds>', "fault kinds: 'all', 'none' or a comma-separated list", 'all')
     .addOption(new Option('--rule <rule>', 'commit rule').choices(['3-chain', '2-chain', 'both']).default('both'))
+    .addOption(
+      new Option('--modes <mode>', "client modes, layer full: 'both' runs each seed with direct and with gateway clients")
+        .choices([...SIM_CLIENT_MODES, 'both'])
+        .default('mixed'),
+    )
     .addOption(new Option('--crypto <kind>', 'signatures: real Ed25519, or a fast keyed hash').choices(['ed25519', 'fast']).default('ed25519'))
     .option('--workers <n>', 'worker threads (0: run in this thread)', String(defaultWorkers()))
     .option('--after-gst-ms <ms>', 'virtual time simulated after the network stabilises')
@@ -300,6 +270,7 @@ export function parseArgs(argv: readonly string[], io: SimIo): CliOptions | numb
     faultsText: r.faults,
     faults: [...faults.value],
     rules: r.rule === 'both' ? ['3-chain', '2-chain'] : [r.rule as CommitRule],
+    modes: r.modes === 'both' ? ['direct', 'gateway'] : [r.modes as SimClientMode],
     crypto: r.crypto,
     workers,
     afterGstMs,

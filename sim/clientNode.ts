@@ -3,7 +3,9 @@
  * Gateway mode: a thin client sends single commands to one replica and fails over to the next
  * replica when a command takes too long (the (client id, seq) tag keeps it exactly-once).
  * Both keep an outstanding window and stop submitting at `stopAtUs`; they record what the checkers
- * need, in the world's true time.
+ * need, in the world's true time. A Byzantine collector (sim/byzantineClient.ts) is a direct-mode
+ * client with a tap between its collector and the network; a client that submits its commands twice
+ * is one with `duplicates` set.
  */
 import { encodeBatch, type Command } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
@@ -12,8 +14,8 @@ import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_REPLICAS } from '../common/limits.js';
-import type { Message } from '../common/messages.js';
-import { Collector, type CollectorOutput } from '../ordering/collector.js';
+import type { CollectorToReplicaMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
+import { Collector, type CollectorEvent, type CollectorOutput } from '../ordering/collector.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import type { Rng } from './rng.js';
 import type { SimNode, World } from './world.js';
@@ -53,7 +55,32 @@ export interface ClientNodeOptions {
   readonly records: ClientRecord[];
   /** Called for every batch this client builds (the checkers learn its commands). */
   readonly onBatch?: (digest: Digest, record: ClientRecord) => void;
+  /** Direct mode: sits between the collector and the network (a Byzantine collector). */
+  readonly tap?: CollectorTap;
+  /** Submits some commands twice: direct mode retries them in a new batch (new nonce, new digest),
+   *  gateway mode sends them through two gateways at once. Each must still execute once. */
+  readonly duplicates?: boolean;
 }
+
+export type ReplyIn = { readonly from: ReplicaId; readonly msg: ReplicaToCollectorMsg };
+export type SendOut = { readonly to: ReplicaId | 'all'; readonly msg: CollectorToReplicaMsg };
+
+/** What a Byzantine collector changes about an honest one: which replies reach the collector (and
+ *  when), which of its messages leave, and what it learns from the collector's events. */
+export interface CollectorTap {
+  /** A reply arrived: the replies to hand to the collector now (none: held or dropped). */
+  reply(reply: ReplyIn, nowUs: number): ReplyIn[];
+  /** The collector sends: what actually goes out. */
+  send(out: SendOut, nowUs: number): SendOut[];
+  /** Held replies now due. */
+  tick(nowUs: number): ReplyIn[];
+  nextWakeUs(): number | null;
+  event?(event: CollectorEvent): void;
+}
+
+/** Duplicates (direct mode): a share of batches is retried in a new batch after this long. */
+const DUPLICATE_SHARE = 0.3;
+const DUPLICATE_DELAY_US: readonly [number, number] = [20_000, 500_000];
 
 const COLLECTOR_RETRY_US = 200_000;
 const COLLECTOR_MAX_RETRY_US = 2_000_000;
@@ -69,6 +96,9 @@ export class ClientNode implements SimNode {
   private readonly byDigest = new Map<string, ClientRecord>();
   /** Gateway mode: in-flight commands by seq, with their gateway and failover deadline. */
   private readonly thin = new Map<number, { record: ClientRecord; gateway: ReplicaId; deadlineUs: number; payload: Uint8Array }>();
+  /** Direct mode with `duplicates`: commands to submit again in a new batch, and when. */
+  private readonly retries: { atUs: number; commands: readonly Command[] }[] = [];
+  duplicatesSent = 0;
 
   constructor(private readonly opts: ClientNodeOptions) {
     this.id = opts.id;
@@ -100,7 +130,8 @@ export class ClientNode implements SimNode {
     const msg = decoded.value;
     if (this.collector !== null) {
       if (msg.type === 'tsReply' || msg.type === 'ack' || msg.type === 'refused' || msg.type === 'executed') {
-        this.applyCollector(this.collector.step({ kind: 'reply', from: from as ReplicaId, msg }, this.opts.world.nowUs));
+        const reply: ReplyIn = { from: from as ReplicaId, msg };
+        this.feed(this.opts.tap === undefined ? [reply] : this.opts.tap.reply(reply, this.opts.world.nowUs));
       }
     } else {
       this.onGatewayReply(msg);
@@ -110,8 +141,13 @@ export class ClientNode implements SimNode {
 
   onWake(): void {
     const now = this.opts.world.nowUs;
-    if (this.collector !== null) this.applyCollector(this.collector.step({ kind: 'tick' }, now));
-    else this.failover(now);
+    if (this.collector !== null) {
+      if (this.opts.tap !== undefined) this.feed(this.opts.tap.tick(now));
+      this.applyCollector(this.collector.step({ kind: 'tick' }, now));
+      this.retryDue(now);
+    } else {
+      this.failover(now);
+    }
     while (now >= this.nextSubmitUs && now < this.opts.stopAtUs && this.inFlight < this.opts.window) {
       this.submitOne(now);
       this.nextSubmitUs = now + this.opts.intervalUs;
@@ -119,18 +155,18 @@ export class ClientNode implements SimNode {
     this.schedule();
   }
 
+  private feed(replies: readonly ReplyIn[]): void {
+    for (const { from, msg } of replies) this.applyCollector(this.collector!.step({ kind: 'reply', from, msg }, this.opts.world.nowUs));
+  }
+
   private submitOne(now: number): void {
     if (this.collector !== null) {
       const commands: Command[] = [];
       for (let i = 0; i < this.opts.commandsPerBatch; i++) commands.push(this.command());
-      const expiresAtUs = now + this.opts.batchLifetimeUs;
-      const bytes = encodeBatch({ collectorId: this.clientId, nonce: this.nonce++, expiresAtUs, commands });
-      const digest = this.opts.crypto.sha256(bytes);
-      const record = this.newRecord(toHex(digest), commands, now);
-      this.byDigest.set(toHex(digest), record);
-      this.opts.onBatch?.(digest, record);
-      this.inFlight++;
-      this.applyCollector(this.collector.step({ kind: 'submit', batch: bytes, digest, expiresAtUs }, now));
+      this.submitBatch(commands, now);
+      if (this.opts.duplicates === true && this.opts.rng.chance(DUPLICATE_SHARE)) {
+        this.retries.push({ atUs: now + this.opts.rng.int(...DUPLICATE_DELAY_US), commands });
+      }
     } else {
       const command = this.command();
       const record = this.newRecord(null, [command], now);
@@ -138,6 +174,37 @@ export class ClientNode implements SimNode {
       this.thin.set(command.seq, { record, gateway, deadlineUs: now + this.opts.failoverUs, payload: command.payload });
       this.inFlight++;
       this.sendCommand(gateway, command.seq, command.payload);
+      if (this.opts.duplicates === true && this.opts.rng.chance(DUPLICATE_SHARE)) {
+        // The same command through a second gateway at once: two batches will hold it.
+        this.duplicatesSent++;
+        this.sendCommand(((gateway + 1) % this.opts.config.n) as ReplicaId, command.seq, command.payload);
+      }
+    }
+  }
+
+  private submitBatch(commands: readonly Command[], now: number): void {
+    const expiresAtUs = now + this.opts.batchLifetimeUs;
+    const bytes = encodeBatch({ collectorId: this.clientId, nonce: this.nonce++, expiresAtUs, commands });
+    const digest = this.opts.crypto.sha256(bytes);
+    const record = this.newRecord(toHex(digest), commands, now);
+    this.byDigest.set(toHex(digest), record);
+    this.opts.onBatch?.(digest, record);
+    this.inFlight++;
+    this.applyCollector(this.collector!.step({ kind: 'submit', batch: bytes, digest, expiresAtUs }, now));
+  }
+
+  /** Retries due now: the same commands (same tags) in a new batch, as a client that gave up on
+   *  the first one would send them. The window does not hold them back. */
+  private retryDue(now: number): void {
+    for (let i = 0; i < this.retries.length; ) {
+      const r = this.retries[i]!;
+      if (r.atUs > now || now >= this.opts.stopAtUs) {
+        i++;
+        continue;
+      }
+      this.retries.splice(i, 1);
+      this.duplicatesSent++;
+      this.submitBatch(r.commands, now);
     }
   }
 
@@ -167,12 +234,14 @@ export class ClientNode implements SimNode {
 
   private applyCollector(out: CollectorOutput): void {
     const now = this.opts.world.nowUs;
-    for (const { to, msg } of out.send) {
+    const sends = this.opts.tap === undefined ? out.send : out.send.flatMap((s) => this.opts.tap!.send(s, now));
+    for (const { to, msg } of sends) {
       const bytes = encodeMessage(msg);
       if (to === 'all') for (let r = 0; r < this.opts.config.n; r++) this.opts.world.send(this.id, r, bytes);
       else this.opts.world.send(this.id, to, bytes);
     }
     for (const event of out.events) {
+      this.opts.tap?.event?.(event);
       const record = this.byDigest.get(toHex(event.digest));
       if (record === undefined) continue;
       if (event.kind === 'ordered') {
@@ -182,6 +251,7 @@ export class ClientNode implements SimNode {
       } else if (event.kind === 'executed') {
         record.executedUs = now;
         record.position = event.position;
+        record.ts = event.ts;
         this.byDigest.delete(record.digest!);
         this.inFlight--;
       } else {
@@ -231,6 +301,8 @@ export class ClientNode implements SimNode {
       if (t !== null && (next === null || t < next)) next = t;
     };
     consider(this.collector?.nextWakeUs() ?? null);
+    consider(this.opts.tap?.nextWakeUs() ?? null);
+    for (const r of this.retries) if (r.atUs < this.opts.stopAtUs) consider(Math.max(now, r.atUs));
     for (const entry of this.thin.values()) consider(entry.deadlineUs);
     if (now < this.opts.stopAtUs && this.nextSubmitUs < this.opts.stopAtUs && this.inFlight < this.opts.window) {
       consider(Math.max(now, this.nextSubmitUs));

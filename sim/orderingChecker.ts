@@ -8,7 +8,7 @@
  *  - no loss, no duplicates: every batch with a sequencing certificate (q acks on one OC) executes,
  *    and every command executes exactly once;
  *  - timestamp soundness: an executed batch's timestamp lies within the correct replicas'
- *    timestamps in its OC;
+ *    timestamps in its OC; a correct replica's timestamps strictly increase, across restarts;
  *  - liveness: after stabilisation, a correct client's command executes within a bound.
  * Plus the fairness summary: pairs checked, inversions among pairs whose correct timestamps
  * overlap (information, not an error), late retries, the largest median shift a Byzantine
@@ -27,6 +27,8 @@ interface Executed {
   readonly resultsHex: string;
   readonly ts: number;
   readonly record: ExecutionRecord;
+  /** When the first correct replica executed it. */
+  readonly atUs: number;
 }
 
 export interface FairnessSummary {
@@ -37,6 +39,15 @@ export interface FairnessSummary {
   readonly overlappingInversions: number;
   readonly lateRetries: number;
   readonly maxByzantineMedianShiftUs: number;
+}
+
+/** Liveness: a command submitted in [fromUs, untilUs − boundUs] executes within boundUs — for the
+ *  clients `clients` accepts (correct ones; Byzantine clients are owed nothing). */
+export interface LivenessBound {
+  readonly fromUs: number;
+  readonly untilUs: number;
+  readonly boundUs: number;
+  readonly clients?: (client: number) => boolean;
 }
 
 /** Pairs examined for inversions at most (the count is information; a sample is enough). */
@@ -52,6 +63,9 @@ export class OrderingChecker implements ReplicaObserver {
   /** Ackers per digest+ocHash (all replicas: an SC may hold up to f Byzantine acks). */
   private readonly ackers = new Map<string, Set<number>>();
   private readonly sequenced = new Set<string>();
+  /** Per correct replica: its highest timestamp so far, and every (digest, ts) it gave. */
+  private readonly lastTs = new Map<number, number>();
+  private readonly given = new Map<number, Set<string>>();
   maxByzantineMedianShiftUs = 0;
   lateRetries = 0;
 
@@ -80,8 +94,11 @@ export class OrderingChecker implements ReplicaObserver {
       const resultsHex = toHex(r.results);
       const known = this.executedAt.get(r.position);
       if (known === undefined) {
-        this.executedAt.set(r.position, { digest, resultsHex, ts: r.ts, record: r });
+        this.executedAt.set(r.position, { digest, resultsHex, ts: r.ts, record: r, atUs });
         this.checkSoundness(r, digest);
+        // A gateway's own timestamp reaches its collector inside the replica, never on the wire:
+        // the executed OC's correct stamps complete what onSent saw.
+        for (const s of r.oc.stamps) if (this.isCorrect(s.replica)) this.addCorrectTs(digest, s.ts);
       } else if (known.digest !== digest || known.resultsHex !== resultsHex) {
         this.violations.push(`agreement: replica ${replica} executed a different batch or result at position ${r.position} (at ${atUs} µs)`);
       }
@@ -89,12 +106,11 @@ export class OrderingChecker implements ReplicaObserver {
     }
   }
 
-  onSent(replica: number, msg: Message): void {
+  onSent(replica: number, msg: Message, atUs = 0): void {
     if (msg.type === 'tsReply' && this.isCorrect(replica) && msg.stamp.replica === replica) {
-      const key = toHex(msg.digest);
-      const list = this.correctTs.get(key);
-      if (list === undefined) this.correctTs.set(key, [msg.stamp.ts]);
-      else list.push(msg.stamp.ts);
+      const digest = toHex(msg.digest);
+      this.checkIncreasing(replica, digest, msg.stamp.ts, atUs);
+      this.addCorrectTs(digest, msg.stamp.ts);
     } else if (msg.type === 'ack' && msg.replica === replica) {
       const key = toHex(msg.digest) + toHex(msg.ocHash);
       let set = this.ackers.get(key);
@@ -102,6 +118,25 @@ export class OrderingChecker implements ReplicaObserver {
       set.add(replica);
       if (set.size >= this.q) this.sequenced.add(toHex(msg.digest));
     }
+  }
+
+  /** A correct replica's timestamps strictly increase, across restarts too; only a repeated reply
+   *  for the same batch may repeat its timestamp. */
+  private checkIncreasing(replica: number, digest: string, ts: number, atUs: number): void {
+    let given = this.given.get(replica);
+    if (given === undefined) this.given.set(replica, (given = new Set()));
+    const key = `${digest}:${ts}`;
+    if (given.has(key)) return;
+    given.add(key);
+    const last = this.lastTs.get(replica) ?? -1;
+    if (ts <= last) this.violations.push(`timestamps: replica ${replica} gave ${ts} µs to batch ${digest.slice(0, 12)} after giving ${last} µs (at ${atUs} µs)`);
+    else this.lastTs.set(replica, ts);
+  }
+
+  private addCorrectTs(digest: string, ts: number): void {
+    const list = this.correctTs.get(digest);
+    if (list === undefined) this.correctTs.set(digest, [ts]);
+    else list.push(ts);
   }
 
   /** The executed timestamp must lie within the correct replicas' timestamps in its OC. */
@@ -119,7 +154,7 @@ export class OrderingChecker implements ReplicaObserver {
   }
 
   /** Checks at the end of a run. `upCorrect`: correct replicas that are up and had time to catch up. */
-  finish(upCorrect: readonly number[], clients: readonly ClientRecord[], liveness: { fromUs: number; untilUs: number; boundUs: number } | null): FairnessSummary {
+  finish(upCorrect: readonly number[], clients: readonly ClientRecord[], liveness: LivenessBound | null): FairnessSummary {
     const sequence = [...this.executedAt.entries()].sort((a, b) => a[0] - b[0]);
     for (let i = 0; i < sequence.length; i++) {
       if (sequence[i]![0] !== i) {
@@ -131,6 +166,19 @@ export class OrderingChecker implements ReplicaObserver {
     this.checkExactlyOnce(sequence.map(([, e]) => e));
     if (liveness !== null) this.checkLiveness(clients, liveness);
     return this.fairness(sequence.map(([pos, e]) => ({ pos, e })), clients);
+  }
+
+  /**
+   * Every correct replica that is up executes what any executed by `byUs` (committed once, executed
+   * everywhere — a partial sequencer's batch included). Counted by the replicas' own executed totals
+   * (`executed`), which include what a restarted replica re-executed silently from its storage.
+   */
+  checkCaughtUp(executed: ReadonlyMap<number, number>, byUs: number): void {
+    let due = 0;
+    for (const e of this.executedAt.values()) if (e.atUs <= byUs) due++;
+    for (const [replica, count] of executed) {
+      if (count < due) this.violations.push(`catch-up: replica ${replica} executed ${count} batches, ${due} were executed elsewhere by ${byUs} µs`);
+    }
   }
 
   private checkNoLoss(upCorrect: readonly number[], clients: readonly ClientRecord[]): void {
@@ -161,9 +209,9 @@ export class OrderingChecker implements ReplicaObserver {
     }
   }
 
-  private checkLiveness(clients: readonly ClientRecord[], { fromUs, untilUs, boundUs }: { fromUs: number; untilUs: number; boundUs: number }): void {
+  private checkLiveness(clients: readonly ClientRecord[], { fromUs, untilUs, boundUs, clients: owed }: LivenessBound): void {
     for (const c of clients) {
-      if (c.submitUs < fromUs || c.submitUs > untilUs - boundUs) continue;
+      if (c.submitUs < fromUs || c.submitUs > untilUs - boundUs || (owed !== undefined && !owed(c.client))) continue;
       const done = c.executedUs;
       if (done === null || done - c.submitUs > boundUs) {
         const what = c.digest === null ? `command ${c.commands[0]!.seq}` : `batch ${c.digest.slice(0, 12)}`;
@@ -177,25 +225,41 @@ export class OrderingChecker implements ReplicaObserver {
   }
 
   private fairness(sequence: readonly { pos: number; e: Executed }[], clients: readonly ClientRecord[]): FairnessSummary {
-    const items: { pos: number; lo: number; hi: number; submitUs: number }[] = [];
+    const items: { pos: number; digest: string; ts: number; lo: number; hi: number; submitUs: number }[] = [];
+    // A batch was submitted when the first of its commands was (gateway batches hold commands of
+    // several thin clients; a retried command counts from its first submission).
     const submitted = new Map<string, number>();
-    for (const c of clients) if (c.digest !== null && !submitted.has(c.digest)) submitted.set(c.digest, c.submitUs);
+    for (const c of clients) {
+      for (const cmd of c.commands) {
+        const key = `${cmd.clientId}:${cmd.seq}`;
+        submitted.set(key, Math.min(submitted.get(key) ?? Infinity, c.submitUs));
+      }
+    }
+    const submitUsOf = (batch: Uint8Array): number => {
+      const commands = decodeBatchCommands(batch);
+      if (!commands.ok) return -1;
+      const first = Math.min(...commands.value.map((c) => submitted.get(`${c.clientId}:${c.seq}`) ?? Infinity));
+      return Number.isFinite(first) ? first : -1;
+    };
     for (const { pos, e } of sequence) {
       const ts = this.correctTs.get(e.digest);
       if (ts === undefined || ts.length === 0) continue;
-      items.push({ pos, lo: Math.min(...ts), hi: Math.max(...ts), submitUs: submitted.get(e.digest) ?? -1 });
+      items.push({ pos, digest: e.digest, ts: e.ts, lo: Math.min(...ts), hi: Math.max(...ts), submitUs: submitUsOf(e.record.batch) });
     }
     // Linearizability in O(N log N): walking from the last position back, a batch b is violated if
     // some later-executed a has every correct timestamp below all of b's.
     let violations = 0;
-    let minHiLater = Infinity;
+    let later: (typeof items)[number] | null = null;
     for (let i = items.length - 1; i >= 0; i--) {
       const b = items[i]!;
-      if (minHiLater < b.lo) {
+      if (later !== null && later.hi < b.lo) {
         violations++;
-        if (violations <= 3) this.violations.push(`linearizability: batch at position ${b.pos} executed before one whose correct timestamps all precede its own`);
+        if (violations <= 3) {
+          const show = (x: (typeof items)[number]): string => `${x.digest.slice(0, 12)} at position ${x.pos} (ts ${x.ts}, correct [${x.lo}, ${x.hi}])`;
+          this.violations.push(`linearizability: batch ${show(b)} executed before batch ${show(later)}`);
+        }
       }
-      minHiLater = Math.min(minHiLater, b.hi);
+      if (later === null || b.hi < later.hi) later = b;
     }
     let overlapping = 0;
     let inversions = 0;

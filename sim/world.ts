@@ -19,6 +19,9 @@ type WorldEvent =
   | { readonly kind: 'wake'; readonly node: number }
   | { readonly kind: 'action'; readonly run: () => void };
 
+/** Far above what any instant of a run holds (a broadcast storm is thousands), far below forever. */
+const MAX_EVENTS_PER_INSTANT = 1_000_000;
+
 export interface WorldStats {
   messagesSent: number;
   messagesDelivered: number;
@@ -64,12 +67,17 @@ export class World {
     this.queue.push(Math.max(atUs, this.nowUs), { kind: 'action', run });
   }
 
-  /** Processes events up to `untilUs`; `afterEvent` runs after each (the checkers hook in here). */
+  /** Processes events up to `untilUs`; `afterEvent` runs after each (the checkers hook in here).
+   *  A node that keeps asking to be woken at the same instant would spin forever without time
+   *  moving: that throws (and so fails the seed) instead of hanging a sweep. */
   run(untilUs: number, afterEvent?: () => void): void {
+    let sameInstant = 0;
     for (;;) {
       const next = this.queue.peekTime();
       if (next === null || next > untilUs) break;
       const { atUs, event } = this.queue.pop()!;
+      sameInstant = atUs === this.nowUs ? sameInstant + 1 : 0;
+      if (sameInstant > MAX_EVENTS_PER_INSTANT) throw new Error(`simulation stuck: over ${MAX_EVENTS_PER_INSTANT} events at ${atUs} µs`);
       this.nowUs = atUs;
       switch (event.kind) {
         case 'deliver': {

@@ -1,0 +1,215 @@
+/**
+ * Byzantine collectors (THREATS.md "Against the ordering phase"). Any number of clients may be
+ * Byzantine; none of them is owed liveness, but none may break what correct clients are owed.
+ *  - medianPicker: waits for all n timestamp replies (or a deadline) and hands its collector the q
+ *    that move the median furthest from the honest first-q median; the run reports the shift, and
+ *    the checkers demand the timestamp stays within the correct replicas' range.
+ *  - partialSequence: after forming the OC, sends phase 2 to only some replicas, or to none.
+ *  - flooder: floods phase 1 with batches it never sequences; replicas' pending stores must stay
+ *    within their bounds while honest batches keep being ordered.
+ *  - duplicateSubmitter: an honest-looking client that submits commands twice (a ClientNode with
+ *    `duplicates`); each must execute once.
+ * The first two are direct-mode ClientNodes with a CollectorTap; the flooder is its own node.
+ */
+import { encodeBatch } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
+import { encodeMessage } from '../common/codec.js';
+import type { ClusterConfig } from '../common/config.js';
+import type { CryptoBackend } from '../common/crypto/types.js';
+import type { ReplicaId } from '../common/ids.js';
+import { MAX_REPLICAS } from '../common/limits.js';
+import type { TsReplyMsg } from '../common/messages.js';
+import type { CollectorEvent } from '../ordering/collector.js';
+import { medianTimestamp } from '../ordering/oc.js';
+import type { CollectorTap, ReplyIn, SendOut } from './clientNode.js';
+import type { Rng } from './rng.js';
+import type { SimNode, World } from './world.js';
+
+export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter'] as const;
+export type ByzantineClientKind = (typeof BYZANTINE_CLIENT_KINDS)[number];
+
+/** How long a median picker waits for all n replies before choosing among those it has (≥ q). */
+const GATHER_US = 300_000;
+
+interface Gathering {
+  readonly replies: ReplyIn[];
+  readonly deadlineUs: number;
+  picked: boolean;
+}
+
+/**
+ * Holds back timestamp replies of each attempt until all n (or the deadline), then releases the q
+ * that push the median lowest or highest, whichever moves it further from the honest median (the
+ * median of the first q to arrive). The collector forms its OC from exactly those q.
+ */
+export class MedianPickerTap implements CollectorTap {
+  private readonly gathering = new Map<string, Gathering>();
+  /** Per digest: the median picked and how far it moved the honest one. */
+  private readonly picks = new Map<string, { ts: number; shiftUs: number }>();
+  maxShiftUs = 0;
+  picksMade = 0;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly crypto: CryptoBackend,
+    private readonly onShift: (shiftUs: number) => void,
+  ) {}
+
+  send(out: SendOut, nowUs: number): SendOut[] {
+    // A submit to all starts an attempt (the first, or a restart with fresh timestamps).
+    if (out.msg.type === 'submit' && out.to === 'all') {
+      this.gathering.set(toHex(this.crypto.sha256(out.msg.batch)), { replies: [], deadlineUs: nowUs + GATHER_US, picked: false });
+    }
+    return [out];
+  }
+
+  reply(reply: ReplyIn, nowUs: number): ReplyIn[] {
+    if (reply.msg.type !== 'tsReply') return [reply];
+    const g = this.gathering.get(toHex(reply.msg.digest));
+    if (g === undefined || g.picked) return [reply];
+    if (!g.replies.some((r) => r.from === reply.from)) g.replies.push(reply);
+    return g.replies.length >= this.config.n || (nowUs >= g.deadlineUs && g.replies.length >= this.config.q) ? this.pick(g) : [];
+  }
+
+  tick(nowUs: number): ReplyIn[] {
+    const out: ReplyIn[] = [];
+    for (const g of this.gathering.values()) if (!g.picked && nowUs >= g.deadlineUs && g.replies.length >= this.config.q) out.push(...this.pick(g));
+    return out;
+  }
+
+  /** Only a gathering that already holds q replies waits for its deadline; one with fewer picks
+   *  when its q-th reply arrives (a wake for it now would spin at one instant). */
+  nextWakeUs(): number | null {
+    let next: number | null = null;
+    for (const g of this.gathering.values()) {
+      if (!g.picked && g.replies.length >= this.config.q && (next === null || g.deadlineUs < next)) next = g.deadlineUs;
+    }
+    return next;
+  }
+
+  event(event: CollectorEvent): void {
+    const key = toHex(event.digest);
+    if (event.kind === 'ordered') {
+      // The shift counts once the OC it came from actually sequenced the batch.
+      const pick = this.picks.get(key);
+      if (pick !== undefined && pick.ts === event.ts && pick.shiftUs > this.maxShiftUs) {
+        this.maxShiftUs = pick.shiftUs;
+        this.onShift(pick.shiftUs);
+      }
+    }
+    if (event.kind !== 'ordered') {
+      this.picks.delete(key);
+      this.gathering.delete(key);
+    }
+  }
+
+  private pick(g: Gathering): ReplyIn[] {
+    g.picked = true;
+    const { q, f } = this.config;
+    const stamp = (r: ReplyIn): number => (r.msg as TsReplyMsg).stamp.ts;
+    const honest = medianTimestamp(g.replies.slice(0, q).map((r) => (r.msg as TsReplyMsg).stamp), f);
+    const sorted = [...g.replies].sort((a, b) => stamp(a) - stamp(b));
+    const low = sorted.slice(0, q);
+    const high = sorted.slice(sorted.length - q);
+    const lowShift = Math.abs(stamp(low[f]!) - honest);
+    const highShift = Math.abs(stamp(high[f]!) - honest);
+    const chosen = lowShift >= highShift ? low : high;
+    const digest = toHex((chosen[0]!.msg as TsReplyMsg).digest);
+    this.picks.set(digest, { ts: stamp(chosen[f]!), shiftUs: Math.max(lowShift, highShift) });
+    this.picksMade++;
+    return chosen;
+  }
+}
+
+/** Sends each batch's Sequence to a fixed random subset of the replicas (possibly none, possibly
+ *  a quorum): the OC exists, but phase 2 reaches whom the client pleases. */
+export class PartialSequenceTap implements CollectorTap {
+  private readonly targets = new Map<string, readonly ReplicaId[]>();
+  withheld = 0;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly rng: Rng,
+  ) {}
+
+  send(out: SendOut): SendOut[] {
+    if (out.msg.type !== 'sequence') return [out];
+    const key = toHex(out.msg.oc.digest);
+    let targets = this.targets.get(key);
+    if (targets === undefined) {
+      const all = [...Array(this.config.n).keys()] as ReplicaId[];
+      targets = this.rng.chance(0.25) ? [] : this.rng.shuffle(all).slice(0, this.rng.int(1, this.config.n - 1));
+      this.targets.set(key, targets);
+    }
+    const wanted = out.to === 'all' ? targets : targets.filter((r) => r === out.to);
+    this.withheld += (out.to === 'all' ? this.config.n : 1) - wanted.length;
+    return wanted.map((to) => ({ to, msg: out.msg }));
+  }
+
+  reply(reply: ReplyIn): ReplyIn[] {
+    return [reply];
+  }
+
+  tick(): ReplyIn[] {
+    return [];
+  }
+
+  nextWakeUs(): null {
+    return null;
+  }
+
+  event(event: CollectorEvent): void {
+    if (event.kind !== 'ordered') this.targets.delete(toHex(event.digest));
+  }
+}
+
+export interface FloodOptions {
+  readonly id: number;
+  readonly world: World;
+  readonly config: ClusterConfig;
+  readonly rng: Rng;
+  readonly startAtUs: number;
+  readonly stopAtUs: number;
+  /** Batches to send in all, spread evenly over [startAtUs, stopAtUs). */
+  readonly total: number;
+  readonly burstIntervalUs: number;
+  /** Far beyond the run, so no flood batch expires (and is pruned) before the run ends. */
+  readonly lifetimeUs: number;
+}
+
+/** Floods phase 1: tiny batches to every replica, never sequenced; it ignores every reply. */
+export class FloodClient implements SimNode {
+  readonly id: number;
+  private readonly clientId: number;
+  private nonce = 0;
+  sent = 0;
+
+  constructor(private readonly opts: FloodOptions) {
+    this.id = opts.id;
+    this.clientId = MAX_REPLICAS + opts.id;
+  }
+
+  start(): void {
+    this.opts.world.setWake(this.id, this.opts.startAtUs);
+  }
+
+  onDeliver(): void {
+    // Replies are of no interest: this client never sequences anything.
+  }
+
+  onWake(): void {
+    const { world, config, stopAtUs, startAtUs, total, burstIntervalUs, lifetimeUs, rng } = this.opts;
+    const now = world.nowUs;
+    if (now >= stopAtUs) return;
+    const bursts = Math.max(1, Math.floor((stopAtUs - startAtUs) / burstIntervalUs));
+    const perBurst = Math.ceil(total / bursts);
+    for (let i = 0; i < perBurst && this.sent < total; i++) {
+      const command = { clientId: this.clientId, seq: this.nonce + 1, payload: rng.bytes(8) };
+      const bytes = encodeBatch({ collectorId: this.clientId, nonce: this.nonce++, expiresAtUs: now + lifetimeUs, commands: [command] });
+      const frame = encodeMessage({ type: 'submit', batch: bytes });
+      for (let r = 0; r < config.n; r++) world.send(this.id, r, frame);
+      this.sent++;
+    }
+    if (this.sent < total) world.setWake(this.id, now + burstIntervalUs);
+  }
+}

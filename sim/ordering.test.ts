@@ -1,0 +1,131 @@
+/**
+ * The CI seed set for the full simulation (replica core, consensus, execution and clients): fixed
+ * seeds at n = 4 and n = 7, both commit rules, direct and gateway clients, all faults at once, and
+ * each fault kind of THREATS.md alone — checked to have really been played, not just configured.
+ * Every run must satisfy every checker (agreement, linearizability, no loss, exactly once,
+ * soundness, liveness for correct clients, pending bounds, no double vote) and keep committing.
+ * The longer random sweep is scripts/sim-sweep-full.sh; a seed it finds failing becomes an entry of
+ * KNOWN_FAILING_SEEDS_FIXED once fixed. The checkers' own tests are sim/orderingChecker.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
+import type { CommitRule } from '../consensus/types.js';
+import { LEADER_ATTACK_KINDS } from './leaderAttacks.js';
+import { type ClientModes, ORDERING_FAULT_KINDS, type OrderingRunResult, runOrderingSeed } from './orderingRun.js';
+
+const RULES: readonly CommitRule[] = ['3-chain', '2-chain'];
+const MODES = ['direct', 'gateway'] as const;
+const ALL = new Set(ORDERING_FAULT_KINDS);
+
+/** Seeds a sweep found failing, kept after the fix as regression tests:
+ *  `{ n, rule, modes, seed, faults, note: 'what broke and where it was fixed' }`.
+ *  None yet: the first sweeps of the full layer (scripts/sim-sweep-full.sh) found no failing seed
+ *  in the core; the checker fixes they prompted are covered by sim/orderingChecker.test.ts. */
+const KNOWN_FAILING_SEEDS_FIXED: readonly {
+  readonly n: number;
+  readonly rule: CommitRule;
+  readonly modes: ClientModes;
+  readonly seed: number;
+  readonly faults: readonly string[] | 'all';
+  readonly note: string;
+}[] = [];
+
+function run(n: number, rule: CommitRule, modes: ClientModes, seed: number, faults: ReadonlySet<string>, crypto: 'fast' | 'ed25519' = 'fast'): OrderingRunResult {
+  return runOrderingSeed({ seed, n, rule, faults, crypto, modes });
+}
+
+const context = (r: OrderingRunResult): string => `${r.scenario.join(' | ')} | actions ${JSON.stringify(r.byzantineActions)}`;
+
+/** Zero violations, blocks kept committing after GST, and batches executed. */
+function expectHealthy(r: OrderingRunResult): void {
+  expect(r.violations, context(r)).toEqual([]);
+  expect(r.fairness.linearizabilityViolations, context(r)).toBe(0);
+  expect(r.commitsPerSecond, context(r)).toBeGreaterThan(10);
+  expect(r.batchesExecuted, context(r)).toBeGreaterThan(20);
+}
+
+describe.each(RULES)('full simulation, %s, all faults', (rule) => {
+  describe.each(MODES)('%s clients', (modes) => {
+    it.each([1, 2])('n=4 seed %i', (seed) => {
+      expectHealthy(run(4, rule, modes, seed, ALL));
+    });
+    it('n=7 seed 101', () => {
+      expectHealthy(run(7, rule, modes, 101, ALL));
+    });
+  });
+});
+
+describe('full simulation with real Ed25519', () => {
+  it('n=4 2-chain, mixed clients, seed 201, all faults', () => {
+    expectHealthy(run(4, '2-chain', 'mixed', 201, ALL, 'ed25519'));
+  });
+});
+
+/** What proves a fault kind was played, beyond the run being healthy. */
+function expectPlayed(kind: string, r: OrderingRunResult): void {
+  const ctx = context(r);
+  const acted = (prefix = `${kind}:`): number => Object.entries(r.byzantineActions).reduce((s, [a, v]) => s + (a.startsWith(prefix) ? v : 0), 0);
+  const scenario: Record<string, RegExp> = {
+    crash: /^crash: replica \d+ at/,
+    partition: /^partition: /,
+    loss: /loss [1-9]|loss 0\.[1-9]/,
+    duplicate: /dup [1-9]|dup 0\.[1-9]/,
+    clockSkew: /^clocks: /,
+    clockChaos: /^clocks: .*beyond Δ/,
+  };
+  const pattern = scenario[kind] ?? new RegExp(`^byzantine( clients)?: .*=${kind}\\b`);
+  expect(r.scenario.some((line) => pattern.test(line)), ctx).toBe(true);
+  if (kind in scenario) return;
+  expect(acted(), ctx).toBeGreaterThan(0);
+  const leaderAttack = (LEADER_ATTACK_KINDS as readonly string[]).includes(kind) && kind !== 'equivocate';
+  // Correct replicas saw the bad block (or seal) and refused it.
+  if (leaderAttack || kind === 'fakeSeal') expect(r.faultsReported.invalidPayload ?? 0, ctx).toBeGreaterThan(0);
+  if (leaderAttack) expect(r.timeouts, ctx).toBeGreaterThan(0);
+  if (kind === 'garbage') expect(r.rejectedFrames + (r.faultsReported.badSignature ?? 0), ctx).toBeGreaterThan(0);
+  if (kind === 'alwaysLate') expect(r.refusalsSent.late ?? 0, ctx).toBeGreaterThan(0);
+  if (kind === 'alwaysBusy') expect(r.refusalsSent.busy ?? 0, ctx).toBeGreaterThan(0);
+  if (kind === 'medianPicker') expect(r.fairness.maxByzantineMedianShiftUs, ctx).toBeGreaterThan(0);
+  if (kind === 'duplicateSubmitter') expect(r.duplicateCommands, ctx).toBeGreaterThan(0);
+  if (kind === 'flooder') {
+    // The flood outgrew one connection's bound, and the store still held less than bound + honest.
+    expect(r.floodBatches, ctx).toBeGreaterThan(MAX_PENDING_BATCHES_PER_CONNECTION);
+    expect(r.maxPendingBatches, ctx).toBeGreaterThanOrEqual(MAX_PENDING_BATCHES_PER_CONNECTION);
+    expect(r.maxPendingBatches, ctx).toBeLessThan(r.floodBatches);
+  }
+}
+
+describe('full simulation, one fault kind at a time', () => {
+  // Seeds picked so the named threat is played (a Byzantine leader must get a turn to lead).
+  const seedOf: Record<string, number> = { duplicateEntries: 841, slotGap: 871, equivocate: 891 };
+  const cases = ORDERING_FAULT_KINDS.map((kind, i) => ({
+    kind,
+    n: i % 3 === 2 ? 7 : 4,
+    rule: RULES[i % 2]!,
+    modes: (i % 2 === 0 ? 'gateway' : 'direct') as ClientModes,
+    seed: seedOf[kind] ?? 700 + i * 10,
+  }));
+  it.each(cases)('$kind: n=$n $rule $modes seed $seed', ({ kind, n, rule, modes, seed }) => {
+    const r = run(n, rule, modes, seed, new Set([kind]));
+    expectHealthy(r);
+    expectPlayed(kind, r);
+  });
+});
+
+describe('determinism', () => {
+  it('the same seed gives the same run', () => {
+    const a = run(4, '2-chain', 'mixed', 77, ALL);
+    const b = run(4, '2-chain', 'mixed', 77, ALL);
+    const summary = (r: OrderingRunResult): unknown => ({ ...r, realMs: 0 });
+    expect(summary(b)).toEqual(summary(a));
+    // And another seed gives another run (the comparison above is not vacuous).
+    const c = run(4, '2-chain', 'mixed', 78, ALL);
+    expect([c.messagesSent, c.scenario]).not.toEqual([a.messagesSent, a.scenario]);
+  });
+});
+
+// Seeds that once failed (a describe block would need at least one).
+for (const s of KNOWN_FAILING_SEEDS_FIXED) {
+  it(`once failing: n=${s.n} ${s.rule} ${s.modes} seed ${s.seed} (${s.note})`, () => {
+    expectHealthy(run(s.n, s.rule, s.modes, s.seed, s.faults === 'all' ? ALL : new Set(s.faults)));
+  });
+}
