@@ -15,13 +15,13 @@ i=0
 while read -r host; do
   if [ "$MODE" = local ]; then
     [ -f "$LOG_DIR/replica-$i.pid" ] && kill -0 "$(cat "$LOG_DIR/replica-$i.pid")" 2>/dev/null && die "replica $i is already running (pid $(cat "$LOG_DIR/replica-$i.pid")); run experiments/stop.sh local"
-    nohup "${CLI[@]}" replica --conf "$CONF_DIR" --id "$i" --data-dir "$LOG_DIR/data/replica-$i" \
+    nohup "${CLI[@]}" replica --conf "$CONF_DIR" --id "$i" --data-dir "$LOG_DIR/data-$MODE/replica-$i" \
       --log-file "$LOG_DIR/replica-$i.log" >"$LOG_DIR/replica-$i.out" 2>&1 &
     echo $! >"$LOG_DIR/replica-$i.pid"
   else
     conf_rel="experiments/conf-$MODE"
     remote "$host" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && \
-      (nohup node dist/server/cli.js replica --conf $conf_rel --id $i --data-dir experiments/log/data/replica-$i \
+      (nohup node dist/server/cli.js replica --conf $conf_rel --id $i --data-dir experiments/log/data-$MODE/replica-$i \
         --log-file experiments/log/replica-$i.log > experiments/log/replica-$i.out 2>&1 & echo \$! > experiments/log/replica-$i.pid)" </dev/null
   fi
   echo "replica $i started on $host"

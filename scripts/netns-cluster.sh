@@ -66,6 +66,8 @@ run_test() {
   [ -f "$ROOT/dist/server/cli.js" ] || (cd "$ROOT" && npm run build --silent)
   node "$ROOT/dist/server/cli.js" gen-conf --replicas "$replicas" --hosts "$server_hosts" --client-hosts "$client_host" \
     --out "$ROOT/experiments/conf-distributed" --force
+  # A new cluster: the stores of an earlier one (on the hosts' shared disk) belong to other keys.
+  rm -rf "$ROOT/experiments/log/data-distributed"
   export POMPE_REMOTE="$0 exec" POMPE_REMOTE_DIR="$ROOT"
   "$ROOT/experiments/run_server.sh" distributed
   "$ROOT/experiments/run_client.sh" "$clients" "$seconds" distributed
