@@ -40,6 +40,7 @@ function options(overrides: Partial<BenchOptions>): BenchOptions {
     warmupS: 0,
     batchSize: 20,
     outstanding: 2,
+    adaptiveWindow: true,
     rate: null,
     batchDelayMs: 5,
     commandBytes: 32,

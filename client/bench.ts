@@ -56,6 +56,9 @@ export interface BenchOptions {
   readonly warmupS: number;
   readonly batchSize: number;
   readonly outstanding: number;
+  /** Direct mode: halve a client's window when its batches restart `late`, grow it back when they
+   *  do not (client/congestionWindow.ts); false: always `outstanding` in flight. */
+  readonly adaptiveWindow: boolean;
   /** Open loop: commands per second offered by the whole process; null: closed loop. */
   readonly rate: number | null;
   readonly batchDelayMs: number;
@@ -148,6 +151,7 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
       clientId,
       batchSize: o.batchSize,
       outstanding: o.outstanding,
+      adaptiveWindow: o.adaptiveWindow,
       batchLifetimeUs: config.protocol.batchLifetimeUs,
       timeoutUs: o.timeoutMs * 1000,
       sendHighWaterBytes: SEND_HIGH_WATER_BYTES,
@@ -279,6 +283,7 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
         execLatency: summarizeHistogram(ctx.execHistogram),
         restarts: collector.reduce((sum, s) => sum + s.restarts, 0),
         resends: collector.reduce((sum, s) => sum + s.resends, 0),
+        window: windowSummary(clients, o),
         refusals,
         failedCommands: c.failedCommands,
         timedOutCommands: c.timedOutCommands,
@@ -315,4 +320,16 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
   const untilEndMs = Math.max(0, (ctx.measureEndUs - clock()) / 1000);
   endTimer = setTimeout(() => void finish('duration', true).catch(() => {}), untilEndMs);
   return await done;
+}
+
+/** How the direct clients' windows moved (null: gateway mode, or a fixed window). */
+function windowSummary(clients: readonly BenchClient[], o: BenchOptions): BenchSummary['window'] {
+  const direct = clients.filter((c): c is DirectBenchClient => c instanceof DirectBenchClient);
+  if (!o.adaptiveWindow || direct.length === 0) return null;
+  return {
+    max: o.outstanding,
+    halvings: direct.reduce((sum, c) => sum + c.window.halvings, 0),
+    smallest: Math.min(...direct.map((c) => c.window.smallestLimit)),
+    final: direct.reduce((sum, c) => sum + c.window.limit, 0) / direct.length,
+  };
 }

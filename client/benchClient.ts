@@ -13,6 +13,7 @@ import type { BatchOwner, BenchSession, SessionBatch } from './benchSession.js';
 import { recordLatency } from './benchStats.js';
 import type { KvWorkload } from './benchWorkload.js';
 import type { DetailLogWriter, LatencyLogWriter } from './latencyLog.js';
+import { CongestionWindow } from './congestionWindow.js';
 import { countStatuses } from './results.js';
 
 export interface ClientLogs {
@@ -27,6 +28,9 @@ export interface DirectClientOptions {
   readonly batchSize: number;
   /** Batches in flight at most. */
   readonly outstanding: number;
+  /** Fewer in flight while batches restart `late` (client/congestionWindow.ts); false: always
+   *  `outstanding`. */
+  readonly adaptiveWindow: boolean;
   /** expiresAtUs = submission + this. */
   readonly batchLifetimeUs: number;
   readonly timeoutUs: number;
@@ -63,6 +67,7 @@ export class DirectBenchClient implements BatchOwner {
   private waitingForLog = false;
   /** Open loop: batches due but not yet submitted (the schedule sets it; pump drains it). */
   private readonly backlog: { count: number; submitUs: number; stepUs: number }[] = [];
+  readonly window: CongestionWindow;
 
   constructor(
     private readonly ctx: BenchContext,
@@ -73,6 +78,7 @@ export class DirectBenchClient implements BatchOwner {
     private readonly opts: DirectClientOptions,
   ) {
     session.addCollector(opts.clientId);
+    this.window = new CongestionWindow(opts.outstanding);
     this.latencies = new Float64Array(opts.batchSize);
     this.submits = new Float64Array(opts.batchSize);
   }
@@ -93,7 +99,8 @@ export class DirectBenchClient implements BatchOwner {
   /** Submits what may be submitted now: the backlog (open loop) or up to `outstanding` batches. */
   pump(): void {
     const { closedLoop } = this.opts;
-    while (this.ctx.running && this.inFlight < this.opts.outstanding) {
+    const limit = this.opts.adaptiveWindow ? this.window.limit : this.opts.outstanding;
+    while (this.ctx.running && this.inFlight < limit) {
       if (!closedLoop && this.backlog.length === 0) return;
       if (this.ctx.logBlocked) {
         if (!this.waitingForLog) {
@@ -155,8 +162,9 @@ export class DirectBenchClient implements BatchOwner {
     this.session.submit(batch, bytes, expiresAtUs);
   }
 
-  onOrdered(b: SessionBatch, ts: number, nowUs: number): void {
+  onOrdered(b: SessionBatch, ts: number, nowUs: number, attempts: number): void {
     const batch = b as BenchBatch;
+    this.window.onOrdered(attempts);
     batch.orderedUs = nowUs;
     batch.ts = ts;
     this.ctx.counters.orderedTotal += batch.count;

@@ -60,6 +60,7 @@ interface RawOptions {
   warmup: number;
   sockets: SocketSharing | 'auto';
   verify: boolean;
+  adaptiveWindow: boolean;
   timeoutMs: number;
   failoverMs: number;
   drainMs: number;
@@ -81,6 +82,10 @@ Load: closed loop by default (--outstanding batches in flight per client); --rat
 commands per second in total (open loop; --outstanding then caps batches in flight per client,
 default ${DEFAULT_OPEN_LOOP_OUTSTANDING}). Commands are kv puts: 1 op byte, 2 key-length bytes, an
 8-byte key from [0, --key-space), and the rest value (32 bytes in all by default).
+Direct mode: a client whose batches restart late again and again (the cluster orders slower than Δ) halves its
+window of batches in flight and grows it back by one per window of batches ordered at the first
+attempt, up to --outstanding (--no-adaptive-window: always --outstanding; offered beyond capacity,
+restarts then feed on themselves and throughput collapses).
 Gateway mode sends single commands to a replica, --outstanding x --batch-size in flight per client.
 SIGINT/SIGTERM stop the run at once: the logs are flushed and the summary printed.`;
 
@@ -93,6 +98,7 @@ export function registerBenchCommand(program: Command): Command {
     .requiredOption('--duration <s>', 'measured run time in seconds', secondsArg('--duration', 0.001))
     .option('--batch-size <n>', 'commands per batch', intArg('--batch-size', 1, MAX_COMMANDS_PER_BATCH), 1000)
     .option('--outstanding <n>', 'batches in flight per client (closed loop; cap with --rate)', intArg('--outstanding', 1, 100_000))
+    .option('--no-adaptive-window', 'keep --outstanding batches in flight even while batches restart late (no back-off)')
     .option('--rate <commands/s>', 'open loop: commands per second offered by this process', intArg('--rate', 1, 100_000_000))
     .option('--batch-delay-ms <ms>', 'open loop: a partial batch leaves after this long', intArg('--batch-delay-ms', 0, 10_000), 5)
     .option('--command-bytes <n>', 'bytes per command', intArg('--command-bytes', MIN_COMMAND_BYTES, MAX_BENCH_COMMAND_BYTES), DEFAULT_COMMAND_BYTES)
@@ -147,6 +153,7 @@ async function benchAction(raw: RawOptions): Promise<number> {
     clientIndexBase: raw.clientIndexBase,
     sockets,
     verifySignatures: raw.verify,
+    adaptiveWindow: raw.adaptiveWindow,
     timeoutMs: raw.timeoutMs,
     failoverMs: raw.failoverMs,
     drainMs: raw.drainMs,

@@ -19,7 +19,8 @@ import type { SocketFactory } from './transport.js';
 
 /** What a session needs from a batch's owner. */
 export interface BatchOwner {
-  onOrdered(batch: SessionBatch, ts: number, nowUs: number): void;
+  /** `attempts`: phase-1 attempts the batch took (1: ordered without a restart). */
+  onOrdered(batch: SessionBatch, ts: number, nowUs: number, attempts: number): void;
   /** `ts`: the timestamp the batch executed at (from the agreeing Executed notices). */
   onExecuted(batch: SessionBatch, position: number, ts: number, results: Uint8Array, nowUs: number): void;
   onFailed(batch: SessionBatch, reason: string, timedOut: boolean, nowUs: number): void;
@@ -118,7 +119,7 @@ export class BenchSession {
     if (batch === undefined) return;
     switch (event.kind) {
       case 'ordered':
-        batch.owner.onOrdered(batch, event.ts, nowUs);
+        batch.owner.onOrdered(batch, event.ts, nowUs, event.attempts);
         return;
       case 'executed':
         this.batches.delete(key);

@@ -71,6 +71,9 @@ export interface BenchSummary {
   readonly execLatency: LatencySummary;
   readonly restarts: number;
   readonly resends: number;
+  /** Direct clients' congestion windows (batches in flight): halvings in all, the smallest limit
+   *  any reached, the mean limit at the end; null when the window was fixed. */
+  readonly window: { readonly max: number; readonly halvings: number; readonly smallest: number; readonly final: number } | null;
   readonly refusals: Readonly<Record<string, number>>;
   /** Commands whose batch failed (refused by f+1, expired) or timed out. */
   readonly failedCommands: number;
@@ -113,6 +116,9 @@ export function formatSummary(s: BenchSummary): string {
     latencyLine('order', s.orderLatency),
     latencyLine('exec', s.execLatency),
     `late restarts: ${s.restarts}  resends: ${s.resends}  refusals: ${refusals.length === 0 ? 'none' : refusals.map(([r, c]) => `${r} ${c}`).join(', ')}`,
+    ...(s.window === null || s.window.halvings === 0
+      ? []
+      : [`window: halved ${s.window.halvings} times on late restarts, smallest ${s.window.smallest}, mean ${s.window.final.toFixed(1)} of ${s.window.max} at the end`]),
     `failures: ${num(s.failedCommands)} command(s) (timed out ${num(s.timedOutCommands)})  duplicate results: ${s.duplicateResults}  malformed: ${s.malformedResults}` +
       (s.mode === 'gateway' ? `  gateway failovers: ${s.gatewayFailovers}` : ''),
     `ordering not observed: ${num(s.orderUnobserved)} command(s) (no order line)  detail lines skipped: ${num(s.detailSkipped)}`,
