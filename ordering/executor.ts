@@ -80,9 +80,16 @@ export class Executor {
     const fresh: Command[] = [];
     const freshIndex: number[] = [];
     const results: Uint8Array[] = new Array(commands.length);
+    // A batch's commands mostly come from one client (direct mode): look its window up once per run.
+    let window: ClientWindow | null = null;
+    let windowClient = -1;
     for (let i = 0; i < commands.length; i++) {
       const c = commands[i]!;
-      if (this.firstTime(c.clientId, c.seq, ts)) {
+      if (window === null || c.clientId !== windowClient) {
+        window = this.touchClient(c.clientId, ts);
+        windowClient = c.clientId;
+      }
+      if (firstTime(window, c.seq)) {
         fresh.push(c);
         freshIndex.push(i);
       } else {
@@ -118,7 +125,8 @@ export class Executor {
     for (const [key, expiresSlot] of this.executedDigests) if (expiresSlot < committedThrough) this.executedDigests.delete(key);
   }
 
-  private firstTime(clientId: number, seq: number, ts: number): boolean {
+  /** The client's window, moved to the most recently executed end of the map. */
+  private touchClient(clientId: number, ts: number): ClientWindow {
     let w = this.clients.get(clientId);
     if (w === undefined) {
       w = { low: 0, above: null, lastTs: ts };
@@ -128,23 +136,7 @@ export class Executor {
     }
     w.lastTs = ts;
     this.clients.set(clientId, w);
-    if (seq <= w.low || w.above?.has(seq) === true) return false;
-    if (seq === w.low + 1) {
-      w.low = seq;
-      if (w.above !== null) {
-        while (w.above.delete(w.low + 1)) w.low++;
-        if (w.above.size === 0) w.above = null;
-      }
-      return true;
-    }
-    if (w.above === null) w.above = new Set();
-    w.above.add(seq);
-    if (w.above.size > MAX_SEQUENCE_WINDOW) {
-      const highest = Math.max(...w.above);
-      w.low = highest - MAX_SEQUENCE_WINDOW / 2;
-      for (const s of w.above) if (s <= w.low) w.above.delete(s);
-    }
-    return true;
+    return w;
   }
 
   private forgetIdleClients(ts: number): void {
@@ -153,4 +145,26 @@ export class Executor {
       this.clients.delete(id);
     }
   }
+}
+
+/** Records `seq` as executed in the client's window; false if it had executed before. */
+function firstTime(w: ClientWindow, seq: number): boolean {
+  if (seq <= w.low || w.above?.has(seq) === true) return false;
+  if (seq === w.low + 1) {
+    w.low = seq;
+    if (w.above !== null) {
+      while (w.above.delete(w.low + 1)) w.low++;
+      if (w.above.size === 0) w.above = null;
+    }
+    return true;
+  }
+  if (w.above === null) w.above = new Set();
+  w.above.add(seq);
+  if (w.above.size > MAX_SEQUENCE_WINDOW) {
+    let highest = 0;
+    for (const s of w.above) if (s > highest) highest = s;
+    w.low = highest - MAX_SEQUENCE_WINDOW / 2;
+    for (const s of w.above) if (s <= w.low) w.above.delete(s);
+  }
+  return true;
 }

@@ -42,6 +42,27 @@ describe('KvStore', () => {
     expect(text(kv.read(utf8('k'))!)).toBe('value');
   });
 
+  it('gives a get the value as it was, even if a later put in the batch overwrites it in place', () => {
+    const kv = new KvStore();
+    run(kv, [put('k', 'aaaa')]);
+    const results = kv.execute([get('k'), put('k', 'bbbb'), get('k')].map((payload, i) => ({ clientId: 1, seq: i + 1, payload })));
+    expect(results.map(text)).toEqual(['aaaa', '', 'bbbb']);
+    // Nor does a caller holding a read see later writes.
+    const held = kv.read(utf8('k'))!;
+    run(kv, [put('k', 'cccc')]);
+    expect(text(held)).toBe('bbbb');
+  });
+
+  it('tells keys apart byte for byte, short or long, whatever their bytes', () => {
+    const kv = new KvStore();
+    const long = 'x'.repeat(40);
+    const keys = [Uint8Array.of(0xff, 0), Uint8Array.of(0xff), Uint8Array.of(0, 0xff), utf8('é'), utf8(long), utf8(long + 'y')];
+    const cmds = keys.map((k, i) => encodeKvCommand(KvOp.Put, k, utf8(`v${i}`)));
+    kv.execute(cmds.map((payload, i) => ({ clientId: 1, seq: i + 1, payload })));
+    expect(kv.size).toBe(keys.length);
+    keys.forEach((k, i) => expect(text(kv.read(k)!)).toBe(`v${i}`));
+  });
+
   it.each([
     ['shorter than its header', Uint8Array.of(KvOp.Get, 0)],
     ['a key running past the end', Uint8Array.of(KvOp.Put, 0, 9, 65, 66)],

@@ -7,13 +7,13 @@
  */
 import type { Command } from '../common/batch.js';
 import { utf8 } from '../common/bytes.js';
+import { ByteTable } from './byteTable.js';
 import type { StateMachine } from './stateMachine.js';
 
 export const KvOp = { Put: 1, Get: 2, Delete: 3 } as const;
 
 const EMPTY = new Uint8Array(0);
 const BAD_COMMAND = utf8('ERR bad command');
-const latin1 = new TextDecoder('latin1');
 
 export function encodeKvCommand(op: number, key: Uint8Array, value: Uint8Array = EMPTY): Uint8Array {
   const out = new Uint8Array(3 + key.length + value.length);
@@ -26,14 +26,15 @@ export function encodeKvCommand(op: number, key: Uint8Array, value: Uint8Array =
 }
 
 export class KvStore implements StateMachine {
-  private readonly data = new Map<string, Uint8Array>();
+  private readonly data = new ByteTable();
 
   get size(): number {
     return this.data.size;
   }
 
+  /** A copy of the value stored under `key`, or undefined. */
   read(key: Uint8Array): Uint8Array | undefined {
-    return this.data.get(latin1.decode(key));
+    return this.data.get(key, 0, key.length)?.slice();
   }
 
   execute(commands: readonly Command[]): Uint8Array[] {
@@ -45,17 +46,18 @@ export class KvStore implements StateMachine {
   private apply(cmd: Uint8Array): Uint8Array {
     if (cmd.length < 3) return BAD_COMMAND;
     const keyLength = (cmd[1]! << 8) | cmd[2]!;
-    if (3 + keyLength > cmd.length) return BAD_COMMAND;
-    const key = latin1.decode(cmd.subarray(3, 3 + keyLength));
+    const valueStart = 3 + keyLength;
+    if (valueStart > cmd.length) return BAD_COMMAND;
     switch (cmd[0]) {
       case KvOp.Put:
-        // Copy: the command is a view into a batch that will be released.
-        this.data.set(key, cmd.slice(3 + keyLength));
+        // The table copies: the command is a view into a batch that will be released.
+        this.data.set(cmd, 3, valueStart, valueStart, cmd.length);
         return EMPTY;
       case KvOp.Get:
-        return this.data.get(key) ?? EMPTY;
+        // A copy: the table's views change with later puts, in this batch too.
+        return this.data.get(cmd, 3, valueStart)?.slice() ?? EMPTY;
       case KvOp.Delete:
-        this.data.delete(key);
+        this.data.delete(cmd, 3, valueStart);
         return EMPTY;
       default:
         return BAD_COMMAND;
