@@ -80,6 +80,13 @@ export class AckLog {
     return { toSlot, entries: order.map((k) => entries[k]!), ocs: order.map((k) => ocs[k]!) };
   }
 
+  /** The lowest slot above `slot` holding an ack, or null: where this replica's next seal will
+   *  list something new. */
+  lowestSlotAbove(slot: Slot): Slot | null {
+    const i = this.firstSlotAbove(slot);
+    return i < this.slots.length ? (this.slots[i]! as Slot) : null;
+  }
+
   /** Forgets acks at or below a slot that a committed block covers; returns the forgotten ones. */
   pruneThrough(slot: Slot): AckRecord[] {
     const pruned: AckRecord[] = [];

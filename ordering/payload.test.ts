@@ -12,7 +12,7 @@ import { MAX_ACKS_PER_SLOT, MAX_BLOCK_ENTRIES } from '../common/limits.js';
 import type { BlockPayload, OrderingCert, PayloadSeal, SealEntry } from '../common/messages.js';
 import { OcVerifier, ocHash } from './oc.js';
 import { buildPayload, validatePayload, type PayloadContext, type VerifiedSeal } from './payload.js';
-import { compareEntries } from './seal.js';
+import { compareEntries, SealVerifier } from './seal.js';
 import { SlotClock } from './slots.js';
 import { certified, makeBatch, makeOc, makeSeal, testCrypto, testKeys } from './testHarness.js';
 
@@ -23,7 +23,7 @@ const SLOT = config.protocol.slotUs;
 const FROM = 2 as Slot;
 /** A timestamp inside slot s. */
 const inSlot = (s: number, offset = 1): number => s * SLOT + offset;
-const ctx = (): PayloadContext => ({ config, crypto: testCrypto, slots, ocs: new OcVerifier(config, testCrypto) });
+const ctx = (): PayloadContext => ({ config, crypto: testCrypto, slots, ocs: new OcVerifier(config, testCrypto), seals: new SealVerifier(config, testCrypto) });
 
 interface Acked {
   readonly entry: SealEntry;
@@ -186,7 +186,7 @@ describe('buildPayload', () => {
         const payload = buildPayload(FROM, verified, config.q, slots);
         const to = Math.min(...specs.map((s) => s.toSlot));
         expect(payload.toSlot).toBe(to);
-        const check = validatePayload({ config, crypto: testCrypto, slots, ocs: verifier }, payload, FROM);
+        const check = validatePayload({ config, crypto: testCrypto, slots, ocs: verifier, seals: new SealVerifier(config, testCrypto) }, payload, FROM);
         expect(check.ok).toBe(true);
         if (!check.ok) return;
 

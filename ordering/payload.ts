@@ -16,7 +16,7 @@ import type { ReplicaId, Slot } from '../common/ids.js';
 import { MAX_BLOCK_ENTRIES } from '../common/limits.js';
 import type { BlockPayload, OrderingCert, PayloadSeal, Seal, SealEntry } from '../common/messages.js';
 import type { OcVerifier } from './oc.js';
-import { compareEntries, sealSigningMessage, strictlySorted } from './seal.js';
+import { compareEntries, strictlySorted, type SealVerifier } from './seal.js';
 import type { SlotClock } from './slots.js';
 
 /** A seal the leader checked, with the OCs of its entries by ocHash (hex). */
@@ -90,11 +90,12 @@ export interface PayloadContext {
   readonly crypto: CryptoBackend;
   readonly slots: SlotClock;
   readonly ocs: OcVerifier;
+  readonly seals: SealVerifier;
 }
 
 /** Every check a replica makes before voting for a payload, except holding the batch bytes. */
 export function validatePayload(ctx: PayloadContext, payload: BlockPayload, parentTo: Slot): PayloadCheck {
-  const { config, crypto, slots } = ctx;
+  const { config, slots } = ctx;
   const { fromSlot: from, toSlot: to, entries, ocs, seals } = payload;
   if (from !== parentTo) return invalid(`range starts at ${from}, parent ended at ${parentTo}`);
   if (to === from) {
@@ -144,9 +145,7 @@ export function validatePayload(ctx: PayloadContext, payload: BlockPayload, pare
     }
     if (!strictlySorted(ps.tail)) return invalid(`seal of ${ps.replica}: tail is not strictly sorted`);
     listed.push(...ps.tail);
-    const key = config.replicas[ps.replica]?.key;
-    const message = sealSigningMessage(config, crypto, ps.replica, ps.fromSlot, ps.toSlot, listed);
-    if (key === undefined || !crypto.verify(key, message, ps.sig)) return invalid(`bad seal signature of replica ${ps.replica}`);
+    if (!ctx.seals.verify(ps.replica, ps.fromSlot, ps.toSlot, listed, ps.sig)) return invalid(`bad seal signature of replica ${ps.replica}`);
   }
   // The union: nothing the seals do not list.
   const stray = covered.indexOf(0);

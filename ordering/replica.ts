@@ -39,7 +39,7 @@ import { Gateway, type GatewayBatch } from './gateway.js';
 import { OcVerifier } from './oc.js';
 import { buildPayload, effectiveEntries, validatePayload, type PayloadContext, type VerifiedSeal } from './payload.js';
 import { PendingBatches } from './pending.js';
-import { checkSeal, signSeal } from './seal.js';
+import { checkSeal, SealVerifier, signSeal } from './seal.js';
 import { GENESIS_SLOT, SlotClock } from './slots.js';
 import { Timestamper } from './timestamper.js';
 import type { ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
@@ -132,6 +132,8 @@ export class ReplicaCore implements App {
   private lastCommitAdvanceUs = 0;
   private progressTimeoutView = -1;
   private lastProposalUs = -Infinity;
+  /** A block with entries committed here since this replica last proposed. */
+  private entriesCommittedUnannounced = false;
   private readonly blockInfo = new Map<string, BlockInfo>();
   /** Blocks waiting for batch bytes before this replica votes: block key → missing count. */
   private readonly blockWaits = new Map<string, { digest: Digest; missing: number }>();
@@ -166,7 +168,7 @@ export class ReplicaCore implements App {
     this.signer = opts.signer;
     this.slots = new SlotClock(opts.config.protocol);
     this.ocs = new OcVerifier(opts.config, opts.crypto);
-    this.payloadCtx = { config: opts.config, crypto: opts.crypto, slots: this.slots, ocs: this.ocs };
+    this.payloadCtx = { config: opts.config, crypto: opts.crypto, slots: this.slots, ocs: this.ocs, seals: new SealVerifier(opts.config, opts.crypto) };
     this.maxAcksPerSlot = Math.min(MAX_ACKS_PER_SLOT, Math.floor(MAX_BLOCK_ENTRIES / opts.config.q));
     this.fetcher = new Fetcher(opts.self, opts.config.n, FETCH_RETRY_US);
     this.executor = new Executor(opts.stateMachine);
@@ -443,6 +445,9 @@ export class ReplicaCore implements App {
     this.out.persist.push({ kind: 'ack', entry, slot, oc, sig });
     this.pending.remove(key);
     this.reply(source, { type: 'ack', digest, ocHash: check.ocHash, replica: this.self, sig });
+    // A leader waiting out an idle interval reconsiders when to propose (see propose): once per
+    // slot that gets its first ack.
+    if (this.consensus.leading && this.acks.countInSlot(slot) === 1) this.mergeConsensus(this.consensus.step({ kind: 'proposeHint' }, this.nowUs));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -515,9 +520,23 @@ export class ReplicaCore implements App {
     const hasNew = payload.entries.length > 0;
     const pendingCommit = ctx.uncommitted.some((d) => this.blockInfo.get(toHex(d))?.hasEntries === true);
     const { minBlockIntervalUs, idleBlockIntervalUs } = this.config.protocol;
-    const interval = hasNew || pendingCommit ? minBlockIntervalUs : idleBlockIntervalUs;
-    if (ctx.nowUs < this.lastProposalUs + interval) return { retryAtUs: this.lastProposalUs + interval };
+    // Followers learn of a commit from the QC in the next proposal: a commit of entries here must
+    // reach them without an idle wait.
+    const busy = hasNew || pendingCommit || this.entriesCommittedUnannounced;
+    // Seals reach the leader only on votes, so an entry sealed while the cluster is idle would
+    // wait for the next idle filler. This replica acked it too: propose one filler as soon as its
+    // own frontier passes that ack's slot (the others' do at about the same time), and the votes
+    // on it bring the seals that let the next block carry the entry. One, not one per block
+    // interval: acks sealable at the last proposal already rode on the votes for it, and if those
+    // did not give q seals (a replica withholding its seal), more fillers at once would not
+    // either, while waiting lets the slower votes arrive.
+    const sealedAtLastProposal = Math.max(from, this.slots.clockFrontier(this.lastProposalUs)) as Slot;
+    const ownAckSlot = busy ? null : this.acks.lowestSlotAbove(sealedAtLastProposal);
+    const promptUs = ownAckSlot === null ? Infinity : Math.max(this.slots.sealTimeUs(ownAckSlot), this.lastProposalUs + minBlockIntervalUs);
+    const dueUs = busy ? this.lastProposalUs + minBlockIntervalUs : Math.min(this.lastProposalUs + idleBlockIntervalUs, promptUs);
+    if (ctx.nowUs < dueUs) return { retryAtUs: dueUs };
     this.lastProposalUs = ctx.nowUs;
+    this.entriesCommittedUnannounced = false;
     return { payload: encodeBlockPayload(payload) };
   }
 
@@ -538,7 +557,7 @@ export class ReplicaCore implements App {
     if (!decoded.ok || decoded.value === null) return null;
     const { seal, ocs } = decoded.value;
     if (seal.replica !== a.from || seal.fromSlot !== from) return null;
-    if (checkSeal(this.config, this.crypto, this.slots, seal) !== null) return null;
+    if (checkSeal(this.config, this.payloadCtx.seals, this.slots, seal) !== null) return null;
     const medians = new Map<string, number>();
     const byHash = new Map<string, OrderingCert>();
     for (const oc of ocs) {
@@ -663,6 +682,7 @@ export class ReplicaCore implements App {
     for (const { block, digest } of commits) {
       const payload = this.payloadOf(block, digest);
       const holders = payload === null ? new Map<string, ReplicaId[]>() : holdersOf(payload);
+      if (payload !== null && payload.entries.length > 0 && !this.replaying) this.entriesCommittedUnannounced = true;
       for (const { entry, oc } of payload === null ? [] : effectiveEntries(payload)) {
         const key = toHex(entry.digest);
         this.executionQueue.push({ entry, oc, key, height: block.height, holders: holders.get(key) ?? [] });
@@ -679,6 +699,9 @@ export class ReplicaCore implements App {
     }
     this.drainExecution();
     this.pruneBelowCommitted();
+    // Consensus tells the App of commits after its step, so a leader may have just chosen an idle
+    // wait for the proposal that announces these.
+    if (this.entriesCommittedUnannounced && this.consensus.leading) this.mergeConsensus(this.consensus.step({ kind: 'proposeHint' }, this.nowUs));
   }
 
   private payloadOf(block: Block, digest: Digest): BlockPayload | null {

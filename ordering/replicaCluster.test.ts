@@ -265,6 +265,26 @@ describe('four hand-driven ReplicaCores and a client', () => {
     expect(cluster.durabilityViolations).toEqual([]);
   });
 
+  it('on an idle cluster, commit a batch soon after its slot is sealed, not an idle interval later', () => {
+    const cluster = started();
+    const { minBlockIntervalUs, idleBlockIntervalUs } = cluster.keys.config.protocol;
+    // Let the cluster settle into idle fillers, then submit just after one was proposed.
+    cluster.runFor(3 * idleBlockIntervalUs);
+    const digest = cluster.submit(kvBatch([[1, put('idle', 'x')]], cluster.nowUs + 20_000_000));
+    const done = cluster.runUntilExecuted(digest);
+    const record = cluster.executedRecord(0, digest)!;
+
+    const sealedUs = cluster.slots.sealTimeUs(cluster.slots.slotOf(record.ts));
+    expect(done.kind).toBe('executed');
+    // The leader proposes a filler when its own ack becomes sealable; its votes bring the seals,
+    // the next block carries the entry, two more views certify it (3-chain) and the proposal after
+    // them tells every replica: a few block intervals after the seal time (the run advances in
+    // 10 ms steps), where waiting for idle fillers (every 50 ms) would take over 100 ms.
+    expect(idleBlockIntervalUs).toBeGreaterThan(10 * minBlockIntervalUs);
+    expect(cluster.nowUs - sealedUs).toBeLessThanOrEqual(10_000);
+    for (let id = 0; id < 4; id++) expect(cluster.executedRecord(id, digest)).toBeDefined();
+  });
+
   it('answer a repeated Sequence for an executed batch with the Executed notice again', () => {
     const cluster = started();
     const digest = cluster.submit(kvBatch([[1, put('a', '1')]], cluster.nowUs + 20_000_000));

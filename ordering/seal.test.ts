@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicaId, Slot } from '../common/ids.js';
 import type { Seal, SealEntry } from '../common/messages.js';
-import { checkSeal } from './seal.js';
+import { checkSeal, SealVerifier } from './seal.js';
 import { SlotClock } from './slots.js';
 import { makeBatch, makeSeal, testCrypto, testKeys } from './testHarness.js';
 
@@ -19,11 +19,13 @@ const entry = (nonce: number, ts: number): SealEntry => {
 const a = entry(1, 3 * SLOT + 1);
 const b = entry(2, 4 * SLOT + 1);
 const valid = makeSeal(keys, 1, 2, 4, [a, b]);
+// One verifier for every case: a seal remembered as valid must not let its altered copies pass.
+const verifier = new SealVerifier(keys.config, testCrypto);
 
 describe('checkSeal', () => {
   it('accepts a signed seal whose sorted entries lie in its range, and an empty one', () => {
-    expect(checkSeal(keys.config, testCrypto, slots, valid)).toBeNull();
-    expect(checkSeal(keys.config, testCrypto, slots, makeSeal(keys, 2, 4, 9, []))).toBeNull();
+    expect(checkSeal(keys.config, verifier, slots, valid)).toBeNull();
+    expect(checkSeal(keys.config, verifier, slots, makeSeal(keys, 2, 4, 9, []))).toBeNull();
   });
 
   it.each<[string, Seal, RegExp]>([
@@ -37,6 +39,18 @@ describe('checkSeal', () => {
     ['an entry at its from slot', makeSeal(keys, 1, 3, 4, [a, b]), /slot 3 outside \(3, 4\]/],
     ['an entry beyond its to slot', makeSeal(keys, 1, 2, 3, [a, b]), /slot 4 outside \(2, 3\]/],
   ])('rejects a seal with %s', (_, seal, reason) => {
-    expect(checkSeal(keys.config, testCrypto, slots, seal)).toMatch(reason);
+    expect(checkSeal(keys.config, verifier, slots, seal)).toMatch(reason);
+  });
+
+  it('remembers a verified seal, and still rejects the same seal with another signature', () => {
+    const counting = { ...testCrypto, verifies: 0, verify(...args: Parameters<typeof testCrypto.verify>) { this.verifies++; return testCrypto.verify(...args); } };
+    const memo = new SealVerifier(keys.config, counting);
+    expect(checkSeal(keys.config, memo, slots, valid)).toBeNull();
+    expect(checkSeal(keys.config, memo, slots, valid)).toBeNull();
+    expect(counting.verifies).toBe(1);
+    const forged = { ...valid, sig: valid.sig.map((x, i) => (i === 0 ? x ^ 1 : x)) };
+    expect(checkSeal(keys.config, memo, slots, forged)).toMatch(/bad seal signature/);
+    const otherSigner = makeSeal(keys, 2, 2, 4, [a, b]);
+    expect(checkSeal(keys.config, memo, slots, { ...otherSigner, replica: 1 as ReplicaId })).toMatch(/bad seal signature/);
   });
 });

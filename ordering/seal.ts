@@ -3,7 +3,7 @@
  * in slots (from, T]", entries sorted by (ts, digest, ocHash). The signature covers a hash of the
  * entries, so a block can carry the entries once and each seal as a bitmap over them.
  */
-import { compareBytes } from '../common/bytes.js';
+import { compareBytes, toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
@@ -49,19 +49,48 @@ export function signSeal(
   return { replica, fromSlot, toSlot, entries, sig };
 }
 
+/** Seal signatures remembered as verified: a leader checks each seal when its vote arrives and
+ *  again inside its own block, and forgetting only costs a re-verification. A few views' worth. */
+const VERIFIED_SEAL_CACHE_ENTRIES = 1_024;
+
+/**
+ * Verifies seal signatures once per replica (DESIGN.md "no signature checked twice"). The key
+ * holds every byte the verification depends on (the signing message names the sealer, the range
+ * and the entries' hash; the signature), so a seal with other entries or another signature is a
+ * miss. Only successes are remembered.
+ */
+export class SealVerifier {
+  private readonly verified = new Set<string>();
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly crypto: CryptoBackend,
+  ) {}
+
+  verify(replica: ReplicaId, fromSlot: Slot, toSlot: Slot, entries: readonly SealEntry[], sig: Uint8Array): boolean {
+    const key = this.config.replicas[replica]?.key;
+    if (key === undefined) return false;
+    const message = sealSigningMessage(this.config, this.crypto, replica, fromSlot, toSlot, entries);
+    const memo = toHex(message) + toHex(sig);
+    if (this.verified.has(memo)) return true;
+    if (!this.crypto.verify(key, message, sig)) return false;
+    if (this.verified.size >= VERIFIED_SEAL_CACHE_ENTRIES) this.verified.clear();
+    this.verified.add(memo);
+    return true;
+  }
+}
+
 /**
  * A seal is well formed when its entries are strictly sorted and each lies in (fromSlot, toSlot],
  * and valid when its signer's signature covers exactly these entries and range.
  */
-export function checkSeal(config: ClusterConfig, crypto: CryptoBackend, slots: SlotClock, seal: Seal): string | null {
+export function checkSeal(config: ClusterConfig, verifier: SealVerifier, slots: SlotClock, seal: Seal): string | null {
   if (seal.toSlot < seal.fromSlot) return 'seal range is reversed';
   if (!strictlySorted(seal.entries)) return 'seal entries are not strictly sorted';
   for (const e of seal.entries) {
     const s = slots.slotOf(e.ts);
     if (s <= seal.fromSlot || s > seal.toSlot) return `seal entry at slot ${s} outside (${seal.fromSlot}, ${seal.toSlot}]`;
   }
-  const key = config.replicas[seal.replica]?.key;
-  if (key === undefined) return `seal by unknown replica ${seal.replica}`;
-  const message = sealSigningMessage(config, crypto, seal.replica, seal.fromSlot, seal.toSlot, seal.entries);
-  return crypto.verify(key, message, seal.sig) ? null : `bad seal signature of replica ${seal.replica}`;
+  if (config.replicas[seal.replica] === undefined) return `seal by unknown replica ${seal.replica}`;
+  return verifier.verify(seal.replica, seal.fromSlot, seal.toSlot, seal.entries, seal.sig) ? null : `bad seal signature of replica ${seal.replica}`;
 }

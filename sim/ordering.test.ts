@@ -19,8 +19,7 @@ const ALL = new Set(ORDERING_FAULT_KINDS);
 
 /** Seeds a sweep found failing, kept after the fix as regression tests:
  *  `{ n, rule, modes, seed, faults, note: 'what broke and where it was fixed' }`.
- *  The sweeps of the full layer (scripts/sim-sweep-full.sh) have found no failing seed in the
- *  core so far; the checker fixes they prompted are covered here and by sim/orderingChecker.test.ts. */
+ *  The checker fixes the sweeps prompted are covered here and by sim/orderingChecker.test.ts. */
 const KNOWN_FAILING_SEEDS_FIXED: readonly {
   readonly n: number;
   readonly rule: CommitRule;
@@ -36,6 +35,14 @@ const KNOWN_FAILING_SEEDS_FIXED: readonly {
     seed: 100,
     faults: 'all',
     note: "pending-store bound: the checker's bound left out the batches gateways form for thin clients (sim/orderingRun.ts)",
+  },
+  {
+    n: 7,
+    rule: '3-chain',
+    modes: 'gateway',
+    seed: 795,
+    faults: ['withhold'],
+    note: 'liveness: a leader proposed a filler every block interval while an ack of its own was sealable, each from the first q votes, one of them without a seal; commits stalled (ReplicaCore.propose now prompts one filler per newly sealable ack)',
   },
 ];
 
@@ -103,16 +110,25 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
   }
 }
 
-describe('full simulation, one fault kind at a time', () => {
+describe('full simulation, one fault kind at a time, at n=4 and n=7', () => {
   // Seeds picked so the named threat is played (a Byzantine leader must get a turn to lead).
-  const seedOf: Record<string, number> = { duplicateEntries: 841, slotGap: 871, equivocate: 891 };
-  const cases = ORDERING_FAULT_KINDS.map((kind, i) => ({
-    kind,
-    n: i % 3 === 2 ? 7 : 4,
-    rule: RULES[i % 2]!,
-    modes: (i % 2 === 0 ? 'gateway' : 'direct') as ClientModes,
-    seed: seedOf[kind] ?? 700 + i * 10,
-  }));
+  const seedOf: Record<string, Partial<Record<4 | 7, number>>> = {
+    duplicateEntries: { 4: 841 },
+    slotGap: { 4: 872 },
+    equivocate: { 4: 891, 7: 897 },
+    wrongUnion: { 7: 857 },
+    outOfRange: { 7: 892 },
+    conflictingVote: { 4: 901 },
+  };
+  const cases = ORDERING_FAULT_KINDS.flatMap((kind, i) =>
+    ([4, 7] as const).map((n) => ({
+      kind,
+      n,
+      rule: RULES[(i + (n === 7 ? 1 : 0)) % 2]!,
+      modes: ((i + (n === 7 ? 1 : 0)) % 2 === 0 ? 'gateway' : 'direct') as ClientModes,
+      seed: seedOf[kind]?.[n] ?? 700 + i * 10 + (n === 7 ? 5 : 0),
+    })),
+  );
   it.each(cases)('$kind: n=$n $rule $modes seed $seed', ({ kind, n, rule, modes, seed }) => {
     const r = run(n, rule, modes, seed, new Set([kind]));
     expectHealthy(r);
