@@ -77,6 +77,10 @@ interface QueuedExecution {
   readonly key: string;
   readonly height: number;
   readonly holders: readonly ReplicaId[];
+  /** The end of its block's range, and whether it is the block's last entry: once that one is
+   *  through execution, so is every slot up to there. */
+  readonly blockToSlot: Slot;
+  readonly lastOfBlock: boolean;
 }
 
 function emptyOutput(): ReplicaOutput {
@@ -129,6 +133,8 @@ export class ReplicaCore implements App {
   private persistedFrontier: Slot;
   private committedSlot: Slot = GENESIS_SLOT;
   private committedHeight = 0;
+  /** The end of the last block whose entries have all been through execution (see executedSlot). */
+  private executedThroughSlot: Slot = GENESIS_SLOT;
   private lastCommitAdvanceUs = 0;
   private progressTimeoutView = -1;
   private lastProposalUs = -Infinity;
@@ -683,11 +689,13 @@ export class ReplicaCore implements App {
       const payload = this.payloadOf(block, digest);
       const holders = payload === null ? new Map<string, ReplicaId[]>() : holdersOf(payload);
       if (payload !== null && payload.entries.length > 0 && !this.replaying) this.entriesCommittedUnannounced = true;
-      for (const { entry, oc } of payload === null ? [] : effectiveEntries(payload)) {
+      const effective = payload === null ? [] : effectiveEntries(payload);
+      effective.forEach(({ entry, oc }, i) => {
         const key = toHex(entry.digest);
-        this.executionQueue.push({ entry, oc, key, height: block.height, holders: holders.get(key) ?? [] });
+        const blockToSlot = payload!.toSlot;
+        this.executionQueue.push({ entry, oc, key, height: block.height, holders: holders.get(key) ?? [], blockToSlot, lastOfBlock: i === effective.length - 1 });
         this.queued.add(key);
-      }
+      });
       this.committedHeight = block.height;
       const toSlot = payload?.toSlot ?? this.committedSlot;
       if (toSlot > this.committedSlot) {
@@ -730,6 +738,7 @@ export class ReplicaCore implements App {
       }
       this.queued.delete(item.key);
       this.executionHead++;
+      if (item.lastOfBlock) this.executedThroughSlot = item.blockToSlot;
     }
     if (this.executionHead > 4096 && this.executionHead * 2 > queue.length) {
       queue.splice(0, this.executionHead);
@@ -792,8 +801,16 @@ export class ReplicaCore implements App {
     this.lastExpiryPruneSlot = through;
     this.pending.pruneExpired(through);
     for (const key of this.batches.pruneDurable(through)) this.releaseUnlessQueued(key);
-    this.executor.pruneDigests(through);
+    // By executed slots, not committed ones: a committed block still waiting for bytes may hold a
+    // digest that executed before and has expired since; forgetting that digest first would run
+    // it twice here and once elsewhere (found by simulation seed 3020, n=4 2-chain direct).
+    this.executor.pruneDigests(this.executedSlot());
     this.out.persist.push({ kind: 'pruneAcks', throughSlot: through });
+  }
+
+  /** Every committed slot up to here has been through execution. */
+  private executedSlot(): Slot {
+    return this.executionHead >= this.executionQueue.length ? this.committedSlot : this.executedThroughSlot;
   }
 
   private releaseUnlessQueued(key: string): void {

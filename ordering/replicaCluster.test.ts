@@ -326,6 +326,41 @@ describe('four hand-driven ReplicaCores and a client', () => {
     }
   });
 
+  it('execute a batch committed twice once everywhere, even at a replica whose execution lagged past its expiry', () => {
+    const cluster = started();
+    const { slotUs } = cluster.keys.config.protocol;
+    const X = 3;
+    // Two OCs for one batch, in consecutive slots (a collector that re-timestamped it): both are
+    // acked, so blocks H1 and H2 each carry it; it expires right after the second.
+    const t1 = (Math.floor(cluster.nowUs / slotUs) + 1) * slotUs + 100;
+    const t2 = t1 + slotUs;
+    const b = kvBatch([[1, put('twice', 'b')]], t2 + 1_000);
+    const bDigest = testCrypto.sha256(b);
+    // Another batch just after the first OC, whose bytes replica X cannot get for a while: X
+    // executes b from H1, then its execution waits on c while commits run on past b's expiry.
+    const c = kvBatch([[2, put('late', 'c')]], cluster.nowUs + 20_000_000);
+    const cDigest = testCrypto.sha256(c);
+    cluster.runUntil(t1 - 50);
+    let withholding = true;
+    cluster.link = (_from, to, msg) => !(withholding && to === X && msg.type === 'batchResponse');
+    const oc = (digest: Digest, ts: number): OrderingCert => makeOc(cluster.keys, digest, [0, 1, 2].map((r) => [r, ts] as const));
+    for (let r = 0; r < cluster.n; r++) {
+      cluster.clientSends(r, { type: 'sequence', oc: oc(bDigest, t1), batch: b });
+      cluster.clientSends(r, { type: 'sequence', oc: oc(bDigest, t2), batch: b });
+      if (r !== X) cluster.clientSends(r, { type: 'sequence', oc: oc(cDigest, t1 + 1), batch: c });
+    }
+    cluster.runFor(600_000);
+    expect(cluster.executedRecord(0, cDigest)).toBeDefined();
+    expect(cluster.executedRecord(X, cDigest)).toBeUndefined();
+    expect(cluster.core(X).status().committedSlot).toBeGreaterThan(cluster.slots.slotOf(t2 + 1_000) + 64);
+    withholding = false;
+    cluster.runFor(1_000_000);
+    const sequence = (id: number): string[] => cluster.nodes[id]!.executed.map((r) => `${r.position}:${toHex(r.digest)}`);
+    expect(sequence(X)).toContain(`${cluster.executedRecord(0, cDigest)!.position}:${toHex(cDigest)}`);
+    for (let id = 1; id < cluster.n; id++) expect(sequence(id)).toEqual(sequence(0));
+    expect(sequence(0).filter((e) => e.endsWith(toHex(bDigest)))).toHaveLength(1);
+  });
+
   it('serve thin clients through a gateway replica: each hears its own command ordered and executed, with its own result', () => {
     const cluster = started();
     cluster.clientSends(1, { type: 'command', clientId: 77, seq: 1, payload: put('g', 'one') }, 5);

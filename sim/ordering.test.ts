@@ -37,6 +37,14 @@ const KNOWN_FAILING_SEEDS_FIXED: readonly {
     note: "pending-store bound: the checker's bound left out the batches gateways form for thin clients (sim/orderingRun.ts)",
   },
   {
+    n: 4,
+    rule: '2-chain',
+    modes: 'direct',
+    seed: 3020,
+    faults: 'all',
+    note: 'agreement: a replica whose execution waited for missing bytes forgot an executed, expired digest (pruned by committed slots), then ran it again from a later block (ReplicaCore now prunes by executed slots; unit test in ordering/replicaCluster.test.ts)',
+  },
+  {
     n: 7,
     rule: '3-chain',
     modes: 'gateway',
