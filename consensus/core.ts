@@ -95,7 +95,7 @@ export interface ConsensusStatus {
 }
 
 function emptyOutput(): ConsensusOutput {
-  return { persist: [], send: [], commits: [], serveFromStorage: [], faults: [] };
+  return { persist: [], send: [], commits: [], serveFromStorage: [], faults: [], voted: false, proposalNeedsThisStep: false };
 }
 
 export class HotStuff {
@@ -433,6 +433,7 @@ export class HotStuff {
     }
     if (node.validity !== 'valid') return;
     this.safety.recordVote(block, parent.block);
+    this.out.voted = true;
     const vote: VoteMsg = {
       type: 'vote',
       view: block.view,
@@ -525,6 +526,7 @@ export class HotStuff {
     };
     this.proposedView = v;
     const msg: ProposalMsg = { type: 'proposal', block, tc };
+    if (this.out.voted) this.out.proposalNeedsThisStep = true;
     this.out.send.push({ to: 'all', msg });
     this.onProposal(this.self, msg);
   }
@@ -615,6 +617,7 @@ export class HotStuff {
     this.viewDeadlineUs = this.nowUs + this.viewTimeoutUs();
     if (!this.safety.canTimeout(v)) return;
     this.safety.recordTimeout(v);
+    this.out.voted = true;
     const highQc = this.safety.highQc;
     const highQcNode = this.tree.lookup(highQc.block);
     const attachment = highQcNode === undefined ? new Uint8Array(0) : this.app.attachment(highQcNode.block, highQcNode.digest, this.nowUs);

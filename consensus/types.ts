@@ -62,6 +62,15 @@ export interface ConsensusOutput {
   readonly serveFromStorage: ServeBlocksRequest[];
   /** Problems caused by peers (bad signatures, invalid proposals), for logs and counters. */
   readonly faults: PeerFault[];
+  /** A vote or timeout of this replica was recorded in this step (its safety state is among
+   *  `persist`): anything that counts that vote must wait for this step's write. */
+  voted: boolean;
+  /** The proposal in `send`, if any, carries a certificate that counts a vote or timeout recorded
+   *  earlier in this same step, so it must wait for this step's write. Otherwise a proposal relies
+   *  only on earlier steps' writes (its certificate counts an older vote of this replica): its own
+   *  block and the vote on it need not be on disk before followers see it, since a QC on it needs
+   *  that vote, which leaves only inside the next proposal. */
+  proposalNeedsThisStep: boolean;
 }
 
 export interface PeerFault {

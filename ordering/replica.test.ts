@@ -237,4 +237,38 @@ describe('when replies may leave (ReplicaOutput.persistSeq / sendAfter)', () => 
     expect(refusal(expired.reply).reason).toBe('expired');
     expect(expired.out.sendAfter).toBe(0);
   });
+
+  it('lets a proposal leave before its own block and vote are written, but not before the vote its QC counts', () => {
+    // Replica 0 leads view 1: its start step writes the block and its own vote, and proposes.
+    const leader = newReplica(keys, 0);
+    const start = leader.step({ kind: 'start' }, NOW);
+    const first = start.toPeers.find((p) => p.msg.type === 'proposal')!.msg;
+    expect(start.persist.map((op) => op.kind)).toEqual(expect.arrayContaining(['block', 'safety']));
+    expect(start.persistSeq).toBe(1);
+    expect(start.sendAfter).toBe(0);
+
+    // A follower's vote relies on the safety state written in the same step.
+    const votes: Message[] = [];
+    for (const id of [1, 2]) {
+      const follower = newReplica(keys, id);
+      follower.step({ kind: 'start' }, NOW);
+      const voted = follower.step({ kind: 'peer', from: 0 as ReplicaId, msg: first }, NOW);
+      const vote = voted.toPeers.find((p) => p.msg.type === 'vote');
+      expect(vote).toBeDefined();
+      expect(voted.persistSeq).toBeGreaterThan(0);
+      expect(voted.sendAfter).toBe(voted.persistSeq);
+      votes.push(vote!.msg);
+    }
+
+    // With q votes the leader proposes view 2: its QC counts the leader's vote written by step 1,
+    // so the proposal waits for that write, not for this step's own.
+    // (An idle leader proposes fillers every idleBlockIntervalUs: the tick after that.)
+    leader.step({ kind: 'peer', from: 1 as ReplicaId, msg: votes[0]! }, NOW + 1);
+    leader.step({ kind: 'peer', from: 2 as ReplicaId, msg: votes[1]! }, NOW + 2);
+    const next = leader.step({ kind: 'tick' }, NOW + config.protocol.idleBlockIntervalUs + 1);
+    const second = next.toPeers.find((p) => p.msg.type === 'proposal');
+    expect(second).toBeDefined();
+    expect(next.persistSeq).toBeGreaterThan(1);
+    expect(next.sendAfter).toBe(1);
+  });
 });

@@ -87,9 +87,14 @@ function emptyOutput(): ReplicaOutput {
   return { persist: [], persistSeq: 0, sendAfter: 0, toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [] };
 }
 
-/** Messages whose meaning relies on this replica's earlier durable writes (safety state, blocks,
- *  the frontier behind a seal, acked bytes): they wait for every earlier persist. */
-const DURABILITY_BOUND: ReadonlySet<string> = new Set(['vote', 'timeout', 'proposal', 'ack']);
+/** Messages whose meaning relies on this replica's durable writes up to and including their own
+ *  step's: a vote or timeout on its safety state, the seal riding on it on the frontier and the
+ *  acks it lists, an ack on the ack record and bytes, a gateway's "ordered" report to a thin
+ *  client on the gateway's own ack among the q. */
+const DURABLE_THROUGH_OWN: ReadonlySet<string> = new Set(['vote', 'timeout', 'ack', 'commandOrdered']);
+/** Messages carrying a timestamp this replica gave (its reply, or a gateway's OC holding its own
+ *  stamp): they wait for the reservation that timestamp was given under. */
+const RESERVATION_BOUND: ReadonlySet<string> = new Set(['tsReply', 'sequence']);
 
 const sourceKey = (s: Source): string => (s.kind === 'client' ? `c${s.conn}` : s.kind === 'peer' ? `p${s.replica}` : 'l');
 
@@ -166,6 +171,11 @@ export class ReplicaCore implements App {
   private persistCount = 0;
   /** The persistSeq of the output that wrote the timestamp reservation in use. */
   private reservationSeq = 0;
+  /** The persistSeq of the latest output holding a vote or timeout of this replica (what its next
+   *  proposal's certificate counts), and this step's part in that (see sequence()). */
+  private voteGroup = 0;
+  private stepVoted = false;
+  private stepProposalNeedsOwn = false;
 
   constructor(opts: ReplicaOptions) {
     this.config = opts.config;
@@ -248,17 +258,30 @@ export class ReplicaCore implements App {
     return out;
   }
 
-  /** Numbers the output's persist group and says which earlier persists its sends rely on. */
+  /**
+   * Numbers the output's persist group and says how far persists must be durable before its sends
+   * leave (ReplicaOutput.sendAfter), by what each message relies on: DURABLE_THROUGH_OWN ones on
+   * every write so far; RESERVATION_BOUND ones on their timestamp's reservation; a proposal on the
+   * write of this replica's vote or timeout that its certificate counts — an earlier step's,
+   * unless this step recorded it (ConsensusOutput.proposalNeedsThisStep) — not on its own block
+   * and the vote on it; everything else (refusals, Executed notices, fetches, errors) on nothing.
+   */
   private sequence(out: ReplicaOutput): void {
     const before = this.persistCount;
     if (out.persist.length > 0) {
       out.persistSeq = ++this.persistCount;
       if (out.persist.some((op) => op.kind === 'tsReservation')) this.reservationSeq = out.persistSeq;
     }
+    const through = this.persistCount;
+    const proposalAfter = this.stepProposalNeedsOwn ? through : Math.min(this.voteGroup, before);
+    if (this.stepVoted) this.voteGroup = through;
+    this.stepVoted = false;
+    this.stepProposalNeedsOwn = false;
     let after = 0;
     const consider = (msg: Message): void => {
-      if (DURABILITY_BOUND.has(msg.type)) after = Math.max(after, before);
-      else if (msg.type === 'tsReply') after = Math.max(after, this.reservationSeq);
+      if (DURABLE_THROUGH_OWN.has(msg.type)) after = through;
+      else if (RESERVATION_BOUND.has(msg.type)) after = Math.max(after, this.reservationSeq);
+      else if (msg.type === 'proposal') after = Math.max(after, proposalAfter);
     };
     for (const { msg } of out.toPeers) consider(msg);
     for (const { msg } of out.toClients) consider(msg);
@@ -363,6 +386,8 @@ export class ReplicaCore implements App {
   }
 
   private mergeConsensus(out: ConsensusOutput): void {
+    if (out.proposalNeedsThisStep || (this.stepVoted && out.send.some((s) => s.msg.type === 'proposal'))) this.stepProposalNeedsOwn = true;
+    if (out.voted) this.stepVoted = true;
     this.out.persist.push(...out.persist);
     for (const s of out.send) this.out.toPeers.push(s);
     this.out.serveBlocks.push(...out.serveFromStorage);

@@ -88,6 +88,17 @@ export class MemoryReplicaStorage implements ReplicaStorage {
     return { blocks, batches: [...this.batches.values()] };
   }
 
+  /** What is durable now, for checks that a message never leaves before what it promises (the
+   *  simulator's replicas; tests). */
+  durable(): { readonly tsReservationUs: number; readonly frontier: Slot; readonly lastVotedView: number; hasAck(digest: Digest, ocHash: Digest): boolean } {
+    return {
+      tsReservationUs: this.tsReservationUs,
+      frontier: this.frontier,
+      lastVotedView: this.consensus.loadSync().safety?.lastVotedView ?? 0,
+      hasAck: (digest, ocHash) => this.acks.has(toHex(digest) + toHex(ocHash)),
+    };
+  }
+
   readBatchesSync(digests: readonly Digest[]): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (const d of digests) {

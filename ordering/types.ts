@@ -70,10 +70,12 @@ export interface ReplicaOutput {
    */
   persistSeq: number;
   /**
-   * The sends of this output may leave once persists 1..sendAfter (and its own) are durable.
-   * Votes, timeouts, proposals and acks wait for everything before them; a timestamp reply only
-   * for the write of the reservation it was given under; refusals, Executed notices, fetches and
-   * the like for nothing. So a reply never waits behind an unrelated fsync.
+   * The sends of this output may leave once persists 1..sendAfter are durable. Everything but a
+   * proposal waits for its own output's write, if any; votes, timeouts and acks also for everything
+   * before them; a timestamp reply for the write of the reservation it was given under; refusals,
+   * Executed notices, fetches and the like for nothing more. A proposal waits only for the write
+   * of the vote or timeout its certificate counts (ReplicaCore.sequence). So a message never waits
+   * behind an fsync it does not rely on.
    */
   sendAfter: number;
   readonly toPeers: { readonly to: ReplicaId | 'all'; readonly msg: Message }[];

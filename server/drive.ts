@@ -7,12 +7,13 @@
  *  1. persist: `storage.apply(ops)` starts at once. It is asynchronous; the WriteBatcher folds the
  *     writes of one event-loop turn into one LevelDB batch, so many steps share one fsync.
  *  2. send: the core numbers outputs with persist ops (persistSeq) and says how far the persists
- *     must be durable before an output's messages may leave (sendAfter: votes, timeouts, proposals
- *     and acks wait for everything before them; a timestamp reply for its reservation; refusals and
- *     notices for nothing). Persists become durable in order (the WriteBatcher writes groups in
- *     order), so an output leaves once persists 1..max(persistSeq, sendAfter) have resolved: an ack
- *     or a seal never leaves before what it relies on is durable, and a reply that relies on
- *     nothing in flight never waits behind an unrelated fsync.
+ *     must be durable before an output's messages may leave (sendAfter, ReplicaOutput: votes,
+ *     timeouts and acks wait for everything up to their own write; a proposal for the write of the
+ *     vote its certificate counts; a timestamp reply for its reservation; refusals and notices for
+ *     their output's own write only). Persists become durable in order (the WriteBatcher writes
+ *     groups in order), so an output leaves once persists 1..sendAfter have resolved: an ack or a
+ *     seal never leaves before what it relies on is durable, and a message that relies on nothing
+ *     in flight never waits behind an unrelated fsync.
  *  3. serve: block and batch reads for peers are reads of durable data, so they need no ordering
  *     with the writes; they run concurrently, bounded per peer.
  *  4. report: executed batches, commits and peer faults go to metrics and logs right away.
@@ -229,8 +230,9 @@ export class Driver {
   private apply(out: ReplicaOutput): void {
     const own = out.persist.length > 0 ? ++this.persistCount : 0;
     assert(out.persistSeq === 0 || out.persistSeq === own, `core numbered persist ${out.persistSeq}, the driver ${own}`);
-    // A negative sendAfter (stand-in cores in tests) means: after every earlier persist.
-    const required = out.sendAfter < 0 ? this.persistCount : Math.max(own, out.sendAfter);
+    // A negative sendAfter (stand-in cores in tests) means: after every persist so far.
+    const required = out.sendAfter < 0 ? this.persistCount : out.sendAfter;
+    assert(required <= this.persistCount, `sends wait for persist ${required}, only ${this.persistCount} started`);
     if (own > 0) {
       const startedMs = performance.now();
       this.opts.storage.apply(out.persist).then(

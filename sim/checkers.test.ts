@@ -3,10 +3,10 @@
  * something only if a double vote, a vote after a timeout, a fork or a gap would have been caught.
  */
 import { describe, expect, it } from 'vitest';
-import { newBitmap } from '../common/bitmap.js';
+import { bitmapSet, newBitmap } from '../common/bitmap.js';
 import type { Signer } from '../common/crypto/types.js';
 import type { Digest, Height, ReplicaId, View } from '../common/ids.js';
-import type { Block } from '../common/messages.js';
+import type { Block, Message, QuorumCert, TimeoutCert } from '../common/messages.js';
 import { timeoutMessage, voteMessage } from '../common/signing.js';
 import { SignatureAudit } from './audit.js';
 import { ConsensusChecker } from './consensusChecker.js';
@@ -36,6 +36,38 @@ describe('SignatureAudit', () => {
     expect(audit.violations).toEqual([]);
     signer.sign(voteMessage(CLUSTER, 8 as View, digest(4)));
     expect(audit.violations).toEqual(['vote after timeout: replica 2 voted in view 8 after timing out in it (at 30 µs)']);
+  });
+
+  it('audits what leaves a replica: its votes, and the QCs and TCs it sends that count its own', () => {
+    const audit = new SignatureAudit();
+    const signers = (...ids: number[]): Uint8Array => {
+      const b = newBitmap(4);
+      for (const id of ids) bitmapSet(b, id);
+      return b;
+    };
+    const qc = (view: number, block: Digest, ...ids: number[]): QuorumCert => ({ view: view as View, block, signers: signers(...ids), sigs: ids.map(() => new Uint8Array(64)) });
+    const proposal = (justify: QuorumCert, tc: TimeoutCert | null = null): Message => ({
+      type: 'proposal',
+      block: { parent: justify.block, view: (justify.view + 1) as View, height: 9 as Height, proposer: 0 as ReplicaId, justify, payload: new Uint8Array(0) },
+      tc,
+    });
+    audit.observeSent(1, { type: 'vote', view: 5 as View, block: digest(1), voter: 1 as ReplicaId, sig: new Uint8Array(64), attachment: new Uint8Array(0) }, 10);
+    // A QC from replica 0 counting replica 1's vote for the same block, and one without replica 1.
+    audit.observeSent(0, proposal(qc(5, digest(1), 0, 1, 2)), 11);
+    audit.observeSent(1, proposal(qc(5, digest(2), 0, 2, 3)), 12);
+    expect(audit.violations).toEqual([]);
+    // Replica 0's own vote leaves only inside its QCs: two for different blocks in one view.
+    audit.observeSent(0, proposal(qc(5, digest(3), 0, 2, 3)), 13);
+    expect(audit.violations).toEqual(['double vote: replica 0 voted for two blocks in view 5 (at 13 µs)']);
+
+    // A TC counting replica 2's timeout in view 7: a vote of its own in view 7 after that is wrong,
+    // but a QC of view 7 sent later may count a vote made before the timeout.
+    const tc: TimeoutCert = { view: 7 as View, signers: signers(1, 2, 3), sigs: [1, 2, 3].map(() => new Uint8Array(64)), highQcViews: [4, 4, 4] as View[] };
+    audit.observeSent(2, proposal(qc(6, digest(4), 1, 2, 3), tc), 20);
+    audit.observeSent(2, proposal(qc(7, digest(5), 1, 2, 3)), 21);
+    expect(audit.violations).toHaveLength(1);
+    audit.observeSent(2, { type: 'vote', view: 7 as View, block: digest(5), voter: 2 as ReplicaId, sig: new Uint8Array(64), attachment: new Uint8Array(0) }, 22);
+    expect(audit.violations.at(-1)).toBe('vote after timeout: replica 2 voted in view 7 after timing out in it (at 22 µs)');
   });
 
   it('keeps replicas apart', () => {

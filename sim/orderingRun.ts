@@ -20,7 +20,7 @@ import { OrderingChecker, type FairnessSummary } from './orderingChecker.js';
 import { ORDERING_BYZANTINE_KINDS, type OrderingByzantineKind, orderingBehaviour } from './orderingByzantine.js';
 import { type ClientModes, createClients, planClients } from './orderingClients.js';
 import { PendingMonitor, replicaTotals, RunStats } from './orderingStats.js';
-import { ReplicaNode } from './replicaNode.js';
+import { ReplicaNode, type ReplicaObserver } from './replicaNode.js';
 import { Rng } from './rng.js';
 import { World } from './world.js';
 
@@ -97,6 +97,13 @@ const DRIFT_PPM = 200;
 /** After GST every correct client's command must execute within this bound. */
 const LIVENESS_BOUND_US = 6_000_000;
 const DEFAULT_AFTER_GST_US = 10_000_000;
+/** How long a replica's write group takes to become durable: an fsync on a local disk, now and
+ *  then a slow one. Drawn from a stream of its own (seeded per run and replica), so the other
+ *  random choices of a seed stay as they were. */
+const WRITE_LATENCY_US: readonly [number, number] = [50, 2_000];
+const WRITE_SLOW_US: readonly [number, number] = [5_000, 20_000];
+const WRITE_SLOW_CHANCE = 0.02;
+const WRITE_LATENCY_SEED = 0x5eed_5eed;
 /** Clients stop submitting this long before the end, so everything can drain and be checked. */
 const DRAIN_US = 4_000_000;
 /** A correct replica that is up must have executed, by the end, what others executed this long before. */
@@ -159,15 +166,31 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     const kind = byzantine.get(i);
     const behaviour = kind === undefined ? null : orderingBehaviour(kind, { rng: rng.fork(), config, crypto, signer: base, checker, report });
     if (behaviour !== null) behaviourNames.push(`${i}=${behaviour.name}`);
+    // Writes take time and a crash loses those in flight, so what a correct replica promised is
+    // audited by what left it, not by what it signed (sim/audit.ts).
+    const writes = new Rng((opts.seed * 31 + i) ^ WRITE_LATENCY_SEED);
+    const observer: ReplicaObserver =
+      kind === undefined
+        ? {
+            onExecuted: (r, records, atUs) => stats.onExecuted(r, records, atUs),
+            onCommit: (r, commits, atUs) => stats.onCommit(r, commits, atUs),
+            onSent: (r, msg, atUs) => {
+              stats.onSent(r, msg, atUs);
+              audit.observeSent(r, msg, atUs);
+            },
+            onRestart: (r) => stats.onRestart(r),
+          }
+        : stats;
     const node = new ReplicaNode({
       id: i as ReplicaId,
       world,
       config,
       crypto,
-      signer: kind === undefined ? audit.wrap(i, base, () => world.nowUs) : base,
+      signer: base,
       clock: clocks[i]!,
-      observer: stats,
+      observer,
       behaviour,
+      writeLatencyUs: () => (writes.chance(WRITE_SLOW_CHANCE) ? writes.int(...WRITE_SLOW_US) : writes.int(...WRITE_LATENCY_US)),
     });
     replicas.push(node);
     world.add(node);
@@ -216,7 +239,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     rule: opts.rule,
     modes: opts.modes,
     scenario,
-    violations: [...checker.violations, ...audit.violations, ...pending.violations],
+    violations: [...checker.violations, ...audit.violations, ...pending.violations, ...replicas.flatMap((r) => r.durabilityViolations.slice(0, 5))],
     fairness: { ...fairness, lateRetries: clients.correct.reduce((s, c) => s + (c.stats?.restarts ?? 0), 0) },
     batchesSubmitted: clients.records.filter((r) => r.digest !== null).length,
     ...totals,

@@ -1,10 +1,16 @@
 /**
  * A replica of the full simulation: the real ReplicaCore (ordering + consensus) with in-memory
  * durable storage, on its own clock (offset and drift from the world's true time), driven as
- * server/ drives it — persist, then send, then report — with every message through the codec.
+ * server/drive.ts drives it, with every message through the codec. Writes take time, as a disk
+ * does: each output's persist group becomes durable `writeLatencyUs()` after the previous one (in
+ * order), its messages leave once the groups they rely on are durable (ReplicaOutput.sendAfter),
+ * and a crash loses the writes still in flight and the messages waiting for them — so a message
+ * that left too early shows up as a broken promise after the restart.
  * Clients are nodes with ids n and up; a Byzantine behaviour may rewrite or add messages.
  */
-import { decodeMessage, encodeMessage } from '../common/codec.js';
+import { bitmapGet } from '../common/bitmap.js';
+import { toHex } from '../common/bytes.js';
+import { decodeMessage, decodeSealAttachment, encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
@@ -48,6 +54,14 @@ export interface ReplicaNodeOptions {
   readonly clock: ClockModel;
   readonly observer: ReplicaObserver;
   readonly behaviour: ReplicaBehaviour | null;
+  /** How long the next write group takes to become durable (µs); omitted: writes are instant. */
+  readonly writeLatencyUs?: () => number;
+}
+
+interface InFlightWrite {
+  readonly seq: number;
+  readonly ops: ReplicaOutput['persist'];
+  readonly durableAtUs: number;
 }
 
 export class ReplicaNode implements SimNode {
@@ -57,7 +71,15 @@ export class ReplicaNode implements SimNode {
   rejectedFrames = 0;
   faults = new Map<string, number>();
   restarts = 0;
+  /** Messages this replica sent before what they promise was durable (see checkPromises). */
+  readonly durabilityViolations: string[] = [];
   private lastLocalUs = 0;
+  /** Write groups started, and those durable (in order), for the current incarnation. */
+  private persistCount = 0;
+  private durableThrough = 0;
+  private readonly writes: InFlightWrite[] = [];
+  /** Outputs whose messages wait for writes, in step order. */
+  private readonly waiting: ReplicaOutput[] = [];
 
   constructor(readonly opts: ReplicaNodeOptions) {
     this.id = opts.id;
@@ -87,6 +109,8 @@ export class ReplicaNode implements SimNode {
   }
 
   start(): void {
+    this.persistCount = 0;
+    this.durableThrough = 0;
     this.core = new ReplicaCore({
       config: this.opts.config,
       self: this.id,
@@ -102,6 +126,9 @@ export class ReplicaNode implements SimNode {
 
   crash(): void {
     this.core = null;
+    // What had not reached the disk is gone, and so is everything that waited for it.
+    this.writes.length = 0;
+    this.waiting.length = 0;
     this.opts.world.setWake(this.id, null);
   }
 
@@ -126,7 +153,11 @@ export class ReplicaNode implements SimNode {
   }
 
   onWake(): void {
-    if (this.core !== null) this.step({ kind: 'tick' });
+    if (this.core === null) return;
+    this.completeWrites();
+    const wake = this.core.nextWakeUs();
+    if (wake !== null && this.trueTimeOf(wake) <= this.opts.world.nowUs) this.step({ kind: 'tick' });
+    else this.scheduleWake();
   }
 
   step(input: ReplicaInput): void {
@@ -154,10 +185,23 @@ export class ReplicaNode implements SimNode {
   }
 
   private apply(out: ReplicaOutput): void {
-    const { world, observer } = this.opts;
-    this.storage.applySync(out.persist);
-    for (const { to, msg } of out.toPeers) this.dispatch(to, msg);
-    for (const { conn, msg } of out.toClients) this.dispatch(conn, msg);
+    const { world, observer, writeLatencyUs } = this.opts;
+    if (out.persist.length > 0) {
+      const seq = ++this.persistCount;
+      if (out.persistSeq !== seq) throw new Error(`replica ${this.id}: core numbered persist ${out.persistSeq}, the node ${seq}`);
+      if (writeLatencyUs === undefined) {
+        this.storage.applySync(out.persist);
+        this.durableThrough = seq;
+      } else {
+        const previous = this.writes.at(-1)?.durableAtUs ?? world.nowUs;
+        this.writes.push({ seq, ops: out.persist, durableAtUs: Math.max(previous, world.nowUs) + writeLatencyUs() });
+      }
+    }
+    if (out.sendAfter > this.persistCount) throw new Error(`replica ${this.id}: sends wait for persist ${out.sendAfter}, only ${this.persistCount} started`);
+    // As the driver does: an output leaves as soon as what it relies on is durable, whatever waits.
+    if (out.sendAfter <= this.durableThrough) this.sendOutput(out);
+    else this.waiting.push(out);
+    // Reads of durable data: served at once (a block not yet written is simply not found).
     for (const req of out.serveBlocks) {
       const blocks = this.storage.consensus.readBlocksSync(req.digest, req.maxBlocks);
       if (blocks.length > 0) this.dispatch(req.to, { type: 'blockResponse', blocks });
@@ -169,7 +213,93 @@ export class ReplicaNode implements SimNode {
     if (out.commits.length > 0) observer.onCommit(this.id, out.commits, world.nowUs);
     if (out.executed.length > 0) observer.onExecuted(this.id, out.executed, world.nowUs);
     for (const f of out.faults) this.faults.set(f.kind, (this.faults.get(f.kind) ?? 0) + 1);
+    this.scheduleWake();
+  }
+
+  private sendOutput(out: ReplicaOutput): void {
+    if (this.opts.behaviour === null) {
+      for (const { msg } of out.toPeers) this.checkPromises(msg);
+      for (const { msg } of out.toClients) this.checkPromises(msg);
+    }
+    for (const { to, msg } of out.toPeers) this.dispatch(to, msg);
+    for (const { conn, msg } of out.toClients) this.dispatch(conn, msg);
+  }
+
+  /**
+   * A correct replica's message may leave only once what it promises is durable (DESIGN.md: a vote
+   * or timeout after its safety state, a seal after its frontier and the acks it lists, an ack
+   * after its record, a timestamp after its reservation). Checked against the store at the moment
+   * of sending, so an early send is caught whether or not a crash happens to expose it.
+   */
+  private checkPromises(msg: Message): void {
+    const durable = this.storage.durable();
+    const broken = (what: string): void => void this.durabilityViolations.push(`durability: replica ${this.id} sent ${what} at ${this.opts.world.nowUs} µs`);
+    const self = this.id;
+    const seal = (attachment: Uint8Array): void => {
+      if (attachment.length === 0) return;
+      const decoded = decodeSealAttachment(attachment, { replicaCount: this.opts.config.n });
+      if (!decoded.ok || decoded.value === null) return;
+      const { seal: s } = decoded.value;
+      if (durable.frontier < s.toSlot) broken(`a seal to slot ${s.toSlot} with frontier ${durable.frontier} durable`);
+      for (const e of s.entries) if (!durable.hasAck(e.digest, e.ocHash)) broken(`a seal listing an ack not yet durable (${toHex(e.digest).slice(0, 12)})`);
+    };
+    switch (msg.type) {
+      case 'vote':
+      case 'timeout':
+        if (msg.voter === self && durable.lastVotedView < msg.view) broken(`a ${msg.type} for view ${msg.view} with view ${durable.lastVotedView} durable`);
+        seal(msg.attachment);
+        break;
+      case 'proposal': {
+        const { justify } = msg.block;
+        if (justify.view > 0 && bitmapGet(justify.signers, self) && durable.lastVotedView < justify.view) {
+          broken(`a proposal whose QC counts its vote in view ${justify.view} with view ${durable.lastVotedView} durable`);
+        }
+        if (msg.tc !== null && bitmapGet(msg.tc.signers, self) && durable.lastVotedView < msg.tc.view) {
+          broken(`a proposal whose TC counts its timeout in view ${msg.tc.view} with view ${durable.lastVotedView} durable`);
+        }
+        break;
+      }
+      case 'ack':
+        if (msg.replica === self && !durable.hasAck(msg.digest, msg.ocHash)) broken(`an ack before its record (${toHex(msg.digest).slice(0, 12)})`);
+        break;
+      case 'tsReply':
+        if (msg.stamp.replica === self && durable.tsReservationUs < msg.stamp.ts) broken(`timestamp ${msg.stamp.ts} above its durable reservation ${durable.tsReservationUs}`);
+        break;
+      case 'sequence':
+        for (const st of msg.oc.stamps) {
+          if (st.replica === self && durable.tsReservationUs < st.ts) broken(`an OC with its timestamp ${st.ts} above its durable reservation ${durable.tsReservationUs}`);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Makes due writes durable, in order, and sends what waited for them. */
+  private completeWrites(): void {
+    const now = this.opts.world.nowUs;
+    while (this.writes.length > 0 && this.writes[0]!.durableAtUs <= now) {
+      const w = this.writes.shift()!;
+      this.storage.applySync(w.ops);
+      this.durableThrough = w.seq;
+    }
+    for (let i = 0; i < this.waiting.length; ) {
+      const out = this.waiting[i]!;
+      if (out.sendAfter <= this.durableThrough) {
+        this.waiting.splice(i, 1);
+        this.sendOutput(out);
+      } else {
+        i++;
+      }
+    }
+  }
+
+  /** The next wake-up: the core's, or the next write becoming durable, whichever is first. */
+  private scheduleWake(): void {
     const wake = this.core?.nextWakeUs() ?? null;
-    world.setWake(this.id, wake === null ? null : this.trueTimeOf(wake));
+    const coreAt = wake === null ? Infinity : this.trueTimeOf(wake);
+    const writeAt = this.writes[0]?.durableAtUs ?? Infinity;
+    const at = Math.min(coreAt, writeAt);
+    this.opts.world.setWake(this.id, at === Infinity ? null : at);
   }
 }
