@@ -44,9 +44,9 @@ describe('gen-conf', () => {
 
   it('takes protocol overrides and refuses invalid ones with every problem listed', async () => {
     const out = await dir();
-    await genConf({ replicas: 4, out, commitRule: '2-chain', slotUs: 5_000, deltaUs: 20_000 }, nodeCrypto);
+    await genConf({ replicas: 4, out, commitRule: '3-chain', slotUs: 5_000, deltaUs: 20_000 }, nodeCrypto);
     const c = (await loadReplicaConf(out, 0, nodeCrypto)).config;
-    expect(c.protocol).toMatchObject({ commitRule: '2-chain', slotUs: 5_000, deltaUs: 20_000 });
+    expect(c.protocol).toMatchObject({ commitRule: '3-chain', slotUs: 5_000, deltaUs: 20_000 });
     await expect(genConf({ replicas: 4, out: await dir(), slotUs: 10_000, deltaUs: 5_000 }, nodeCrypto)).rejects.toThrow(/deltaUs/);
     await expect(genConf({ replicas: 3, out: await dir() }, nodeCrypto)).rejects.toThrow(/at least 4 replicas/);
   });

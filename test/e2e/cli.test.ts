@@ -43,9 +43,9 @@ describe('pompe', () => {
 
   it('gen-conf writes a conf; replica reports a bad one in one line and exits 1', async () => {
     const conf = join(dir, 'conf');
-    const gen = await runCli(['gen-conf', '--replicas', '4', '--out', conf, '--commit-rule', '2-chain']);
+    const gen = await runCli(['gen-conf', '--replicas', '4', '--out', conf, '--commit-rule', '3-chain']);
     expect(gen.code).toBe(0);
-    expect(JSON.parse(await readFile(join(conf, 'cluster.json'), 'utf8')).protocol.commitRule).toBe('2-chain');
+    expect(JSON.parse(await readFile(join(conf, 'cluster.json'), 'utf8')).protocol.commitRule).toBe('3-chain');
     expect((await runCli(['gen-conf', '--replicas', '4', '--out', conf])).code).toBe(1);
     const wrongId = await runCli(['replica', '--conf', conf, '--id', '9']);
     expect(wrongId.code).toBe(1);
