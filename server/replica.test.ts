@@ -66,9 +66,16 @@ describe('startReplica on a one-replica cluster', () => {
     expect(before.executedChainPosition).toBe(19);
     expect(before.committedHeight).toBeGreaterThan(0);
 
-    const status = (await (await fetch(`http://127.0.0.1:${ports.http}/status`)).json()) as { replica: number; executedChainHash: string };
+    const status = (await (await fetch(`http://127.0.0.1:${ports.http}/status`)).json()) as {
+      replica: number;
+      executedChainHash: string;
+      memoryMiB: { rss: number; heapUsed: number; external: number };
+    };
     expect(status.replica).toBe(0);
     expect(status.executedChainHash).toBe(before.executedChainHash);
+    // This replica runs in the test's process: its memory is the process's.
+    expect(status.memoryMiB.rss).toBeGreaterThan(status.memoryMiB.heapUsed);
+    expect(status.memoryMiB.heapUsed).toBeGreaterThan(1);
     const metrics = await (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
     expect(metrics).toMatch(/^pompe_view \d+$/m);
     expect(metrics).toMatch(/^pompe_executed_batches_total 20$/m);

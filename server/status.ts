@@ -108,7 +108,17 @@ export function buildStatus(s: StatusInputs) {
     /** This replica's timestamp clock minus the system clock (Date.now, 1 ms resolution): a large
      *  value means its anchor is off, and its timestamps with it. */
     clockOffsetUs: s.clockUs - Date.now() * 1000,
+    /** Process memory in MiB: resident, the JS heap in use, and memory outside it (buffers). */
+    memoryMiB: memoryMiB(),
     uptimeSeconds: Math.round((Date.now() - s.startedAtMs) / 1000),
     pid: process.pid,
   };
+}
+
+const MIB = 1024 * 1024;
+
+function memoryMiB(): { readonly rss: number; readonly heapUsed: number; readonly external: number } {
+  const m = process.memoryUsage();
+  const mib = (bytes: number): number => Math.round((bytes / MIB) * 10) / 10;
+  return { rss: mib(m.rss), heapUsed: mib(m.heapUsed), external: mib(m.external) };
 }
