@@ -42,6 +42,14 @@ describe('gen-conf', () => {
     }
   });
 
+  it('warns when many replicas share a host and Δ was left at its default, not when Δ was chosen', async () => {
+    const crowded = await genConf({ replicas: 7, out: await dir() }, nodeCrypto);
+    expect(crowded.warnings.join()).toMatch(/7 replicas share each host.*--delta-us/);
+    expect((await genConf({ replicas: 7, out: await dir(), deltaUs: 200_000 }, nodeCrypto)).warnings).toEqual([]);
+    expect((await genConf({ replicas: 7, out: await dir(), hosts: ['10.0.0.1', '10.0.0.2'] }, nodeCrypto)).warnings).toEqual([]);
+    expect((await genConf({ replicas: 4, out: await dir() }, nodeCrypto)).warnings).toEqual([]);
+  });
+
   it('takes protocol overrides and refuses invalid ones with every problem listed', async () => {
     const out = await dir();
     await genConf({ replicas: 4, out, commitRule: '3-chain', slotUs: 5_000, deltaUs: 20_000 }, nodeCrypto);

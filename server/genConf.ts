@@ -47,6 +47,9 @@ export const LOOPBACK_PROTOCOL: Partial<ProtocolConfig> = {
   viewTimeoutMs: 500,
 };
 
+/** More replicas than this on one host and the default Δ is likely too short (a warning says so). */
+const CROWDED_REPLICAS_PER_HOST = 4;
+
 export interface GenConfOptions {
   readonly replicas: number;
   readonly out: string;
@@ -116,6 +119,14 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
   if (!generated.ok) throw new ConfError('invalid', opts.out, generated.error.message);
   if (!opts.force && (await exists(clusterPath))) throw new ConfError('mismatch', clusterPath, 'a configuration is already there; pass --force to replace it (new keys: a new cluster)');
   const warnings: string[] = [];
+  const perHost = Math.ceil(opts.replicas / hosts.length);
+  if (perHost > CROWDED_REPLICAS_PER_HOST && opts.deltaUs === undefined) {
+    warnings.push(
+      `${perHost} replicas share each host's cores: the ordering phase then takes far longer than on a host of its own, and ` +
+        `Δ = ${(protocol.deltaUs ?? 0) / 1000} ms may refuse most batches as late (16 replicas on a 2-core machine needed Δ ≈ 250 ms); ` +
+        'consider --delta-us',
+    );
+  }
   if (await exists(join(opts.out, 'data'))) {
     warnings.push(`${join(opts.out, 'data')} holds stores of the previous cluster; replicas will refuse them (move them away)`);
   }
