@@ -42,7 +42,7 @@ import { PendingBatches } from './pending.js';
 import { checkSeal, SealVerifier, signSeal } from './seal.js';
 import { GENESIS_SLOT, SlotClock } from './slots.js';
 import { Timestamper } from './timestamper.js';
-import type { ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
+import type { ExecutionRecord, ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
 
 /** Executed notices kept to answer a collector that asks again (a repeated Sequence): each holds
  *  its batch's results (~2 KB for 1000 puts), so a few thousand cover seconds of peak traffic. */
@@ -164,6 +164,8 @@ export class ReplicaCore implements App {
   private readonly maxAcksPerSlot: number;
   private readonly refusals: Record<string, number> = {};
   private replaying = false;
+  /** What the current replay chunk executed (returned by replayCommitted, for checkers and logs). */
+  private readonly replayed: ExecutionRecord[] = [];
 
   private out: ReplicaOutput = emptyOutput();
   private nowUs = 0;
@@ -776,8 +778,25 @@ export class ReplicaCore implements App {
     const expiresSlot = header.ok ? this.slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT;
     const done = this.executor.execute(item.entry.digest, item.key, item.entry.ts, bytes, expiresSlot, item.height);
     this.batches.release(item.key);
-    if (done === null || this.replaying) return;
+    if (done === null) return;
     const collectorId = header.ok ? header.value.collectorId : -1;
+    const record: ExecutionRecord = {
+      position: done.position,
+      digest: item.entry.digest,
+      ts: item.entry.ts,
+      ocHash: item.entry.ocHash,
+      blockHeight: item.height,
+      commands: done.commands,
+      collectorId,
+      results: done.results,
+      oc: item.oc,
+      batch: bytes,
+    };
+    // A replay re-executes silently: its notices went out before the restart, or are owed by no one.
+    if (this.replaying) {
+      this.replayed.push(record);
+      return;
+    }
     const resultsHash = this.crypto.sha256(done.results);
     const notice: ExecutedMsg = {
       type: 'executed',
@@ -790,18 +809,7 @@ export class ReplicaCore implements App {
     };
     this.executedNotices.set(item.key, notice);
     if (this.executedNotices.size > EXECUTED_NOTICE_CACHE) this.executedNotices.delete(this.executedNotices.keys().next().value as string);
-    this.out.executed.push({
-      position: done.position,
-      digest: item.entry.digest,
-      ts: item.entry.ts,
-      ocHash: item.entry.ocHash,
-      blockHeight: item.height,
-      commands: done.commands,
-      collectorId,
-      results: done.results,
-      oc: item.oc,
-      batch: bytes,
-    });
+    this.out.executed.push(record);
     this.notifyCollector(collectorId, notice);
   }
 
@@ -846,17 +854,19 @@ export class ReplicaCore implements App {
    * Rebuilds the state machine after a restart: executes committed blocks again, silently, oldest
    * first, from genesis up to the committed tip. The driver streams them from storage in chunks
    * (with the batches they need) before `start`; a batch missing here is fetched after start.
+   * Returns what this chunk executed, so a checker can compare it with the other replicas.
    */
-  replayCommitted(blocks: readonly Block[], batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[]): void {
+  replayCommitted(blocks: readonly Block[], batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[]): readonly ExecutionRecord[] {
     for (const b of batches) {
       const header = readBatchHeader(b.bytes);
       this.batches.putRecovered(toHex(b.digest), b.bytes, header.ok ? this.slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT);
     }
-    if (blocks.length === 0) return;
+    if (blocks.length === 0) return [];
     this.replaying = true;
     this.onCommits(blocks.map((block) => ({ block, digest: blockDigest(this.crypto, block) })));
     this.replaying = false;
     this.out = emptyOutput();
+    return this.replayed.splice(0);
   }
 
   // ------------------------------------------------------------------------------------------

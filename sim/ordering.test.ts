@@ -52,6 +52,14 @@ const KNOWN_FAILING_SEEDS_FIXED: readonly {
     faults: ['withhold'],
     note: 'liveness: a leader proposed a filler every block interval while an ack of its own was sealable, each from the first q votes, one of them without a seal; commits stalled (ReplicaCore.propose now prompts one filler per newly sealable ack)',
   },
+  {
+    n: 4,
+    rule: '2-chain',
+    modes: 'direct',
+    seed: 640,
+    faults: 'all',
+    note: "no loss (checker): a replica committed batches whose bytes it had to fetch, asked only their one listed holder, behind a partition, crashed, and executed them in its replay, which the checker did not see (replays are now reported; the fetcher asks every replica after the listed holders, ordering/fetcher.test.ts)",
+  },
 ];
 
 function run(n: number, rule: CommitRule, modes: ClientModes, seed: number, faults: ReadonlySet<string>, crypto: 'fast' | 'ed25519' = 'fast'): OrderingRunResult {
