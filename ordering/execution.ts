@@ -1,0 +1,190 @@
+/**
+ * Execution of committed entries (DESIGN.md "Execution"): a queue in committed order, each batch
+ * run through the Executor once its bytes are here (fetched when missing; never skipped), and a
+ * signed Executed notice for its collector. During a replay after a restart, batches execute
+ * silently and are reported to the caller instead.
+ */
+import { readBatchHeader } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
+import type { ReplicaId, Slot } from '../common/ids.js';
+import type { BlockPayload, ExecutedMsg, OrderingCert, SealEntry } from '../common/messages.js';
+import { executedMessage } from '../common/signing.js';
+import type { BatchStore } from './batchStore.js';
+import type { BatchSupply } from './batchSupply.js';
+import type { CoreContext } from './context.js';
+import { Executor } from './executor.js';
+import { effectiveEntries } from './payload.js';
+import { GENESIS_SLOT } from './slots.js';
+import type { StateMachine } from './stateMachine.js';
+import type { ExecutionRecord } from './types.js';
+import { bitmapGet } from '../common/bitmap.js';
+
+/** Executed notices kept to answer a collector that asks again (a repeated Sequence): each holds
+ *  its batch's results (~2 KB for 1000 puts), so a few thousand cover seconds of peak traffic. */
+const EXECUTED_NOTICE_CACHE = 4_096;
+/** The consumed head of the queue is cut off once it is this long and over half the queue. */
+const QUEUE_COMPACT_AT = 4_096;
+
+interface QueuedExecution {
+  readonly entry: SealEntry;
+  readonly oc: OrderingCert;
+  readonly key: string;
+  readonly height: number;
+  readonly holders: readonly ReplicaId[];
+  /** The end of its block's range, and whether it is the block's last entry: once that one is
+   *  through execution, so is every slot up to there. */
+  readonly blockToSlot: Slot;
+  readonly lastOfBlock: boolean;
+}
+
+export interface ExecutionParts {
+  readonly batches: BatchStore;
+  readonly supply: BatchSupply;
+  /** Sends a notice to the batch's collector (a client connection, a peer, or this replica's gateway). */
+  readonly notify: (collectorId: number, notice: ExecutedMsg) => void;
+}
+
+export class ExecutionPipeline {
+  readonly executor: Executor;
+  private readonly queue: QueuedExecution[] = [];
+  private head = 0;
+  /** Keys of batches queued for execution (their bytes must stay in memory). */
+  private readonly queued = new Set<string>();
+  private readonly notices = new Map<string, ExecutedMsg>();
+  /** The end of the last block whose entries have all been through execution (see executedSlot). */
+  private executedThroughSlot: Slot = GENESIS_SLOT;
+  private replaying = false;
+  /** What the current replay executed (returned by the replay, for checkers and logs). */
+  private readonly replayed: ExecutionRecord[] = [];
+
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly parts: ExecutionParts,
+    stateMachine: StateMachine,
+  ) {
+    this.executor = new Executor(stateMachine);
+  }
+
+  get waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  get isReplaying(): boolean {
+    return this.replaying;
+  }
+
+  isQueued(key: string): boolean {
+    return this.queued.has(key);
+  }
+
+  notice(key: string): ExecutedMsg | undefined {
+    return this.notices.get(key);
+  }
+
+  /** Queues a committed block's entries, each digest once at its lowest timestamp. */
+  enqueue(payload: BlockPayload, height: number): void {
+    const holders = holdersOf(payload);
+    const effective = effectiveEntries(payload);
+    effective.forEach(({ entry, oc }, i) => {
+      const key = toHex(entry.digest);
+      this.queue.push({ entry, oc, key, height, holders: holders.get(key) ?? [], blockToSlot: payload.toSlot, lastOfBlock: i === effective.length - 1 });
+      this.queued.add(key);
+    });
+  }
+
+  /** Executes queued entries in order while their bytes are here; fetches the first missing one
+   *  and waits for it (never skips). */
+  drain(): void {
+    const queue = this.queue;
+    while (this.head < queue.length) {
+      const item = queue[this.head]!;
+      if (!this.executor.isExecuted(item.key)) {
+        const bytes = this.parts.batches.get(item.key);
+        if (bytes === undefined) {
+          this.parts.supply.wantForExecution(item.entry.digest, item.holders);
+          break;
+        }
+        this.executeOne(item, bytes);
+      }
+      this.queued.delete(item.key);
+      this.head++;
+      if (item.lastOfBlock) this.executedThroughSlot = item.blockToSlot;
+    }
+    if (this.head > QUEUE_COMPACT_AT && this.head * 2 > queue.length) {
+      queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Every committed slot up to here has been through execution. */
+  executedSlot(committedSlot: Slot): Slot {
+    return this.head >= this.queue.length ? committedSlot : this.executedThroughSlot;
+  }
+
+  /** Runs `body` (which commits and drains) as a replay: silent, its executions collected. */
+  replay(body: () => void): readonly ExecutionRecord[] {
+    this.replaying = true;
+    try {
+      body();
+    } finally {
+      this.replaying = false;
+    }
+    return this.replayed.splice(0);
+  }
+
+  private executeOne(item: QueuedExecution, bytes: Uint8Array): void {
+    const { ctx } = this;
+    const header = readBatchHeader(bytes);
+    const expiresSlot = header.ok ? ctx.slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT;
+    const done = this.executor.execute(item.entry.digest, item.key, item.entry.ts, bytes, expiresSlot, item.height);
+    this.parts.batches.release(item.key);
+    if (done === null) return;
+    const collectorId = header.ok ? header.value.collectorId : -1;
+    const record: ExecutionRecord = {
+      position: done.position,
+      digest: item.entry.digest,
+      ts: item.entry.ts,
+      ocHash: item.entry.ocHash,
+      blockHeight: item.height,
+      commands: done.commands,
+      collectorId,
+      results: done.results,
+      oc: item.oc,
+      batch: bytes,
+    };
+    // A replay re-executes silently: its notices went out before the restart, or are owed by no one.
+    if (this.replaying) {
+      this.replayed.push(record);
+      return;
+    }
+    const resultsHash = ctx.crypto.sha256(done.results);
+    const notice: ExecutedMsg = {
+      type: 'executed',
+      digest: item.entry.digest,
+      position: done.position,
+      ts: item.entry.ts,
+      results: done.results,
+      replica: ctx.self,
+      sig: ctx.signer.sign(executedMessage(ctx.config.clusterId, item.entry.digest, done.position, item.entry.ts, resultsHash)),
+    };
+    this.notices.set(item.key, notice);
+    if (this.notices.size > EXECUTED_NOTICE_CACHE) this.notices.delete(this.notices.keys().next().value as string);
+    ctx.out.executed.push(record);
+    this.parts.notify(collectorId, notice);
+  }
+}
+
+/** Which replicas' seals list each entry (they hold its bytes), from the include bitmaps. */
+function holdersOf(payload: BlockPayload): Map<string, ReplicaId[]> {
+  const holders = new Map<string, ReplicaId[]>();
+  for (const seal of payload.seals) {
+    for (let i = 0; i < payload.entries.length; i++) {
+      if (!bitmapGet(seal.include, i)) continue;
+      const key = toHex(payload.entries[i]!.digest);
+      const list = holders.get(key);
+      if (list === undefined) holders.set(key, [seal.replica]);
+      else list.push(seal.replica);
+    }
+  }
+  return holders;
+}
