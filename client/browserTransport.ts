@@ -1,21 +1,12 @@
 /**
  * The browser transport: the platform's WebSocket, passed in (this file names no global, so it
- * type-checks and bundles anywhere). Use it with the noble crypto backend and a config object:
+ * type-checks and bundles anywhere). `pompe-ts/browser` (browser.ts) uses it by default; pass it
+ * yourself to wrap another WebSocket implementation:
  *
  * ```ts
- * import { PompeClient } from 'pompe-ts/client/client.js';
- * import { browserWebSocketTransport } from 'pompe-ts/client/browserTransport.js';
- * import { nobleCrypto } from 'pompe-ts/common/crypto/noble.js';
- * import { buildClusterConfig } from 'pompe-ts/common/config.js';
- *
- * const config = buildClusterConfig(await (await fetch('/cluster.json')).json(), nobleCrypto);
- * const client = await PompeClient.connect({
- *   config: config.value, crypto: nobleCrypto, transport: browserWebSocketTransport(WebSocket),
- * });
+ * import { PompeClient, browserWebSocketTransport } from 'pompe-ts/browser';
+ * const client = await PompeClient.connect({ config, transport: browserWebSocketTransport(WebSocket) });
  * ```
- *
- * With all three given, connect() never loads the Node defaults (nodeDefaults.ts: fs, node:crypto,
- * ws); a bundler should mark that module external or ignore it.
  */
 import type { ClientSocket, SocketFactory, SocketHandlers } from './transport.js';
 

@@ -250,6 +250,30 @@ describe('direct mode', () => {
     expect(client.stats()).toMatchObject({ inFlight: 0, failed: 1 });
   });
 
+  it('below quorum it fails fast with UNAVAILABLE (in flight and new), and recovers when replicas return', async () => {
+    harness = await ReplicaHarness.start();
+    const changes: boolean[] = [];
+    const client = await connect({ timeoutMs: 30_000, quorumLossGraceMs: 200, onAvailabilityChange: (a) => changes.push(a.available) });
+    expect(client.available).toBe(true);
+    await harness.stopReplica(2);
+    await harness.stopReplica(3);
+    const startedMs = Date.now();
+    const inFlight = client.track(put('q', '1'));
+    const error = await expectError(inFlight.executed, 'UNAVAILABLE');
+    // Far sooner than the 30 s timeout: the grace, plus the time to notice both links closed.
+    expect(Date.now() - startedMs).toBeLessThan(5_000);
+    expect(error.message).toMatch(/2 of 4 replicas reachable, 3 needed/);
+    expect(client.available).toBe(false);
+    await expectError(client.submit(put('q', '2')), 'UNAVAILABLE');
+    expect(changes).toEqual([false]);
+
+    await harness.startReplica(2);
+    await waitFor('the client to become available', () => client.available);
+    expect(changes).toEqual([false, true]);
+    const r = await client.submit(put('q', '3'));
+    expect(r.status).toBe('executed');
+  });
+
   it('rejects with EXPIRED when the batch lifetime runs out before ordering', async () => {
     harness = await ReplicaHarness.start({ protocol: { batchLifetimeUs: 300_000 } });
     const client = await connect({ timeoutMs: 10_000, retryMs: 100 });
@@ -339,39 +363,5 @@ describe('results', () => {
     countStatuses(malformed, 4, counts);
     countStatuses(new Uint8Array(2), 5, counts);
     expect(counts).toEqual({ executed: 2, duplicate: 1, malformed: 9, resultTooLarge: 0 });
-  });
-});
-
-describe('portability', () => {
-  /** Every module client.ts reaches through static imports (the dynamic import of nodeDefaults.ts
-   *  is how Node defaults are loaded only when needed), with the packages they import. */
-  async function staticGraph(entry: string): Promise<{ modules: string[]; packages: string[] }> {
-    const { readFile: read } = await import('node:fs/promises');
-    const { dirname, resolve, relative } = await import('node:path');
-    const root = resolve(import.meta.dirname, '..');
-    const modules = new Set<string>();
-    const packages = new Set<string>();
-    const walk = async (file: string): Promise<void> => {
-      if (modules.has(file)) return;
-      modules.add(file);
-      const source = await read(file, 'utf8');
-      for (const m of source.matchAll(/^\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
-        if (/^\s*(?:import|export)\s+type\s/.test(m[0])) continue; // erased at compile time
-        const spec = (m[1] ?? m[2])!;
-        if (spec.startsWith('.')) await walk(resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
-        else packages.add(spec);
-      }
-    };
-    await walk(resolve(root, entry));
-    return { modules: [...modules].map((f) => relative(root, f)), packages: [...packages] };
-  }
-
-  it('client.ts, the browser transport and noble pull in no Node-only module, server/ or sim/', async () => {
-    for (const entry of ['client/client.ts', 'client/browserTransport.ts', 'common/crypto/noble.ts']) {
-      const { modules, packages } = await staticGraph(entry);
-      expect(modules.filter((m) => /^(server|sim)\//.test(m) || m === 'client/nodeDefaults.ts' || m === 'client/wsTransport.ts')).toEqual([]);
-      // msgpackr and @noble/* run in browsers; nothing else may appear.
-      expect(packages.filter((p) => p !== 'msgpackr' && !p.startsWith('@noble/'))).toEqual([]);
-    }
   });
 });

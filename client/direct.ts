@@ -97,6 +97,21 @@ export class DirectEngine {
     this.batches.clear();
   }
 
+  /** Fails everything open or in flight with `error` (abandoning its batches) and keeps running. */
+  failInFlight(error: PompeClientError): void {
+    this.disarmCut();
+    const open = this.open;
+    this.open = [];
+    this.openBytes = BATCH_HEADER_BYTES;
+    for (const cmd of open) this.fail(cmd, error);
+    const batches = [...this.batches.values()];
+    this.batches.clear();
+    for (const batch of batches) {
+      this.driver.abandon(batch.digest);
+      for (const cmd of batch.commands) this.fail(cmd, error);
+    }
+  }
+
   private armCut(): void {
     if (this.opts.batch.maxDelayMs === 0) {
       // End of the current turn: commands submitted in one synchronous run share the batch.

@@ -8,6 +8,10 @@
  * - REFUSED: f+1 replicas refused the batch (malformed, too large, a full store), so at least one
  *   correct replica did: it will not execute as sent. Also a command the cluster can never accept.
  * - EXPIRED: the batch's lifetime ran out before it could be ordered; it will never execute.
+ * - UNAVAILABLE: fewer replicas are reachable than the client needs (q in direct mode, one in
+ *   gateway mode) for longer than `quorumLossGraceMs`. Commands in flight then may still execute
+ *   (as after TIMEOUT); commands submitted while unavailable were never sent. Submit again once
+ *   the client is available (`client.available`, `onAvailabilityChange`).
  * - BAD_CONFIG: the options or the cluster config are invalid (thrown by connect()).
  */
 export const PompeClientErrorCode = {
@@ -15,6 +19,7 @@ export const PompeClientErrorCode = {
   Closed: 'CLOSED',
   Refused: 'REFUSED',
   Expired: 'EXPIRED',
+  Unavailable: 'UNAVAILABLE',
   BadConfig: 'BAD_CONFIG',
 } as const;
 export type PompeClientErrorCode = (typeof PompeClientErrorCode)[keyof typeof PompeClientErrorCode];

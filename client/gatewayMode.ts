@@ -133,6 +133,13 @@ export class GatewayEngine {
     this.pending.clear();
   }
 
+  /** Fails every pending command with `error` and keeps running. */
+  failInFlight(error: PompeClientError): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const thin of pending) this.fail(thin, error);
+  }
+
   /** `preferred` if its link is up, else the next replica (in id order) whose link is. */
   private pickGateway(preferred: number): number {
     const { n } = this.config;

@@ -1,12 +1,13 @@
 /**
  * What connect() fills in under Node when the caller does not: node:crypto, the `ws` transport,
- * and reading cluster.json from a directory. Loaded lazily by client.ts, so a browser build that
- * passes all three never runs (and need not bundle) this module.
+ * and reading cluster.json from a directory. Loaded lazily by client.ts (the Node entry); the
+ * browser entry (browser.ts) never imports it.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseClusterConfig, type ClusterConfig } from '../common/config.js';
+import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
+import { clusterConfigFromText } from './configText.js';
 import { PompeClientError, PompeClientErrorCode } from './errors.js';
 
 export { nodeCrypto } from '../common/crypto/node.js';
@@ -27,7 +28,5 @@ export async function loadClusterConfig(confDir: string, crypto: CryptoBackend):
       cause: error,
     });
   }
-  const parsed = parseClusterConfig(text, crypto);
-  if (!parsed.ok) throw new PompeClientError(PompeClientErrorCode.BadConfig, `${path}: ${parsed.error.message}`);
-  return parsed.value;
+  return clusterConfigFromText(text, crypto, path);
 }

@@ -7,6 +7,7 @@ import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_WIRE_INTEGER } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_COMMANDS_PER_BATCH, MAX_REPLICAS } from '../common/limits.js';
 import { PompeClientError, PompeClientErrorCode } from './errors.js';
+import type { Availability } from './quorumWatch.js';
 import type { SocketFactory } from './transport.js';
 
 export type ClientMode = 'direct' | 'gateway';
@@ -54,6 +55,11 @@ export interface PompeClientOptions {
   readonly retryMs?: number;
   readonly maxRetryMs?: number;
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Below the replicas it needs (q direct, 1 gateway) for this long, the client fails what is in
+   *  flight and refuses new commands with UNAVAILABLE until they are back (quorumWatch.ts). */
+  readonly quorumLossGraceMs?: number;
+  /** Called when the client becomes unavailable or available again. */
+  readonly onAvailabilityChange?: (availability: Availability) => void;
 }
 
 export interface ResolvedOptions {
@@ -72,6 +78,8 @@ export interface ResolvedOptions {
   readonly maxRetryMs: number;
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
+  readonly quorumLossGraceMs: number;
+  readonly onAvailabilityChange: ((availability: Availability) => void) | null;
 }
 
 /** Long enough for a batch through a view change (1 s view timeout, doubled a few times) and a
@@ -93,6 +101,9 @@ export const MAX_BATCH_DELAY_MS = 10_000;
  *  not flooded with re-sends. */
 export const DEFAULT_RETRY_MS = 500;
 export const DEFAULT_MAX_RETRY_MS = 5_000;
+/** Longer than a replica restart on the same machine or a reconnect after a network blip (the
+ *  first reconnect comes after ~100 ms), far shorter than the 30 s a command would otherwise wait. */
+export const DEFAULT_QUORUM_LOSS_GRACE_MS = 1_000;
 const DEFAULT_RECONNECT_INITIAL_MS = 100;
 const DEFAULT_RECONNECT_MAX_MS = 5_000;
 
@@ -146,5 +157,7 @@ export function resolveOptions(o: PompeClientOptions, config: ClusterConfig): Re
     maxRetryMs: integer('maxRetryMs', o.maxRetryMs, Math.max(DEFAULT_MAX_RETRY_MS, retryMs), retryMs, MAX_TIMEOUT_MS),
     reconnectInitialMs,
     reconnectMaxMs: integer('reconnect.maxMs', o.reconnect?.maxMs, Math.max(DEFAULT_RECONNECT_MAX_MS, reconnectInitialMs), reconnectInitialMs, MAX_TIMEOUT_MS),
+    quorumLossGraceMs: integer('quorumLossGraceMs', o.quorumLossGraceMs, DEFAULT_QUORUM_LOSS_GRACE_MS, 0, MAX_TIMEOUT_MS),
+    onAvailabilityChange: o.onAvailabilityChange ?? null,
   };
 }
