@@ -1,20 +1,18 @@
 /**
- * The replica's HTTP port (operators and scripts, not clients): GET /status (JSON) and
- * GET /metrics (Prometheus text). node:http is enough: a scrape a second is not a hot path.
- * Bound to the replica's configured host; nothing here changes the replica's state.
+ * The HTTP port of a replica (and of `pompe dashboard`): operators, scripts and browsers, not
+ * clients. A small GET-only route table on node:http: a scrape or a status poll a second is not a
+ * hot path. Nothing served here changes a replica's state. The replica's routes are in
+ * replicaRoutes.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 
 /** Headers and request line must arrive within this long: a slow or stuck scraper does not
  *  hold a socket open for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export interface HttpRoutes {
-  status(): unknown;
-  readonly registry: Registry;
-}
+/** Answers one GET (or HEAD) request. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** The HTTP port could not be bound (in use, or an address this host does not have). */
 export class HttpListenError extends Error {
@@ -29,11 +27,11 @@ export class HttpListenError extends Error {
   }
 }
 
-export class StatusServer {
+export class HttpServer {
   private readonly server: Server;
 
   constructor(
-    private readonly routes: HttpRoutes,
+    private readonly routes: ReadonlyMap<string, RouteHandler>,
     private readonly logger: Logger,
   ) {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -53,7 +51,7 @@ export class StatusServer {
     });
   }
 
-  /** The bound port (for tests that listen on port 0). */
+  /** The bound port (for servers that listen on port 0). */
   get port(): number {
     const address = this.server.address();
     return typeof address === 'object' && address !== null ? address.port : 0;
@@ -67,19 +65,12 @@ export class StatusServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0]!;
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'text/plain', 'only GET\n', { allow: 'GET, HEAD' });
-      switch (path) {
-        case '/status':
-          return reply(res, 200, 'application/json', `${JSON.stringify(this.routes.status(), null, 2)}\n`);
-        case '/metrics':
-          return reply(res, 200, this.routes.registry.contentType, await this.routes.registry.metrics());
-        case '/':
-          return reply(res, 200, 'text/plain', 'pompe replica: GET /status, GET /metrics\n');
-        default:
-          return reply(res, 404, 'text/plain', `no ${path} here: GET /status or /metrics\n`);
-      }
+      const route = this.routes.get(path);
+      if (route === undefined) return reply(res, 404, 'text/plain', `no ${path} here: GET ${[...this.routes.keys()].join(', ')}\n`);
+      await route(req, res);
     } catch (error) {
       this.logger.error({ err: error, path }, 'HTTP handler failed');
       if (!res.headersSent) reply(res, 500, 'text/plain', 'internal error\n');
@@ -88,7 +79,11 @@ export class StatusServer {
   }
 }
 
-function reply(res: ServerResponse, code: number, type: string, body: string, headers: Record<string, string> = {}): void {
+export function reply(res: ServerResponse, code: number, type: string, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', ...headers });
   res.end(body);
+}
+
+export function replyJson(res: ServerResponse, code: number, value: unknown): void {
+  reply(res, code, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PeerFaultKind } from '../consensus/types.js';
 import type { ReplicaInput } from '../ordering/types.js';
 import type { ReplicaStatus } from '../ordering/replica.js';
+import { PHASE_BUCKETS_S } from './phaseLatency.js';
 import type { ReplicaStoreStats } from './store/replicaStore.js';
 import { PromTransportMetrics } from './transport/metrics.js';
 
@@ -40,6 +41,9 @@ export class ReplicaMetrics {
   private readonly committedBlocks: Counter;
   private readonly peerFaults: Counter<'kind'>;
   private readonly errors: Counter<'kind'>;
+  /** Replica-side batch latency by phase (phaseLatency.ts observes it). */
+  readonly phaseSeconds: Histogram<'phase'>;
+  private readonly info: Gauge<'replica' | 'cluster_id' | 'version'>;
   private source: MetricsSource | null = null;
 
   constructor() {
@@ -58,6 +62,14 @@ export class ReplicaMetrics {
     this.committedBlocks = new Counter({ name: 'pompe_committed_blocks_total', help: 'Blocks committed since this process started', registers });
     this.peerFaults = new Counter({ name: 'pompe_peer_faults_total', help: 'Faults caused by peers (bad signatures, invalid proposals…), by kind', labelNames: ['kind'], registers });
     this.errors = new Counter({ name: 'pompe_errors_total', help: 'Problems of this replica that it survives (failed reads, refused serve requests), by kind', labelNames: ['kind'], registers });
+    this.phaseSeconds = new Histogram({
+      name: 'pompe_batch_phase_seconds',
+      help: 'Time a batch spends in each phase at this replica: stamp_to_ack, ack_to_commit, commit_to_execute, stamp_to_execute',
+      labelNames: ['phase'],
+      buckets: [...PHASE_BUCKETS_S],
+      registers,
+    });
+    this.info = new Gauge({ name: 'pompe_replica_info', help: 'Always 1; the labels say which replica of which cluster runs which version', labelNames: ['replica', 'cluster_id', 'version'], registers });
 
     // collect() runs with `this` bound to the metric, so the replica is reached through closures.
     const source = (): MetricsSource | null => this.source;
@@ -138,6 +150,11 @@ export class ReplicaMetrics {
     storeCounter('pompe_store_write_batches_total', 'LevelDB batches written', 'batches');
     storeCounter('pompe_store_sync_batches_total', 'LevelDB batches written with fsync', 'syncBatches');
     storeCounter('pompe_store_written_bytes_total', 'Key and value bytes written to LevelDB', 'bytes');
+  }
+
+  /** Sets the info metric's labels (once, at start). */
+  identify(replica: number, clusterIdHex: string, version: string): void {
+    this.info.labels(String(replica), clusterIdHex, version).set(1);
   }
 
   /** Connects the scrape-time metrics to the running replica. */

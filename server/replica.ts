@@ -7,6 +7,10 @@
  *   logger → conf → store (open, load) → core (+ replay of the committed chain) → metrics
  *   → transport (constructed) → drive loop (start input) → transport (listening) → HTTP → rate sampler
  *
+ * The drive loop steps the core through a StepObserver (stepObserver.ts), which feeds the
+ * replica-side latency histograms, the leader and readiness, and the events an embedding
+ * application subscribes to (`replica.events`, events.ts).
+ *
  * Stopping (SIGTERM, SIGINT, or close()): stop taking input, let the persists already started
  * finish and their messages leave, close the transport, close the store (its writer drains, then
  * the database), flush the log. A fatal error (an assertion in a core, a failed write) is logged
@@ -25,15 +29,22 @@ import type { StateMachine } from '../ordering/stateMachine.js';
 import { ConfError, defaultDataDir, loadReplicaConf, markerFileName, readStoreMarker, writeStoreMarker, type ReplicaConf } from './conf.js';
 import { Driver } from './drive.js';
 import { ExecutedChain } from './executedChain.js';
-import { HttpListenError, StatusServer } from './http.js';
+import { checkHealth, checkReady, PersistWatch, type Check } from './health.js';
+import { HttpListenError, HttpServer } from './http.js';
+import { ReplicaEvents, type ReplicaEventSource } from './events.js';
 import { createLogger, type ServerLogger } from './logging.js';
 import { ReplicaMetrics } from './metrics.js';
+import { PhaseLatency } from './phaseLatency.js';
+import { replicaRoutes } from './replicaRoutes.js';
+import { StatusStream } from './statusStream.js';
+import { StepObserver } from './stepObserver.js';
+import { packageVersion } from './version.js';
 import { StoreOpenError, StoreWriteError } from './store/errors.js';
 import { DEFAULT_REPLAY_CHUNK_BLOCKS, LevelReplicaStorage } from './store/replicaStore.js';
 import { ListenError } from './transport/serverBackend.js';
 import { Transport } from './transport/transport.js';
 import { UwsFallbackError } from './transport/uws.js';
-import { buildStatus, type ReplicaStatusJson } from './status.js';
+import { buildStatus, CLUSTER_ID_HEX_CHARS, type ReplicaStatusJson } from './status.js';
 
 /** How long a stop waits for started persists and their sends before closing anyway. A synced
  *  LevelDB batch takes milliseconds; seconds means the disk is failing, and waiting longer helps
@@ -102,6 +113,10 @@ export class RunningReplica {
     readonly logger: ServerLogger,
     readonly status: () => ReplicaStatusJson,
     private readonly closers: Closer[],
+    /** Commits, executions, view changes, peers and faults as they happen (events.ts). */
+    readonly events: ReplicaEventSource,
+    /** The bound HTTP port (the configured one, or the one the system chose for port 0). */
+    readonly httpPort: number,
   ) {}
 
   /** Stops gracefully (idempotent); resolves when everything is closed and the log flushed. */
@@ -207,6 +222,11 @@ async function startModules(
 
   // Network and the drive loop.
   const metrics = new ReplicaMetrics();
+  metrics.identify(self, toHex(config.clusterId).slice(0, CLUSTER_ID_HEX_CHARS), packageVersion());
+  const events = new ReplicaEvents((name, error) => logger.error({ err: error, event: name }, 'a replica event listener threw (the replica runs on)'));
+  const latency = new PhaseLatency(metrics.phaseSeconds);
+  const observer = new StepObserver(self, latency, events, observedCore(core), wallClockUs());
+  const persistWatch = new PersistWatch(() => Date.now());
   let driver: Driver | null = null;
   const transport = new Transport(
     {
@@ -222,19 +242,39 @@ async function startModules(
       onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
       onClientMessage: (conn, msg) => driver?.input({ kind: 'client', conn, msg }),
       onClientClosed: (conn) => driver?.input({ kind: 'clientClosed', conn }),
-      onPeerStatus: (peer, up) => logger.info({ peer, up }, up ? 'peer up' : 'peer down'),
+      onPeerStatus: (peer, up) => {
+        logger.info({ peer, up }, up ? 'peer up' : 'peer down');
+        events.emit('peer', { peer, up, atUs: wallClockUs() });
+      },
     },
   );
   closers.push({ name: 'transport', close: () => transport.close() });
 
+  let fatal: string | null = null;
   const onFatal = (error: unknown): void => {
+    fatal = error instanceof Error ? error.message : String(error);
     logger.fatal({ err: error }, error instanceof StoreWriteError ? 'a store write failed: stopping' : 'broken invariant: stopping');
     if (modules.onFatal !== undefined) modules.onFatal(error);
     else crash(error, logger);
   };
   const loop = new Driver({
-    core: { step: (input, nowUs) => core.step(input, nowUs), nextWakeUs: () => core.nextWakeUs(), get view() { return core.consensus.view; } },
-    storage,
+    core: {
+      step: (input, nowUs) => {
+        const out = core.step(input, nowUs);
+        try {
+          observer.observe(input, out, observedCore(core), nowUs);
+        } catch (error) {
+          // Observability must never stop the replica.
+          logger.error({ err: error }, 'step observer failed');
+        }
+        return out;
+      },
+      nextWakeUs: () => core.nextWakeUs(),
+      get view() {
+        return core.consensus.view;
+      },
+    },
+    storage: persistWatch.wrap(storage),
     sender: transport,
     metrics,
     logger,
@@ -254,8 +294,39 @@ async function startModules(
   });
   await transport.start();
 
+  const health = (): Check => checkHealth({ running: loop.running, fatal, oldestPendingWriteMs: persistWatch.oldestPendingMs() });
+  const commitAgeMs = (): number => (wallClockUs() - observer.lastCommitUs) / 1000;
+  const ready = (): Check =>
+    checkReady({
+      health: health(),
+      peersUp: transport.peersUp().length,
+      peersNeeded: config.q - 1,
+      peerCount: config.n - 1,
+      committedHeight: core.status().committedHeight,
+      commitAgeMs: commitAgeMs(),
+      idleBlockIntervalMs: p.idleBlockIntervalUs / 1000,
+      viewTimeoutMs: p.viewTimeoutMs,
+    });
+  const version = packageVersion();
   const status = (): ReplicaStatusJson =>
-    buildStatus({ config, self, core: core.status(), chain: chain.head(), driver: loop.stats(), transport, store: storage.stats(), dataDir, startedAtMs, clockUs: wallClockUs() });
+    buildStatus({
+      config,
+      self,
+      core: core.status(),
+      chain: chain.head(),
+      driver: loop.stats(),
+      transport,
+      store: storage.stats(),
+      dataDir,
+      startedAtMs,
+      clockUs: wallClockUs(),
+      version,
+      leader: observer.leader,
+      health: health(),
+      ready: ready(),
+      commitAgeMs: commitAgeMs(),
+      latency: latency.toJson(),
+    });
   metrics.bind({
     coreStatus: () => core.status(),
     storeStats: () => storage.stats(),
@@ -264,16 +335,32 @@ async function startModules(
   });
 
   // Operator endpoints.
-  const http = new StatusServer({ status, registry: metrics.registry }, logger);
+  const stream = new StatusStream(() => ({ replicas: [status()] }), logger);
+  const http = new HttpServer(replicaRoutes({ status, health, ready, registry: metrics.registry, stream }), logger);
   await http.listen(me.host, me.httpPort);
-  closers.push({ name: 'http', close: () => http.close() });
-  const sampler = setInterval(() => loop.sampleRates(Date.now()), RATE_SAMPLE_INTERVAL_MS);
+  closers.push({
+    name: 'http',
+    close: () => {
+      stream.close();
+      return http.close();
+    },
+  });
+  const sample = (): void => {
+    loop.sampleRates(Date.now());
+    latency.sample();
+  };
+  const sampler = setInterval(sample, RATE_SAMPLE_INTERVAL_MS);
   sampler.unref();
-  loop.sampleRates(Date.now());
+  sample();
   closers.push({ name: 'rate sampler', close: () => clearInterval(sampler) });
 
-  logger.info({ server: transport.serverBackend(), httpPort: me.httpPort, startupMs: Date.now() - startedAtMs }, 'replica running');
-  return new RunningReplica(conf, logger, status, closers);
+  logger.info({ server: transport.serverBackend(), httpPort: http.port, startupMs: Date.now() - startedAtMs }, 'replica running');
+  return new RunningReplica(conf, logger, status, closers, events, http.port);
+}
+
+/** What the step observer reads of the core after each step. */
+function observedCore(core: ReplicaCore): { view: number; leading: boolean } {
+  return { view: core.consensus.view, leading: core.consensus.leading };
 }
 
 /** Opens the store, creating it only on this replica's first start (see conf.ts, the marker). */

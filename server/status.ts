@@ -1,12 +1,16 @@
 /**
- * The /status document: what an operator (or the end-to-end test) wants to see at a glance.
- * Plain JSON numbers and strings; rates are over the last 10 s of this process.
+ * The /status document: what an operator (or the end-to-end test, or the dashboard) wants to see
+ * at a glance. Plain JSON numbers and strings; rates and `latency.recent` are over the last 10 s
+ * of this process.
  */
+import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { ReplicaStatus } from '../ordering/replica.js';
 import type { DriverStats } from './drive.js';
 import type { ExecutedChainHead } from './executedChain.js';
+import type { Check } from './health.js';
+import type { PhaseLatencyJson } from './phaseLatency.js';
 import type { ReplicaStoreStats } from './store/replicaStore.js';
 import type { Transport } from './transport/transport.js';
 
@@ -22,6 +26,14 @@ export interface StatusInputs {
   readonly startedAtMs: number;
   /** This process's clock (wallClockUs). */
   readonly clockUs: number;
+  readonly version: string;
+  /** The leader of the current view as this replica knows it (null: not known yet). */
+  readonly leader: number | null;
+  readonly health: Check;
+  readonly ready: Check;
+  /** Since the committed height last advanced (or since start), ms. */
+  readonly commitAgeMs: number;
+  readonly latency: PhaseLatencyJson;
 }
 
 export type ReplicaStatusJson = ReturnType<typeof buildStatus>;
@@ -31,15 +43,22 @@ export function buildStatus(s: StatusInputs) {
   const t = s.transport.stats();
   const server = s.transport.serverBackend();
   const writer = store.writer;
+  const peersUp = s.transport.peersUp();
   return {
     replica: s.self,
+    clusterId: toHex(s.config.clusterId).slice(0, CLUSTER_ID_HEX_CHARS),
+    version: s.version,
     n: s.config.n,
     f: s.config.f,
     q: s.config.q,
+    health: s.health,
+    ready: s.ready,
     view: core.view,
     leading: core.leading,
+    leader: s.leader,
     committedHeight: core.committedHeight,
     committedSlot: core.committedSlot,
+    commitAgeMs: Math.round(s.commitAgeMs),
     frontier: core.frontier,
     executedBatches: core.executedBatches,
     executedCommands: core.executedCommands,
@@ -53,7 +72,11 @@ export function buildStatus(s: StatusInputs) {
       executedCommandsPerSecond: driver.executedCommandsPerSecond,
       stepsPerSecond: driver.stepsPerSecond,
     },
-    peersUp: s.transport.peersUp(),
+    peersUp,
+    /** Every other replica, and whether this one's link to it is up. */
+    peers: s.config.replicas.filter((r) => r.id !== s.self).map((r) => ({ id: r.id, up: peersUp.includes(r.id) })),
+    /** Replica-side batch latency by phase (phaseLatency.ts). */
+    latency: s.latency,
     inboundPeers: t.inboundPeers,
     core: {
       pendingBatches: core.pendingBatches,
@@ -114,6 +137,9 @@ export function buildStatus(s: StatusInputs) {
     pid: process.pid,
   };
 }
+
+/** 64 bits of the cluster id: enough to tell clusters apart on a dashboard or in a metric label. */
+export const CLUSTER_ID_HEX_CHARS = 16;
 
 const MIB = 1024 * 1024;
 

@@ -5,39 +5,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseClusterConfig, type ClusterConfig } from '../../common/config.js';
 import { nodeCrypto } from '../../common/crypto/node.js';
+import { freePortRange } from '../../server/freePorts.js';
 import type { ReplicaStatusJson } from '../../server/status.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url));
 
-/** Ports are drawn from here: above the defaults of real clusters, below most ephemeral ranges. */
-const PORT_LOW = 20_000;
-const PORT_HIGH = 32_000;
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port with `count` free consecutive ports above it (checked by binding each). */
-export async function freePortRange(count: number, avoid: readonly number[] = []): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW - count));
-    if (avoid.some((a) => Math.abs(a - base) < count + 4)) continue;
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range found');
-}
+export { freePortRange };
 
 export function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
