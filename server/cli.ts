@@ -7,6 +7,7 @@
  *   pompe replica  --conf <dir> --id <i> [...]              run replica i
  *   pompe process  order|exec|client <dir> [--plot f] [--json]   summarise client logs
  *   pompe bench    --conf <dir> --clients <n> --duration <s> ...  the benchmark client (client/benchCommand.ts)
+ *   pompe dashboard --conf <dir> [--port p]                  a live page of every replica (server/dashboard/)
  *
  * Every command has --help. Errors of the environment (a missing file, a port in use) print one
  * line and exit 1; usage errors exit 2 (commander's convention is 1, so it is overridden).
@@ -20,6 +21,7 @@ import { nodeCrypto } from '../common/crypto/node.js';
 import { registerBenchCommand } from '../client/benchCommand.js';
 import { MAX_REPLICAS } from '../common/limits.js';
 import { ConfError } from './conf.js';
+import { registerDashboardCommand } from './dashboard/command.js';
 import { genConf, keygen, LOOPBACK_PROTOCOL } from './genConf.js';
 import { isLogLevel, LOG_LEVELS } from './logging.js';
 import { ExitCode, runReplicaProcess } from './replica.js';
@@ -174,6 +176,8 @@ export function buildProgram(): Command {
   // `pompe bench`: the benchmark client, registered by its own module (client/benchCommand.ts).
   registerBenchCommand(program);
   // ---------------------------------------------------------------------------------------------
+  // `pompe dashboard`: the cluster's live page (server/dashboard/command.ts).
+  registerDashboardCommand(program);
 
   return program;
 }

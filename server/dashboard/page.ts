@@ -32,7 +32,7 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 
 .figs div { min-width: 0; } .figs dt { color: var(--dim); font-size: .72rem; text-transform: uppercase; letter-spacing: .03em; }
 .figs dd { margin: 0; font-size: 1.05rem; font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 h3 { font-size: .75rem; color: var(--dim); text-transform: uppercase; letter-spacing: .03em; margin: .6rem 0 .25rem; font-weight: 600; }
-svg.spark { width: 100%; height: 38px; display: block; }
+svg.spark { width: 100%; height: 38px; display: block; border-bottom: 1px solid var(--line); }
 svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 .phase { display: grid; grid-template-columns: 7.5rem 1fr 6.5rem; gap: .5rem; align-items: center; font-size: .8rem; }
 .phase .q { text-align: right; font-variant-numeric: tabular-nums; color: var(--dim); white-space: nowrap; }
@@ -59,10 +59,12 @@ const fig = (field, label, value) => '<div><dt>' + esc(label) + '</dt><dd data-f
 const duration = (s) => s < 120 ? s + ' s' : s < 7200 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h';
 
 function spark(values) {
-  if (values.length < 2) return '<svg class="spark" viewBox="0 0 100 38"></svg>';
+  // Newest sample at the right edge; the line keeps its width however the box is stretched.
   const max = Math.max(1, ...values);
-  const pts = values.map((v, i) => (i * 100 / (HISTORY - 1)).toFixed(1) + ',' + (36 - v / max * 34).toFixed(1)).join(' ');
-  return '<svg class="spark" viewBox="0 0 100 38" preserveAspectRatio="none"><polyline points="' + pts + '"/></svg>';
+  const x = (i) => ((HISTORY - values.length + i) * 100 / (HISTORY - 1)).toFixed(1);
+  const pts = values.map((v, i) => x(i) + ',' + (36 - v / max * 34).toFixed(1)).join(' ');
+  return '<h3>executed cmd/s, last minute (max ' + num(max) + ')</h3><svg class="spark" viewBox="0 0 100 38" preserveAspectRatio="none">' +
+    (values.length < 2 ? '' : '<polyline vector-effect="non-scaling-stroke" points="' + pts + '"/>') + '</svg>';
 }
 
 function hist(counts) {
