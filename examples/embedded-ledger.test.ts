@@ -8,7 +8,7 @@ import { runLedger } from './embedded-ledger.js';
 describe('examples/embedded-ledger', () => {
   it('orders the entries once, identically at every replica, and tells the client where each landed', async () => {
     const entries = Array.from({ length: 20 }, (_, i) => `entry ${i}`);
-    const run = await runLedger(entries, 47000);
+    const run = await runLedger(entries);
     expect(run.ledgers).toHaveLength(4);
     for (const ledger of run.ledgers) {
       expect(ledger).toEqual(run.ledgers[0]);

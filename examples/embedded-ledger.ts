@@ -10,15 +10,10 @@
  * `startReplica` in your service on each); the state machine must be deterministic: the same
  * commands in the same order give the same results everywhere.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from '../common/batch.js';
-import { nodeCrypto } from '../common/crypto/node.js';
 import { PompeClient } from '../client/client.js';
 import type { ExecutionContext, StateMachine } from '../ordering/stateMachine.js';
-import { genConf } from '../server/genConf.js';
-import { startReplica, type RunningReplica } from '../server/replica.js';
+import { startLocalCluster } from './localCluster.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -42,18 +37,13 @@ export interface LedgerRun {
   readonly receipts: readonly { readonly entry: string; readonly index: number; readonly position: number; readonly ts: number | null }[];
 }
 
-/** Starts a 4-replica cluster on loopback ports from `basePort`, submits `entries`, stops it. */
-export async function runLedger(entries: readonly string[], basePort = 46000): Promise<LedgerRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'pompe-ledger-'));
-  const replicas: RunningReplica[] = [];
+/** Starts a 4-replica cluster on free loopback ports, submits `entries`, stops it. */
+export async function runLedger(entries: readonly string[]): Promise<LedgerRun> {
   const ledgers = [0, 1, 2, 3].map(() => new Ledger());
+  const cluster = await startLocalCluster(4, (id) => ledgers[id]!);
   let client: PompeClient | null = null;
   try {
-    await genConf({ replicas: 4, out: dir, hosts: ['127.0.0.1'], basePeerPort: basePort, baseClientPort: basePort + 100, baseHttpPort: basePort + 200 }, nodeCrypto);
-    for (let id = 0; id < 4; id++) {
-      replicas.push(await startReplica({ confDir: dir, id, logLevel: 'warn', logFile: join(dir, `replica-${id}.log`) }, { stateMachine: ledgers[id]! }));
-    }
-    client = await PompeClient.connect({ confDir: dir });
+    client = await PompeClient.connect({ confDir: cluster.dir });
     const results = await Promise.all(entries.map((entry) => client!.submit(encoder.encode(entry))));
     const receipts = results.map((r, i) => ({ entry: entries[i]!, index: Number(decoder.decode(r.result)), position: r.position, ts: r.ts }));
     // f+1 replicas answered; give the others a moment to execute the same entries.
@@ -62,8 +52,7 @@ export async function runLedger(entries: readonly string[], basePort = 46000): P
     return { ledgers: ledgers.map((l) => [...l.entries]), receipts };
   } finally {
     await client?.close();
-    for (const r of replicas.reverse()) await r.close();
-    await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   }
 }
 
