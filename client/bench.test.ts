@@ -17,7 +17,7 @@ import { ReplicaHarness } from './testReplicaHarness.js';
 import { wsTransport } from './wsTransport.js';
 
 const LATENCY_LINE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} \[pompe info\] \d+\.\d{6}$/;
-const DETAIL_LINE = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$/;
+const DETAIL_LINE = /^(\d+) (\d+) ([0-9a-f]{64}|-) (\d+) (\d+|-) (\d+|-) (\d+|-) (\d+|-) (\d+|-) ([a-z_]+) (warmup|measured)$/;
 
 let harness: ReplicaHarness | null = null;
 let dir: string;
@@ -68,11 +68,29 @@ async function lines(name: string): Promise<string[]> {
   return text.split('\n').slice(0, -1);
 }
 
+/** A detail line's fields; `-` is null. */
+interface Detail {
+  readonly client: string;
+  readonly seq: number;
+  readonly digest: string | null;
+  readonly submit: number;
+  readonly ordered: number | null;
+  readonly executed: number | null;
+  readonly ts: number | null;
+  readonly position: number | null;
+  readonly index: number | null;
+  readonly outcome: string;
+  readonly measured: boolean;
+}
+
 interface LogCheck {
   readonly order: string[];
   readonly exec: string[];
-  readonly details: number[][];
+  readonly details: Detail[];
 }
+
+const orNull = (text: string): number | null => (text === '-' ? null : Number(text));
+const EXECUTED_OUTCOMES = new Set(['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large']);
 
 /** Reads client i's three logs and checks their formats and that their counts match the summary. */
 async function checkLogs(summary: BenchSummary, index: number): Promise<LogCheck> {
@@ -81,23 +99,36 @@ async function checkLogs(summary: BenchSummary, index: number): Promise<LogCheck
   const detail = await lines(`client${index}.detail.log`);
   for (const line of [...order, ...exec]) expect(line).toMatch(LATENCY_LINE);
   expect(detail[0]).toBe(DETAIL_LOG_HEADER);
-  const details = detail.slice(1).map((line) => {
+  const details = detail.slice(1).map((line): Detail => {
     const m = DETAIL_LINE.exec(line);
     expect(m, line).not.toBeNull();
-    return m!.slice(1).map(Number);
+    const f = m!.slice(1);
+    return {
+      client: f[0]!,
+      seq: Number(f[1]),
+      digest: f[2] === '-' ? null : f[2]!,
+      submit: Number(f[3]),
+      ordered: orNull(f[4]!),
+      executed: orNull(f[5]!),
+      ts: orNull(f[6]!),
+      position: orNull(f[7]!),
+      index: orNull(f[8]!),
+      outcome: f[9]!,
+      measured: f[10] === 'measured',
+    };
   });
   const counts = summary.logs.find((l) => l.index === index)!;
   expect(counts).toEqual({ index, orderLines: order.length, execLines: exec.length, detailLines: details.length });
-  // Every executed command has an exec and a detail line (gateway mode may skip a detail line;
-  // the caller checks those against the summary); each was ordered first.
-  expect(exec.length).toBeGreaterThanOrEqual(details.length);
-  if (summary.detailSkipped === 0) expect(exec.length).toBe(details.length);
-  // Commands ordered but still executing at the end have an order line only; commands whose
-  // ordering was never observed have an exec line only.
+  // Every command offered has a detail line: one client, sequence numbers 1, 2, 3, … each once.
+  expect(new Set(details.map((d) => d.client)).size).toBeLessThanOrEqual(1);
+  expect(details.map((d) => d.seq).sort((a, b) => a - b)).toEqual(details.map((_, i) => i + 1));
+  // Every measured command that executed has an exec line; each was ordered first (if seen).
+  expect(details.filter((d) => d.measured && EXECUTED_OUTCOMES.has(d.outcome))).toHaveLength(exec.length);
   if (summary.orderUnobserved === 0) expect(order.length).toBeGreaterThanOrEqual(exec.length);
-  for (const [submit, ordered, executed] of details) {
-    expect(submit!).toBeLessThanOrEqual(ordered!);
-    expect(ordered!).toBeLessThanOrEqual(executed!);
+  for (const d of details) {
+    if (d.ordered !== null) expect(d.submit).toBeLessThanOrEqual(d.ordered);
+    if (d.ordered !== null && d.executed !== null) expect(d.ordered).toBeLessThanOrEqual(d.executed);
+    expect(d.executed !== null).toBe(EXECUTED_OUTCOMES.has(d.outcome));
   }
   return { order, exec, details };
 }
@@ -145,40 +176,45 @@ describe('bench', () => {
       ['client0.detail.log', 'client0.exec.log', 'client0.order.log', 'client1.detail.log', 'client1.exec.log', 'client1.order.log'],
     );
     let total = 0;
-    let skipped = 0;
     for (const index of [0, 1]) {
       const { exec, details } = await checkLogs(summary, index);
       total += exec.length;
-      skipped += exec.length - details.length;
-      // All commands of a batch complete together: they share position and times, indexes 0..19.
+      // All commands of a batch complete together: they share digest, position and times, indexes 0..19.
       expect(exec.length % 20).toBe(0);
       expect(details.length % 20).toBe(0);
       for (let i = 0; i < details.length; i += 20) {
         const batch = details.slice(i, i + 20);
-        expect(batch.map((d) => d[5])).toEqual([...Array(20).keys()]);
-        expect(new Set(batch.map((d) => `${d[1]} ${d[2]} ${d[3]} ${d[4]}`)).size).toBe(1);
+        expect(batch.map((d) => d.index)).toEqual([...Array(20).keys()]);
+        expect(new Set(batch.map((d) => `${d.digest} ${d.ordered} ${d.executed} ${d.ts} ${d.position}`)).size).toBe(1);
+        expect(batch[0]!.digest).not.toBeNull();
       }
+      expect(details.every((d) => d.outcome === 'executed' || d.outcome === 'executed_unordered')).toBe(true);
+      expect(details.filter((d) => d.outcome === 'executed_unordered')).toHaveLength(0);
     }
     // Measured commands: executed inside the interval plus those drained after it.
     expect(total).toBe(summary.executed + summary.drainedExecuted);
-    expect(skipped).toBe(summary.detailSkipped);
-    expect(summary.detailSkipped).toBe(summary.orderUnobserved);
     expect(printed).toMatch(/^pompe bench: 2 client\(s\), direct mode, batch 20/);
     expect(printed).toMatch(/client1: \d+ order entries, \d+ exec entries, \d+ detail entries/);
 
     const exec = await processScript('exec');
     expect(exec).toContain(`Total: ${total}  transactions`);
     expect(exec).toMatch(/Linearizability violations: 0 {2}\(commands checked: \d+\)/);
+    expect(exec).toMatch(/Lost after ordering: 0 {2}Executed twice: 0 {2}Position collisions: 0\nMissing lines: 0 {2}Duplicate lines: 0 {2}Batch mismatches: 0/);
     expect(await processScript('order')).toMatch(/^Total: \d+ {2}transactions/);
   });
 
-  it('warmup: work submitted before the measured interval is neither logged nor counted', async () => {
+  it('warmup: work submitted before the measured interval is not counted, and has warm-up detail lines only', async () => {
     harness = await ReplicaHarness.start();
     const beforeUs = wallClockUs();
     const summary = await runBench(options({ clients: 1, warmupS: 1, durationS: 1 }));
-    const { details } = await checkLogs(summary, 0);
-    expect(details.length).toBeGreaterThan(0);
-    for (const [submit] of details) expect(submit!).toBeGreaterThanOrEqual(beforeUs + 1_000_000);
+    const { details, exec } = await checkLogs(summary, 0);
+    const warmup = details.filter((d) => !d.measured);
+    const measured = details.filter((d) => d.measured);
+    expect(warmup.length).toBeGreaterThan(0);
+    expect(measured.length).toBeGreaterThan(0);
+    for (const d of warmup) expect(d.submit).toBeLessThan(beforeUs + 1_100_000);
+    for (const d of measured) expect(d.submit).toBeGreaterThanOrEqual(beforeUs + 1_000_000);
+    expect(exec.length).toBe(summary.executed + summary.drainedExecuted);
     expect(summary.measuredSeconds).toBeCloseTo(1, 1);
   });
 
@@ -197,9 +233,8 @@ describe('bench', () => {
     expect(measured).toBeGreaterThan(0);
     expect(measured).toBeLessThanOrEqual(summary.offered);
     const { details } = await checkLogs(summary, 1);
-    const byBatch = new Map<number, number[]>();
-    // Columns: submit, ordered, executed, ts, position, index; a batch is one position.
-    for (const d of details) byBatch.set(d[4]!, [...(byBatch.get(d[4]!) ?? []), d[0]!]);
+    const byBatch = new Map<string, number[]>();
+    for (const d of details) byBatch.set(d.digest!, [...(byBatch.get(d.digest!) ?? []), d.submit]);
     const sizes = [...byBatch.values()].map((b) => b.length);
     // Size bound always; the delay bound cuts partial batches (unless a stalled event loop let a
     // whole batch accumulate between two ticks).
@@ -216,13 +251,11 @@ describe('bench', () => {
     const summary = await runBench(options({ mode: 'gateway', outstanding: 1, batchSize: 10 }));
     expect(summary.executed).toBeGreaterThan(0);
     expect(summary.failedCommands).toBe(0);
-    let skipped = 0;
     for (const index of [0, 1]) {
-      const { exec, details } = await checkLogs(summary, index);
-      for (const d of details) expect(d[5]).toBe(0);
-      skipped += exec.length - details.length;
+      const { details } = await checkLogs(summary, index);
+      // The gateway does not say where in its batch a command went.
+      for (const d of details) expect(d.index).toBeNull();
     }
-    expect(skipped).toBe(summary.detailSkipped);
     expect(await processScript('exec')).toMatch(/Linearizability violations: 0 /);
   });
 

@@ -3,9 +3,12 @@
  * `outstanding` batches in flight (closed loop) or takes the batches a rate schedule hands it (open
  * loop), and records each batch's commands in its logs when the batch is ordered and executed. All
  * tracking is per batch: the commands of a batch share their batch's record, and a command's submit
- * time is the batch's plus i × the schedule's spacing (0 in the closed loop).
+ * time is the batch's plus i × the schedule's spacing (0 in the closed loop). Every command gets a
+ * detail line whatever becomes of it (detailLog.ts), warm-up included; the latency logs hold the
+ * measured ones.
  */
 import { encodeBatch } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import type { Digest } from '../common/ids.js';
 import type { BenchContext } from './benchContext.js';
@@ -14,7 +17,8 @@ import { recordLatency } from './benchStats.js';
 import type { KvWorkload } from './benchWorkload.js';
 import type { DetailLogWriter, LatencyLogWriter } from './latencyLog.js';
 import { CongestionWindow } from './congestionWindow.js';
-import { countStatuses } from './results.js';
+import { executedOutcome, type DetailBatch, type DetailOutcome } from './detailLog.js';
+import { commandStatuses, type CommandStatus } from './results.js';
 
 export interface ClientLogs {
   readonly order: LatencyLogWriter;
@@ -62,7 +66,11 @@ export class DirectBenchClient implements BatchOwner {
   /** Measured commands in flight. */
   inFlightMeasured = 0;
   private readonly latencies: Float64Array;
-  private readonly submits: Float64Array;
+  private readonly statuses: CommandStatus[] = [];
+  /** Batches submitted and not yet executed or failed: logged as unfinished at the end. */
+  private readonly pending = new Set<BenchBatch>();
+  /** This client's identity in the detail log. */
+  private readonly name: string;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private waitingForLog = false;
   /** Open loop: batches due but not yet submitted (the schedule sets it; pump drains it). */
@@ -80,7 +88,7 @@ export class DirectBenchClient implements BatchOwner {
     session.addCollector(opts.clientId);
     this.window = new CongestionWindow(opts.outstanding);
     this.latencies = new Float64Array(opts.batchSize);
-    this.submits = new Float64Array(opts.batchSize);
+    this.name = String(opts.clientId);
   }
 
   get index(): number {
@@ -133,6 +141,12 @@ export class DirectBenchClient implements BatchOwner {
     this.backlog.length = 0;
   }
 
+  /** At the end of the run: a detail line for every command still in flight. */
+  logUnfinished(): void {
+    for (const batch of this.pending) this.detail(batch, null, () => 'unfinished');
+    this.pending.clear();
+  }
+
   private submitBatch(count: number, submitUs: number, stepUs: number): void {
     const nowUs = this.ctx.clock();
     const { clientId } = this.opts;
@@ -155,6 +169,7 @@ export class DirectBenchClient implements BatchOwner {
       ts: 0,
     };
     this.inFlight++;
+    this.pending.add(batch);
     if (batch.measured) {
       this.inFlightMeasured += count;
       if (this.opts.closedLoop) this.ctx.counters.offered += count;
@@ -178,43 +193,61 @@ export class DirectBenchClient implements BatchOwner {
   onExecuted(b: SessionBatch, position: number, ts: number, results: Uint8Array, nowUs: number): void {
     const batch = b as BenchBatch;
     this.inFlight--;
+    this.pending.delete(batch);
     if (batch.measured) this.inFlightMeasured -= batch.count;
     const { counters } = this.ctx;
     counters.executedTotal += batch.count;
+    const statuses = commandStatuses(results, batch.count, this.statuses);
+    const ordered = batch.orderedUs >= 0;
+    // The executed timestamp, not the ordered one: after a restart of phase 1 a batch may execute
+    // under an earlier attempt's certificate.
+    let ok = this.detail(batch, { executedUs: nowUs, tsUs: ts, position }, (i) => executedOutcome(statuses[i]!, ordered));
     if (batch.measured) {
       if (this.ctx.inInterval(nowUs)) counters.executedInInterval += batch.count;
       else counters.drainedExecuted += batch.count;
-      countStatuses(results, batch.count, counters.statuses);
+      for (const status of statuses) counters.statuses[status]++;
       const lat = this.latenciesOf(batch, nowUs);
       this.record(this.ctx.execHistogram, batch, lat);
-      let ok = this.logs.exec.recordBatch(nowUs, lat);
-      if (batch.orderedUs < 0) {
-        // The Collector confirmed execution without reporting the ordering (after a restart the
-        // batch executed under an earlier attempt's ack): its time and timestamp are unknown, and
-        // a made-up timestamp would show as a timestamp order violation. No order or detail line.
-        counters.orderUnobserved += batch.count;
-        counters.detailSkipped += batch.count;
-      } else {
-        const submits = this.submits.subarray(0, batch.count);
-        for (let i = 0; i < batch.count; i++) submits[i] = Math.floor(batch.submitUs + i * batch.stepUs);
-        // The executed timestamp, not the ordered one: after a restart of phase 1 a batch may execute
-        // under an earlier attempt's certificate.
-        ok = this.logs.detail.recordBatch({ orderedWallUs: batch.orderedUs, executedWallUs: nowUs, tsUs: ts, position }, submits) && ok;
-      }
-      if (!ok) this.ctx.blockOnLog(Promise.all([this.logs.exec.whenWritable(), this.logs.detail.whenWritable()]).then(() => undefined));
+      ok = this.logs.exec.recordBatch(nowUs, lat) && ok;
+      // Confirmed without the ordering reported (after a restart the batch executed under an earlier
+      // attempt's ack): no order line; its detail lines say executed_unordered.
+      if (!ordered) counters.orderUnobserved += batch.count;
     }
+    if (!ok) this.ctx.blockOnLog(Promise.all([this.logs.exec.whenWritable(), this.logs.detail.whenWritable()]).then(() => undefined));
     this.pump();
   }
 
   onFailed(b: SessionBatch, _reason: string, timedOut: boolean): void {
     const batch = b as BenchBatch;
     this.inFlight--;
+    this.pending.delete(batch);
     if (batch.measured) {
       this.inFlightMeasured -= batch.count;
       this.ctx.counters.failedCommands += batch.count;
       if (timedOut) this.ctx.counters.timedOutCommands += batch.count;
     }
+    const outcome: DetailOutcome = timedOut ? 'timed_out' : 'failed';
+    if (!this.detail(batch, null, () => outcome)) this.ctx.blockOnLog(this.logs.detail.whenWritable());
     this.pump();
+  }
+
+  /** The batch's detail lines; `executed` null when it did not execute. */
+  private detail(
+    batch: BenchBatch,
+    executed: { executedUs: number; tsUs: number; position: number } | null,
+    outcome: (i: number) => DetailOutcome,
+  ): boolean {
+    const ordered = batch.orderedUs >= 0;
+    const line: DetailBatch = {
+      client: this.name,
+      digest: toHex(batch.digest),
+      orderedUs: ordered ? batch.orderedUs : null,
+      executedUs: executed?.executedUs ?? null,
+      tsUs: executed?.tsUs ?? (ordered ? batch.ts : null),
+      position: executed?.position ?? null,
+      measured: batch.measured,
+    };
+    return this.logs.detail.recordBatch(line, batch.firstSeq, batch.count, (i) => batch.submitUs + i * batch.stepUs, outcome);
   }
 
   private latenciesOf(batch: BenchBatch, nowUs: number): Float64Array {

@@ -21,9 +21,6 @@ export interface BenchCounters {
   timedOutCommands: number;
   logBackoffs: number;
   sendBackoffs: number;
-  /** Executed commands without a detail line: ordering never observed (no timestamp), or a
-   *  duplicate (gateway mode) whose position is not where the command executed. */
-  detailSkipped: number;
   /** Measured commands whose execution was confirmed without their ordering being observed (the
    *  batch executed under an earlier attempt's ack after a restart): no order line. */
   orderUnobserved: number;
@@ -42,7 +39,6 @@ export class BenchContext {
     timedOutCommands: 0,
     logBackoffs: 0,
     sendBackoffs: 0,
-    detailSkipped: 0,
     orderUnobserved: 0,
     statuses: { executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0 },
   };

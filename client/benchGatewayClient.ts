@@ -1,16 +1,18 @@
 /**
  * One logical benchmark client in gateway mode: single commands to a replica (which batches them),
  * `window` commands in flight (closed loop) or those a rate schedule makes due (open loop). Each
- * command is tracked on its own here, since its gateway, not this client, decides its batch; the
- * detail log's index is 0 for every command (the gateway does not report a command's place in its
- * batch, and equal (position, index) keys are never counted as out of order by the process script).
+ * command is tracked on its own here, since its gateway, not this client, decides its batch; its
+ * detail line has no index (the gateway does not report a command's place in its batch) and the
+ * digest the gateway reported with the ordering, if it did.
  */
 import type { ClusterConfig } from '../common/config.js';
+import { toHex } from '../common/bytes.js';
 import type { BenchContext } from './benchContext.js';
 import type { ClientLogs } from './benchClient.js';
 import type { BenchSession } from './benchSession.js';
 import { recordLatency } from './benchStats.js';
 import type { KvWorkload } from './benchWorkload.js';
+import { executedOutcome, type DetailOutcome } from './detailLog.js';
 import type { PompeClientError } from './errors.js';
 import { GatewayEngine } from './gatewayMode.js';
 import { resolveOptions } from './options.js';
@@ -33,6 +35,10 @@ export class GatewayBenchClient {
   inFlight = 0;
   inFlightMeasured = 0;
   private waitingForLog = false;
+  /** Commands in flight (logged as unfinished at the end), by sequence number. */
+  private readonly pending = new Map<number, PendingCommand>();
+  private readonly digests = new Map<number, string>();
+  private readonly name: string;
   private readonly backlog: { count: number; submitUs: number; stepUs: number }[] = [];
 
   constructor(
@@ -54,6 +60,7 @@ export class GatewayBenchClient {
       },
       config,
     );
+    this.name = String(opts.clientId);
     this.engine = new GatewayEngine(config, session.links, resolved, { released: () => this.released() });
     session.addGateway(opts.clientId, this.engine);
   }
@@ -99,6 +106,13 @@ export class GatewayBenchClient {
     this.engine.close(null);
   }
 
+  /** At the end of the run: a detail line for every command still in flight. */
+  logUnfinished(): void {
+    for (const cmd of this.pending.values()) this.detail(cmd, null, 'unfinished');
+    this.pending.clear();
+    this.digests.clear();
+  }
+
   private submit(submitUs: number): void {
     const seq = this.nextSeq++;
     // The engine encodes the command into its frame at once, so a scratch view is safe here.
@@ -111,11 +125,12 @@ export class GatewayBenchClient {
       orderedUs: -1,
       ts: null,
       outcome: null,
-      resolveOrdered: (info) => this.onOrdered(info, measured),
+      resolveOrdered: (info) => this.onOrdered(cmd, info, measured),
       resolveExecuted: (result) => this.onExecuted(cmd, result, measured),
-      reject: (error) => this.onFailed(error, measured),
+      reject: (error) => this.onFailed(cmd, error, measured),
     };
     this.inFlight++;
+    this.pending.set(seq, cmd);
     if (measured) {
       this.inFlightMeasured++;
       if (this.opts.closedLoop) this.ctx.counters.offered++;
@@ -123,7 +138,8 @@ export class GatewayBenchClient {
     this.engine.start(cmd);
   }
 
-  private onOrdered(info: OrderedInfo, measured: boolean): void {
+  private onOrdered(cmd: PendingCommand, info: OrderedInfo, measured: boolean): void {
+    if (info.digest !== null) this.digests.set(cmd.seq, toHex(info.digest));
     const { counters } = this.ctx;
     counters.orderedTotal++;
     if (!measured) return;
@@ -142,32 +158,48 @@ export class GatewayBenchClient {
   private onExecuted(cmd: PendingCommand, result: SubmitResult, measured: boolean): void {
     const { counters } = this.ctx;
     counters.executedTotal++;
-    if (!measured) return;
-    this.inFlightMeasured--;
     const nowUs = this.ctx.clock();
-    if (this.ctx.inInterval(nowUs)) counters.executedInInterval++;
-    else counters.drainedExecuted++;
-    counters.statuses[result.status]++;
-    const latencyUs = result.latencyMs * 1000;
-    recordLatency(this.ctx.execHistogram, latencyUs);
-    let ok = this.logs.exec.record(nowUs, latencyUs);
-    // Without the gateway's commandOrdered the timestamp is unknown (a made-up one would count as a
-    // timestamp order violation); a duplicate's position is where a later copy was skipped, not
-    // where the command executed (it would count as a linearizability violation). Neither gets a
-    // detail line.
-    if (cmd.ts === null || result.status !== 'executed') counters.detailSkipped++;
-    else {
-      const detail = { submitWallUs: cmd.submitUs, orderedWallUs: cmd.orderedUs, executedWallUs: nowUs, tsUs: cmd.ts, position: result.position, index: 0 };
-      ok = this.logs.detail.record(detail) && ok;
+    // A duplicate's position is where a later copy was skipped, not where the command executed.
+    let ok = this.detail(cmd, { executedUs: nowUs, tsUs: result.ts, position: result.position }, executedOutcome(result.status, cmd.ts !== null));
+    if (measured) {
+      this.inFlightMeasured--;
+      if (this.ctx.inInterval(nowUs)) counters.executedInInterval++;
+      else counters.drainedExecuted++;
+      counters.statuses[result.status]++;
+      const latencyUs = result.latencyMs * 1000;
+      recordLatency(this.ctx.execHistogram, latencyUs);
+      ok = this.logs.exec.record(nowUs, latencyUs) && ok;
     }
     if (!ok) this.ctx.blockOnLog(Promise.all([this.logs.exec.whenWritable(), this.logs.detail.whenWritable()]).then(() => undefined));
   }
 
-  private onFailed(error: PompeClientError, measured: boolean): void {
+  private onFailed(cmd: PendingCommand, error: PompeClientError, measured: boolean): void {
+    const timedOut = error.code === 'TIMEOUT';
+    if (!this.detail(cmd, null, timedOut ? 'timed_out' : 'failed')) this.ctx.blockOnLog(this.logs.detail.whenWritable());
     if (!measured) return;
     this.inFlightMeasured--;
     this.ctx.counters.failedCommands++;
-    if (error.code === 'TIMEOUT') this.ctx.counters.timedOutCommands++;
+    if (timedOut) this.ctx.counters.timedOutCommands++;
+  }
+
+  /** The command's detail line (it leaves the pending set); `executed` null when it did not execute. */
+  private detail(cmd: PendingCommand, executed: { executedUs: number; tsUs: number | null; position: number } | null, outcome: DetailOutcome): boolean {
+    this.pending.delete(cmd.seq);
+    const digest = this.digests.get(cmd.seq) ?? null;
+    this.digests.delete(cmd.seq);
+    return this.logs.detail.record({
+      client: this.name,
+      seq: cmd.seq,
+      digest,
+      submitUs: cmd.submitUs,
+      orderedUs: cmd.orderedUs >= 0 && cmd.ts !== null ? cmd.orderedUs : null,
+      executedUs: executed?.executedUs ?? null,
+      tsUs: executed?.tsUs ?? cmd.ts,
+      position: executed?.position ?? null,
+      index: null,
+      outcome,
+      measured: this.ctx.isMeasured(cmd.submitUs),
+    });
   }
 
   private released(): void {

@@ -81,9 +81,6 @@ export interface BenchSummary {
   readonly duplicateResults: number;
   readonly malformedResults: number;
   readonly gatewayFailovers: number;
-  /** Executed commands without a detail line (timestamp never observed, or a gateway-mode
-   *  duplicate whose position is not where the command executed). */
-  readonly detailSkipped: number;
   /** Executed commands whose ordering was never observed: no order line. */
   readonly orderUnobserved: number;
   readonly logBackoffs: number;
@@ -121,7 +118,7 @@ export function formatSummary(s: BenchSummary): string {
       : [`window: halved ${s.window.halvings} times on late restarts, smallest ${s.window.smallest}, mean ${s.window.final.toFixed(1)} of ${s.window.max} at the end`]),
     `failures: ${num(s.failedCommands)} command(s) (timed out ${num(s.timedOutCommands)})  duplicate results: ${s.duplicateResults}  malformed: ${s.malformedResults}` +
       (s.mode === 'gateway' ? `  gateway failovers: ${s.gatewayFailovers}` : ''),
-    `ordering not observed: ${num(s.orderUnobserved)} command(s) (no order line)  detail lines skipped: ${num(s.detailSkipped)}`,
+    `ordering not observed: ${num(s.orderUnobserved)} command(s) (no order line; detail outcome executed_unordered)`,
     `backoffs: log ${s.logBackoffs}, send ${s.sendBackoffs}  link drops: ${s.linkDisconnects}`,
     `client cpu: ${s.clientCpuSeconds.toFixed(2)} s (${s.clientCpuUsPerCommand.toFixed(2)} µs per executed command)`,
   ];

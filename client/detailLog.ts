@@ -1,43 +1,81 @@
 /**
- * Per-command detail logs (`client<i>.detail.log`) for the fairness check of the process script,
- * which counts ordering-linearizability violations across clients. Streamed like the latency logs.
+ * Per-command detail logs (`client<i>.detail.log`): one line for every command the benchmark
+ * offered — warm-up included, whatever became of it — so that anyone can check from the logs
+ * alone that nothing was lost or executed twice and that ordering was linearizable, command by
+ * command (the process script does: experiments/process/). Streamed like the latency logs.
  *
- * Format: the header line below, then one line per executed command with six integers:
- * submit, ordered and executed wall-clock µs; the batch's agreed timestamp (µs); the batch's position
- * in the executed sequence; the command's index inside its batch.
+ * Format: the header line below, then one line per command, eleven space-separated fields, `-`
+ * where a value is unknown:
+ *
+ *   client     the client's identity (no spaces; today its numeric client id)
+ *   seq        its sequence number (1, 2, 3, … per client)
+ *   digest     hex SHA-256 of the batch that carried it (gateway mode: as its gateway reported)
+ *   submit_us  wall-clock µs it was submitted (or scheduled, open loop)
+ *   ordered_us when its ordering completed (sequencing certificate); `-` if never observed
+ *   executed_us when the client counted it executed (f+1 matching notices, or the gateway)
+ *   ts_us      the batch's agreed timestamp
+ *   position   the batch's place in the executed sequence
+ *   index      the command's place in its batch (`-` in gateway mode: the gateway does not say)
+ *   outcome    executed | executed_unordered (executed, ordering never observed) | duplicate (a
+ *              copy skipped at `position`: the command executed elsewhere) | malformed |
+ *              result_too_large | failed (refused, expired) | timed_out | unfinished (in flight
+ *              when the run ended)
+ *   phase      warmup | measured
  */
 import { ChunkedLogFile, type ChunkedLogFileOptions } from './chunkedLogFile.js';
+import type { CommandStatus } from './results.js';
 
-export const DETAIL_LOG_HEADER = '# submit_us ordered_us executed_us ts_us position index';
+export const DETAIL_LOG_HEADER = '# pompe detail v2: client seq digest submit_us ordered_us executed_us ts_us position index outcome phase';
 
-/** What the commands of one executed batch share. */
+export const DETAIL_OUTCOMES = ['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large', 'failed', 'timed_out', 'unfinished'] as const;
+export type DetailOutcome = (typeof DETAIL_OUTCOMES)[number];
+
+/** The outcome of an executed command, by its result status and whether its ordering was seen. */
+export function executedOutcome(status: CommandStatus, ordered: boolean): DetailOutcome {
+  switch (status) {
+    case 'executed':
+      return ordered ? 'executed' : 'executed_unordered';
+    case 'duplicate':
+      return 'duplicate';
+    case 'resultTooLarge':
+      return 'result_too_large';
+    default:
+      return 'malformed';
+  }
+}
+
+/** What the commands of one batch share. */
 export interface DetailBatch {
-  /** When the batch's ordering phase completed (sequencing certificate), wall-clock µs. */
-  readonly orderedWallUs: number;
-  /** When the client counted the batch executed, wall-clock µs. */
-  readonly executedWallUs: number;
-  /** The batch's agreed (median) timestamp, µs. */
-  readonly tsUs: number;
-  /** The batch's index in the executed sequence. */
-  readonly position: number;
+  readonly client: string;
+  /** Hex digest of the batch; null if unknown. */
+  readonly digest: string | null;
+  readonly orderedUs: number | null;
+  readonly executedUs: number | null;
+  readonly tsUs: number | null;
+  readonly position: number | null;
+  readonly measured: boolean;
 }
 
+/** One command's line. */
 export interface DetailRecord extends DetailBatch {
-  /** When the command was submitted, wall-clock µs. */
-  readonly submitWallUs: number;
-  /** The command's index inside its batch. */
-  readonly index: number;
+  readonly seq: number;
+  readonly submitUs: number;
+  readonly index: number | null;
+  readonly outcome: DetailOutcome;
 }
 
-function checkInteger(name: string, value: number): void {
+const CLIENT_NAME = /^\S+$/;
+
+function field(name: string, value: number | null): string {
+  if (value === null) return '-';
   if (!Number.isSafeInteger(value)) throw new RangeError(`detail log: ${name} must be a safe integer, got ${value}`);
+  return String(value);
 }
 
-function checkBatch(batch: DetailBatch): void {
-  checkInteger('orderedWallUs', batch.orderedWallUs);
-  checkInteger('executedWallUs', batch.executedWallUs);
-  checkInteger('tsUs', batch.tsUs);
-  checkInteger('position', batch.position);
+/** The fields from ordered_us to position, shared by a batch's lines. */
+function sharedFields(b: DetailBatch): string {
+  if (!CLIENT_NAME.test(b.client)) throw new RangeError(`detail log: a client name must be non-empty without spaces, got '${b.client}'`);
+  return `${field('orderedUs', b.orderedUs)} ${field('executedUs', b.executedUs)} ${field('tsUs', b.tsUs)} ${field('position', b.position)}`;
 }
 
 /** Streams one detail log file. Create with `await DetailLogWriter.open(path)`. */
@@ -67,28 +105,33 @@ export class DetailLogWriter {
   }
 
   /**
-   * One line per command of an executed batch; command i of `submitWallUs` gets index i.
+   * One line per command of a batch: command i has sequence number firstSeq + i, was submitted at
+   * submitUs(i) and ended as outcome(i); its index is i (null: `indexed` false, gateway mode).
    * Returns false when too much waits in memory (lines kept; await whenWritable()).
    */
-  recordBatch(batch: DetailBatch, submitWallUs: ArrayLike<number>): boolean {
-    checkBatch(batch);
-    const shared = ` ${batch.orderedWallUs} ${batch.executedWallUs} ${batch.tsUs} ${batch.position} `;
+  recordBatch(
+    batch: DetailBatch,
+    firstSeq: number,
+    count: number,
+    submitUs: (i: number) => number,
+    outcome: (i: number) => DetailOutcome,
+    indexed = true,
+  ): boolean {
+    const head = `${batch.client} `;
+    const digest = batch.digest ?? '-';
+    const shared = sharedFields(batch);
+    const phase = batch.measured ? 'measured' : 'warmup';
     let text = '';
-    for (let i = 0; i < submitWallUs.length; i++) {
-      const submitUs = submitWallUs[i] as number;
-      checkInteger('submitWallUs', submitUs);
-      text += `${submitUs}${shared}${i}\n`;
+    for (let i = 0; i < count; i++) {
+      text += `${head}${field('seq', firstSeq + i)} ${digest} ${field('submitUs', Math.floor(submitUs(i)))} ${shared} ${indexed ? i : '-'} ${outcome(i)} ${phase}\n`;
     }
-    return this.file.append(text, submitWallUs.length);
+    return this.file.append(text, count);
   }
 
   /** One command's line; see recordBatch. */
-  record(entry: DetailRecord): boolean {
-    checkBatch(entry);
-    checkInteger('submitWallUs', entry.submitWallUs);
-    checkInteger('index', entry.index);
-    const { submitWallUs, orderedWallUs, executedWallUs, tsUs, position, index } = entry;
-    return this.file.append(`${submitWallUs} ${orderedWallUs} ${executedWallUs} ${tsUs} ${position} ${index}\n`, 1);
+  record(r: DetailRecord): boolean {
+    const line = `${r.client} ${field('seq', r.seq)} ${r.digest ?? '-'} ${field('submitUs', Math.floor(r.submitUs))} ${sharedFields(r)} ${field('index', r.index)} ${r.outcome} ${r.measured ? 'measured' : 'warmup'}\n`;
+    return this.file.append(line, 1);
   }
 
   whenWritable(): Promise<void> {

@@ -150,26 +150,32 @@ describe('LatencyLogWriter', () => {
 });
 
 describe('DetailLogWriter', () => {
-  it('writes the header, then six integers per command with the index inside the batch', async () => {
+  const digest = 'ab'.repeat(32);
+  const executed = { client: '1000007', digest, orderedUs: 200, executedUs: 300, tsUs: 150, position: 7, measured: true };
+
+  it('writes the header, then one line per command: identity, seq, batch, times, place, outcome, phase', async () => {
     const path = join(dir, 'client0.detail.log');
     const log = await DetailLogWriter.open(path);
-    log.recordBatch({ orderedWallUs: 200, executedWallUs: 300, tsUs: 150, position: 7 }, [100, 101]);
-    log.record({ submitWallUs: 110, orderedWallUs: 210, executedWallUs: 310, tsUs: 160, position: 8, index: 3 });
-    expect(log.linesWritten).toBe(3);
+    log.recordBatch(executed, 41, 2, (i) => 100 + i, (i) => (i === 0 ? 'executed' : 'duplicate'));
+    log.record({ ...executed, orderedUs: null, executedUs: null, tsUs: null, position: null, seq: 43, submitUs: 110, index: null, outcome: 'timed_out', measured: false });
+    log.recordBatch({ ...executed, digest: null, orderedUs: null }, 44, 1, () => 120, () => 'executed_unordered', false);
+    expect(log.linesWritten).toBe(4);
     await log.close();
     expect(await linesOf(path)).toEqual([
       DETAIL_LOG_HEADER,
-      '100 200 300 150 7 0',
-      '101 200 300 150 7 1',
-      '110 210 310 160 8 3',
+      `1000007 41 ${digest} 100 200 300 150 7 0 executed measured`,
+      `1000007 42 ${digest} 101 200 300 150 7 1 duplicate measured`,
+      `1000007 43 ${digest} 110 - - - - - timed_out warmup`,
+      '1000007 44 - 120 - 300 150 7 - executed_unordered measured',
     ]);
-    expect(DETAIL_LOG_HEADER).toBe('# submit_us ordered_us executed_us ts_us position index');
+    expect(DETAIL_LOG_HEADER).toBe('# pompe detail v2: client seq digest submit_us ordered_us executed_us ts_us position index outcome phase');
   });
 
-  it('rejects values that are not safe integers', async () => {
+  it('rejects values that are not safe integers, and client names with spaces', async () => {
     const log = await DetailLogWriter.open(join(dir, 'client1.detail.log'));
-    expect(() => log.recordBatch({ orderedWallUs: 1.5, executedWallUs: 3, tsUs: 1, position: 0 }, [1])).toThrow(RangeError);
-    expect(() => log.recordBatch({ orderedWallUs: 1, executedWallUs: 3, tsUs: 1, position: 0 }, [Number.NaN])).toThrow(RangeError);
+    expect(() => log.recordBatch({ ...executed, orderedUs: 1.5 }, 1, 1, () => 1, () => 'executed')).toThrow(RangeError);
+    expect(() => log.recordBatch(executed, 1, 1, () => Number.NaN, () => 'executed')).toThrow(RangeError);
+    expect(() => log.recordBatch({ ...executed, client: 'a b' }, 1, 1, () => 1, () => 'executed')).toThrow(RangeError);
     await log.close();
   });
 });

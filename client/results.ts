@@ -49,31 +49,29 @@ export interface StatusCounts {
   resultTooLarge: number;
 }
 
-/** Counts statuses without decoding into objects (the benchmark's hot path): walks the blob's
- *  u32 count, then u32 length + bytes per entry. A blob that does not parse counts as malformed. */
-export function countStatuses(blob: Uint8Array, count: number, into: StatusCounts): void {
+/** Each command's status, without decoding into objects (the benchmark's hot path): walks the
+ *  blob's u32 count, then u32 length + bytes per entry. A blob that does not parse, or holds another
+ *  number of entries than `count`, makes every (remaining) command malformed. Fills and returns `into`. */
+export function commandStatuses(blob: Uint8Array, count: number, into: CommandStatus[] = []): CommandStatus[] {
+  into.length = count;
+  into.fill('malformed');
+  if (blob.length < 4) return into;
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  if (blob.length < 4) {
-    into.malformed += count;
-    return;
-  }
-  const entries = view.getUint32(0);
+  if (view.getUint32(0) !== count) return into;
   let offset = 4;
-  if (entries !== count) {
-    into.malformed += count;
-    return;
-  }
-  for (let i = 0; i < entries; i++) {
-    if (offset + 4 > blob.length) {
-      into.malformed += entries - i;
-      return;
-    }
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > blob.length) return into;
     const length = view.getUint32(offset);
     const status = length > 0 && offset + 4 < blob.length ? blob[offset + 4] : -1;
     offset += 4 + length;
-    if (status === ResultStatus.Executed) into.executed++;
-    else if (status === ResultStatus.Duplicate) into.duplicate++;
-    else if (status === ResultStatus.ResultTooLarge) into.resultTooLarge++;
-    else into.malformed++;
+    if (status === ResultStatus.Executed) into[i] = 'executed';
+    else if (status === ResultStatus.Duplicate) into[i] = 'duplicate';
+    else if (status === ResultStatus.ResultTooLarge) into[i] = 'resultTooLarge';
   }
+  return into;
+}
+
+/** Adds a batch's statuses to `into`. */
+export function countStatuses(blob: Uint8Array, count: number, into: StatusCounts): void {
+  for (const status of commandStatuses(blob, count)) into[status]++;
 }

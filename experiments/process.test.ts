@@ -155,30 +155,66 @@ describe('process script', () => {
     expect(help.out).toMatch(/--json/);
   });
 
-  describe('fairness check over detail logs', () => {
-    const detail = (rows: ReadonlyArray<readonly number[]>): string => `${DETAIL_LOG_HEADER}\n${rows.map((r) => r.join(' ')).join('\n')}\n`;
+  describe('checks over detail logs', () => {
+    const D1 = '1'.repeat(64);
+    const D2 = '2'.repeat(64);
+    const D3 = '3'.repeat(64);
+    /** Lines: [client, seq, digest, submit, ordered, executed, ts, position, index, outcome]. */
+    const detail = (rows: ReadonlyArray<readonly (string | number)[]>): string =>
+      `${DETAIL_LOG_HEADER}\n${rows.map((r) => [...r, 'measured'].join(' ')).join('\n')}\n`;
 
-    it('reports 0 violations on a clean run across clients, read from what the client writes', async () => {
+    it('finds nothing wrong in a clean run across clients, read from what the client writes', async () => {
       await writeLog('client0.exec.log', [[0, 1000]]);
       const client0 = await DetailLogWriter.open(join(dir, 'client0.detail.log'));
-      client0.recordBatch({ orderedWallUs: 150, executedWallUs: 400, tsUs: 140, position: 0 }, [100]);
-      client0.recordBatch({ orderedWallUs: 260, executedWallUs: 500, tsUs: 250, position: 2 }, [200]);
+      const batch = { client: 'c0', orderedUs: 150, executedUs: 400, tsUs: 140, position: 0, measured: true };
+      client0.recordBatch({ ...batch, digest: D1 }, 1, 2, (i) => 100 + i, () => 'executed');
+      client0.recordBatch({ ...batch, digest: D2, orderedUs: 260, executedUs: 500, tsUs: 250, position: 2 }, 3, 1, () => 200, () => 'executed');
+      client0.recordBatch({ ...batch, digest: D3, orderedUs: null, executedUs: null, tsUs: null, position: null }, 4, 1, () => 300, () => 'unfinished');
       await client0.close();
-      await writeFile(join(dir, 'client1.detail.log'), detail([[120, 170, 450, 160, 1, 0]]));
+      await writeFile(join(dir, 'client1.detail.log'), detail([['c1', 1, '-', 120, 170, 450, 160, 1, '-', 'executed']]));
       const { out, code } = await run(['exec', dir]);
       expect(code).toBe(0);
-      expect(out).toContain('Linearizability violations: 0  (commands checked: 3)\nTimestamp order violations: 0\n');
+      expect(out).toContain(
+        [
+          'Linearizability violations: 0  (commands checked: 4)',
+          'Timestamp order violations: 0',
+          'Detail lines: 5 from 2 clients  (executed 4, unfinished 1)',
+          'Lost after ordering: 0  Executed twice: 0  Position collisions: 0',
+          'Missing lines: 0  Duplicate lines: 0  Batch mismatches: 0',
+        ].join('\n'),
+      );
     });
 
-    it('catches a planted violation between two clients', async () => {
+    it('catches a planted linearizability violation between two clients, per command', async () => {
       await writeLog('client0.exec.log', [[0, 1000]]);
       // Client 0's command is ordered at 150; client 1 submits at 160 but executes first.
-      await writeFile(join(dir, 'client0.detail.log'), detail([[100, 150, 400, 140, 1, 0]]));
-      await writeFile(join(dir, 'client1.detail.log'), detail([[160, 210, 380, 130, 0, 0]]) + 'bad line\n');
+      await writeFile(join(dir, 'client0.detail.log'), detail([['c0', 1, D1, 100, 150, 400, 140, 1, 0, 'executed']]));
+      await writeFile(join(dir, 'client1.detail.log'), detail([['c1', 1, D2, 160, 210, 380, 130, 0, 0, 'executed']]) + 'bad line\n');
       const { out, err, code } = await run(['exec', dir]);
       expect(code).toBe(0);
       expect(out).toContain('Linearizability violations: 1  (commands checked: 2)\nTimestamp order violations: 0\n');
       expect(err).toContain('skipped 1 malformed line(s) in the detail logs');
+    });
+
+    it('counts losses, gaps, repeats, collisions and batch disagreements', async () => {
+      await writeLog('client0.exec.log', [[0, 1000]]);
+      await writeFile(
+        join(dir, 'client0.detail.log'),
+        detail([
+          ['c0', 1, D1, 100, 150, 400, 140, 0, 0, 'executed'],
+          ['c0', 1, D1, 100, 150, 400, 140, 0, 0, 'executed'], // the same command again
+          ['c0', 2, D1, 100, 150, 400, 141, 0, 1, 'executed'], // its batch's timestamp differs
+          ['c0', 5, D2, 200, 250, '-', 240, '-', '-', 'timed_out'], // seq 3, 4 missing; ordered, then lost
+          ['c0', 6, D3, 210, '-', 600, 300, 3, 0, 'executed_unordered'],
+        ]),
+      );
+      // Another client's command at client 0's place (0, 0), in client 0's last batch (D3).
+      await writeFile(join(dir, 'client1.detail.log'), detail([['c1', 1, D3, 90, 120, 390, 130, 0, 0, 'executed']]));
+      const { out, code } = await run(['exec', dir]);
+      expect(code).toBe(0);
+      expect(out).toContain('Detail lines: 6 from 2 clients  (executed 4, executed_unordered 1, timed_out 1)');
+      expect(out).toContain('Lost after ordering: 1  Executed twice: 1  Position collisions: 1');
+      expect(out).toContain('Missing lines: 2  Duplicate lines: 1  Batch mismatches: 2');
     });
   });
 

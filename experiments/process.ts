@@ -11,7 +11,8 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Argument, Command, CommanderError } from 'commander';
-import { checkFairness } from './process/linearizability.js';
+import { checkIntegrity } from './process/integrity.js';
+import { checkFairness, executedCommands } from './process/linearizability.js';
 import { detailLogFiles, isLogKind, LOG_KINDS, latencyLogFiles, type LogKind } from './process/logFiles.js';
 import { summarizeLatencies } from './process/percentiles.js';
 import { cdfPoints, PLOT_EXTENSIONS, writePlot } from './process/plot.js';
@@ -59,9 +60,13 @@ Prints (latencies in ms, nearest-rank percentiles lat[int(n*p)] as process.py):
   Average:  <ms>
   Throughput: <X>  commands/s over <S> s   (earliest command start to latest completion)
   Files: <k>
-and, when <dir> holds client<i>.detail.log files, the fairness check across clients:
+and, when <dir> holds client<i>.detail.log files (one line per command offered), the checks
+across clients, each 0 in a correct run:
   Linearizability violations: <V>  (commands checked: <N>)
   Timestamp order violations: <V>
+  Detail lines: <N> from <C> clients  (executed <E>, executed_unordered <U>, failed <F>, …)
+  Lost after ordering: <L>  Executed twice: <T>  Position collisions: <P>
+  Missing lines: <M>  Duplicate lines: <D>  Batch mismatches: <B>
 
 Exit status: 0 on success (also for empty logs), ${EXIT_USAGE} on a bad command line,
 ${EXIT_IO} when <dir> or a file cannot be read or the plot cannot be written.
@@ -135,7 +140,12 @@ async function summarise(kind: LogKind, options: ProcessOptions, io: ProcessIo):
   if (detailFiles.length > 0) {
     const details = await readDetailLogs(detailFiles);
     if (details.malformedLines > 0) io.err(`process: skipped ${details.malformedLines} malformed line(s) in the detail logs\n`);
-    fairness = { ...checkFairness(details), files: detailFiles.map((f) => basename(f)), malformedLines: details.malformedLines };
+    fairness = {
+      ...checkFairness(executedCommands(details)),
+      integrity: checkIntegrity(details),
+      files: detailFiles.map((f) => basename(f)),
+      malformedLines: details.malformedLines,
+    };
   }
 
   const summary: ProcessSummary = {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { forEachLine, MAX_LINE_CHARS } from './forEachLine.js';
 
@@ -21,6 +22,15 @@ async function linesOf(content: string | Buffer): Promise<{ lines: string[]; ove
 }
 
 describe('forEachLine', () => {
+  it('reads a gzip-compressed log (name ending in .gz) as its text', async () => {
+    const path = join(dir, 'client0.exec.log.gz');
+    const text = Array.from({ length: 50_000 }, (_, i) => `line ${i}`).join('\n');
+    await writeFile(path, gzipSync(text));
+    const lines: string[] = [];
+    expect(await forEachLine(path, (line) => lines.push(line))).toBe(0);
+    expect(lines).toEqual(text.split('\n'));
+  });
+
   it('splits lines, including a last line without a newline', async () => {
     expect(await linesOf('a\nb\n\nc')).toEqual({ lines: ['a', 'b', '', 'c'], overlong: 0 });
   });

@@ -1,7 +1,9 @@
 /**
- * Streams a file line by line without holding it in memory: log files can be gigabytes.
+ * Streams a file line by line without holding it in memory: log files can be gigabytes. A file
+ * whose name ends in .gz is decompressed on the way (experiments/data.sh can compress logs).
  */
 import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
 
 /** Reading in large chunks keeps the per-chunk overhead negligible next to parsing. */
 const READ_CHUNK_BYTES = 1 << 20;
@@ -18,7 +20,9 @@ export async function forEachLine(path: string, onLine: (line: string) => void):
   let carry = '';
   let skippingOverlong = false;
   let overlongLines = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) {
+  const file = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+  const source = path.endsWith('.gz') ? file.pipe(createGunzip({ chunkSize: READ_CHUNK_BYTES })) : file;
+  for await (const chunk of source) {
     const text = carry + (chunk as Buffer).toString('latin1');
     let start = 0;
     let newline = text.indexOf('\n');

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkFairness } from './linearizability.js';
-import type { DetailColumns } from './readDetails.js';
+import { checkFairness, type FairnessColumns } from './linearizability.js';
 
 interface Command {
   submitUs: number;
@@ -11,7 +10,7 @@ interface Command {
   index: number;
 }
 
-function columns(commands: readonly Command[]): DetailColumns {
+function columns(commands: readonly Command[]): FairnessColumns {
   const col = (key: keyof Command): Float64Array => Float64Array.from(commands, (c) => c[key]);
   return { count: commands.length, submitUs: col('submitUs'), orderedUs: col('orderedUs'), tsUs: col('tsUs'), position: col('position'), index: col('index') };
 }

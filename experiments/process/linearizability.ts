@@ -1,6 +1,6 @@
 /**
  * The fairness check over all clients' detail logs (DESIGN.md "What must hold"), two counts that are
- * 0 in a correct system:
+ * 0 in a correct system, over the executed commands:
  *
  * - Linearizability violations: commands b for which some command a had completed ordering before b
  *   was submitted (a.ordered < b.submit), yet a executes after b ((position, index) order).
@@ -9,7 +9,38 @@
  *
  * Both in O(N log N): a pairwise check would be quadratic, and runs log millions of commands.
  */
-import type { DetailColumns } from './readDetails.js';
+import { outcomeCode, type DetailLines } from './readDetails.js';
+
+/** One entry per executed command. A command whose ordering was never observed has orderedUs
+ *  NEVER_ORDERED (it can only be the later one, b, of a pair); one whose index in its batch is
+ *  unknown (gateway mode) has index −1, executing level with its whole batch. */
+export interface FairnessColumns {
+  readonly count: number;
+  readonly submitUs: Float64Array;
+  readonly orderedUs: Float64Array;
+  readonly tsUs: Float64Array;
+  readonly position: Float64Array;
+  readonly index: Float64Array;
+}
+
+export const NEVER_ORDERED = Number.MAX_VALUE;
+
+/** The executed commands of a run's detail lines (outcome executed or executed_unordered). */
+export function executedCommands(d: DetailLines): FairnessColumns {
+  const executed = outcomeCode('executed');
+  const unordered = outcomeCode('executed_unordered');
+  const rows: number[] = [];
+  for (let i = 0; i < d.count; i++) if (d.outcome[i] === executed || d.outcome[i] === unordered) rows.push(i);
+  const pick = (column: Float64Array, unknown: number): Float64Array => Float64Array.from(rows, (i) => (Number.isNaN(column[i]!) ? unknown : column[i]!));
+  return {
+    count: rows.length,
+    submitUs: pick(d.submitUs, 0),
+    orderedUs: pick(d.orderedUs, NEVER_ORDERED),
+    tsUs: pick(d.tsUs, 0),
+    position: pick(d.position, 0),
+    index: pick(d.index, -1),
+  };
+}
 
 export interface FairnessReport {
   readonly commandsChecked: number;
@@ -24,7 +55,7 @@ function sortedCommands(n: number, compare: (a: number, b: number) => number): U
   return order.sort(compare);
 }
 
-export function checkFairness(d: DetailColumns): FairnessReport {
+export function checkFairness(d: FairnessColumns): FairnessReport {
   const n = d.count;
   const { submitUs, orderedUs, tsUs, position, index } = d;
 

@@ -2,12 +2,14 @@
  * The process script's output: the Pompe-HS text block (kept byte-compatible so scripts that grep
  * it keep working) followed by our additions, or the same facts as JSON.
  */
+import type { IntegrityReport } from './integrity.js';
 import type { FairnessReport } from './linearizability.js';
 import type { LogKind } from './logFiles.js';
 import type { LatencySummary } from './percentiles.js';
 import type { Throughput } from './throughput.js';
 
 export interface FairnessSummary extends FairnessReport {
+  readonly integrity: IntegrityReport;
   readonly files: readonly string[];
   readonly malformedLines: number;
 }
@@ -48,9 +50,17 @@ export function formatText(s: ProcessSummary): string {
   }
   lines.push(`Files: ${s.files.length}`);
   if (s.fairness !== undefined) {
+    const g = s.fairness.integrity;
+    const outcomes = Object.entries(g.outcomes)
+      .filter(([, count]) => count > 0)
+      .map(([outcome, count]) => `${outcome} ${count}`)
+      .join(', ');
     lines.push(
       `Linearizability violations: ${s.fairness.linearizabilityViolations}  (commands checked: ${s.fairness.commandsChecked})`,
       `Timestamp order violations: ${s.fairness.timestampOrderViolations}`,
+      `Detail lines: ${g.lines} from ${g.clients} clients  (${outcomes === '' ? 'none' : outcomes})`,
+      `Lost after ordering: ${g.lostAfterOrdering}  Executed twice: ${g.executedTwice}  Position collisions: ${g.positionCollisions}`,
+      `Missing lines: ${g.missingLines}  Duplicate lines: ${g.duplicateLines}  Batch mismatches: ${g.batchMismatches}`,
     );
   }
   return `${lines.join('\n')}\n`;
