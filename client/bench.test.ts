@@ -173,8 +173,13 @@ describe('bench', () => {
     expect(summary.orderLatency.p50Ms).toBeLessThanOrEqual(summary.execLatency.p50Ms);
     expect(summary.executedPerSecond).toBeCloseTo(summary.executed / summary.measuredSeconds, 6);
     expect((await readdir(dir)).sort()).toEqual(
-      ['client0.detail.log', 'client0.exec.log', 'client0.order.log', 'client1.detail.log', 'client1.exec.log', 'client1.order.log'],
+      ['client0.bench.json', 'client0.detail.log', 'client0.exec.log', 'client0.order.log', 'client1.detail.log', 'client1.exec.log', 'client1.order.log'],
     );
+    // What run.json is made of: the options, when it ran, what it measured.
+    const record = JSON.parse(await readFile(join(dir, 'client0.bench.json'), 'utf8')) as { options: Record<string, unknown>; startedAt: string; endedAt: string; summary: BenchSummary };
+    expect(record.options).toMatchObject({ clients: 2, batchSize: 20, outstanding: 2, mode: 'direct', durationS: 2 });
+    expect(Date.parse(record.endedAt) - Date.parse(record.startedAt)).toBeGreaterThanOrEqual(2000);
+    expect(record.summary.executed).toBe(summary.executed);
     let total = 0;
     for (const index of [0, 1]) {
       const { exec, details } = await checkLogs(summary, index);
@@ -317,7 +322,7 @@ describe('pompe bench command', () => {
       process.exitCode = before;
     }
     expect(stdout).toMatch(/^pompe bench: 2 client\(s\), direct mode, batch 10, closed loop, 4 outstanding, per-client sockets;/);
-    expect((await readdir(logDir)).length).toBe(6);
+    expect((await readdir(logDir)).length).toBe(7);
   });
 
   it('refuses a conf directory without a cluster config (exit code 2)', async () => {

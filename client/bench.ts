@@ -15,7 +15,7 @@
  * batches in flight per client (a backlog waits and its latency counts from each command's
  * scheduled time). Gateway mode sends single commands: `outstanding × batchSize` in flight.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
@@ -307,6 +307,7 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
         })),
       };
       o.out(formatSummary(summary));
+      await writeRunRecord(o, startUs, clock(), summary);
       return summary;
     })();
     finishing.then(settle.resolve, settle.reject);
@@ -321,6 +322,39 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
   const untilEndMs = Math.max(0, (ctx.measureEndUs - clock()) / 1000);
   endTimer = setTimeout(() => void finish('duration', true).catch(() => {}), untilEndMs);
   return await done;
+}
+
+/** The file each benchmark process leaves beside its logs (data.sh folds them into run.json). */
+export const benchRecordName = (clientIndexBase: number): string => `client${clientIndexBase}.bench.json`;
+
+/** What this run was asked to do, when it ran and what it measured, for run.json. */
+async function writeRunRecord(o: BenchOptions, startUs: number, endUs: number, summary: BenchSummary): Promise<void> {
+  const options = {
+    clients: o.clients,
+    clientIndexBase: o.clientIndexBase,
+    durationS: o.durationS,
+    warmupS: o.warmupS,
+    mode: o.mode,
+    batchSize: o.batchSize,
+    outstanding: o.outstanding,
+    adaptiveWindow: o.adaptiveWindow,
+    rate: o.rate,
+    batchDelayMs: o.batchDelayMs,
+    commandBytes: o.commandBytes,
+    keySpace: o.keySpace,
+    sockets: o.sockets,
+    verifySignatures: o.verifySignatures,
+    crypto: o.crypto.name,
+    timeoutMs: o.timeoutMs,
+    drainMs: o.drainMs,
+  };
+  const record = {
+    options,
+    startedAt: new Date(startUs / 1000).toISOString(),
+    endedAt: new Date(endUs / 1000).toISOString(),
+    summary,
+  };
+  await writeFile(join(o.logDir, benchRecordName(o.clientIndexBase)), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** How the direct clients' windows moved (null: gateway mode, or a fixed window). */

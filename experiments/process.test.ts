@@ -235,6 +235,19 @@ describe('process script', () => {
       expect(svg).toContain('throughput over time');
     });
 
+    it("titles the figure with the run's name and parameters (run.json) and marks p50 and p99", async () => {
+      await writeFile(join(dir, 'run.json'), JSON.stringify({ name: 'local-20261120-120000', parameters: 'n=4, 4 client(s), direct mode, batch 1000' }));
+      const out = join(dir, 'latency.svg');
+      expect((await run(['exec', dir, '--plot', out])).code).toBe(0);
+      const svg = await readFile(out, 'utf8');
+      expect(svg).toContain('local-20261120-120000: exec latency');
+      expect(svg).toContain('n=4, 4 client(s), direct mode, batch 1000');
+      // Latencies 1.0–10.6 ms: the median is about 5.8 ms.
+      expect(svg).toMatch(/p50 5\.\d\d ms/);
+      expect(svg).toMatch(/p99 10\.\d ms/);
+      expect(svg).not.toContain(dir);
+    });
+
     it('draws a PNG', async () => {
       const out = join(dir, 'latency.png');
       const result = await run(['exec', dir, '--plot', out, '--json']);

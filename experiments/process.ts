@@ -20,6 +20,7 @@ import { readDetailLogs } from './process/readDetails.js';
 import { readLatencyLogs } from './process/readLatencies.js';
 import { formatJson, formatText, type FairnessSummary, type ProcessSummary } from './process/report.js';
 import { measureThroughput, throughputSeries } from './process/throughput.js';
+import { readRunInfo } from './runInfo.js';
 
 export interface ProcessOptions {
   /** order | exec | client: read the files whose name contains this word. */
@@ -165,8 +166,18 @@ async function summarise(kind: LogKind, options: ProcessOptions, io: ProcessIo):
       io.err(`process: no data to plot; ${plotPath} not written\n`);
     } else {
       // summarizeLatencies sorted data.latenciesUs in place, as the CDF needs.
-      const title = `pompe ${kind} logs: ${dir}`;
-      const plot = { title, cdf: cdfPoints(data.latenciesUs), throughput: throughputSeries(data.completionsPerSecond) };
+      // The run's name (its folder, or run.json's), its parameters, and the percentiles marked.
+      const run = await readRunInfo(dir);
+      const plot = {
+        title: `${run.name ?? basename(resolve(dir))}: ${kind} latency`,
+        subtitle: run.parameters,
+        marks: [
+          { label: 'p50', latencyMs: latency.p50Us / 1000, fraction: 0.5 },
+          { label: 'p99', latencyMs: latency.p99Us / 1000, fraction: 0.99 },
+        ],
+        cdf: cdfPoints(data.latenciesUs),
+        throughput: throughputSeries(data.completionsPerSecond),
+      };
       await writePlot(plot, plotPath).catch((error: unknown) => {
         throw new Error(`cannot write the plot ${plotPath}: ${error instanceof Error ? error.message : String(error)}`);
       });

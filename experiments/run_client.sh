@@ -15,7 +15,7 @@ SECONDS_TO_RUN="${ARGS[1]}"
 ensure_built
 [ -f "$CONF_DIR/cluster.json" ] || die "no $CONF_DIR/cluster.json: start the replicas first (run_server.sh $MODE)"
 mkdir -p "$LOG_DIR"
-rm -f "$LOG_DIR"/client*.log
+rm -f "$LOG_DIR"/client*.log "$LOG_DIR"/client*.bench.json
 # The clients stop themselves after the duration; this is the hard stop if one hangs.
 HARD_STOP_S=$((SECONDS_TO_RUN + ${POMPE_CLIENT_GRACE_S:-60}))
 BENCH_OPTS=(${POMPE_BENCH_OPTS:-})
@@ -35,7 +35,7 @@ else
     base=$((j * per)); count=$(( CLIENTS - base < per ? CLIENTS - base : per ))
     [ "$count" -gt 0 ] || break
     echo "clients $base..$((base + count - 1)) on ${HOSTS[$j]}"
-    remote "${HOSTS[$j]}" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && rm -f experiments/log/client*.log && \
+    remote "${HOSTS[$j]}" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && rm -f experiments/log/client*.log experiments/log/client*.bench.json && \
       timeout --signal=TERM $HARD_STOP_S node dist/server/cli.js bench --conf experiments/conf-$MODE \
       --clients $count --client-index-base $base --duration $SECONDS_TO_RUN --log-dir experiments/log ${BENCH_OPTS[*]}" \
       </dev/null >"$LOG_DIR/client-host$j.out" 2>&1 &

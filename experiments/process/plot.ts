@@ -1,6 +1,7 @@
 /**
- * The --plot figure: (a) latency CDF, (b) commands completed per second. Built as a vega-lite spec,
- * compiled to vega and rendered to SVG headless (no browser, no canvas); PNG via resvg.
+ * The --plot figure: (a) latency CDF with the p50 and p99 marked, (b) commands completed per
+ * second, under the run's name and parameters. Built as a vega-lite spec, compiled to vega and
+ * rendered to SVG headless (no browser, no canvas); PNG via resvg.
  */
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
@@ -36,30 +37,60 @@ export function cdfPoints(sortedLatenciesUs: Float64Array, maxPoints = CDF_MAX_P
   return points;
 }
 
+/** A latency marked on the CDF (a vertical rule with its label). */
+export interface LatencyMark {
+  readonly label: string;
+  readonly latencyMs: number;
+  /** Where on the CDF the label sits (the quantile: 0.5 for the median). */
+  readonly fraction: number;
+}
+
 export interface PlotData {
   readonly title: string;
+  /** Under the title: the run's parameters. */
+  readonly subtitle?: string;
+  readonly marks?: readonly LatencyMark[];
   readonly cdf: readonly CdfPoint[];
   readonly throughput: readonly ThroughputPoint[];
 }
 
 export function plotSpec(data: PlotData): TopLevelSpec {
   const panel = { width: 380, height: 260 };
+  const marks = (data.marks ?? []).map((m) => ({
+    latencyMs: Math.max(m.latencyMs, MIN_PLOTTED_LATENCY_MS),
+    fraction: m.fraction,
+    text: `${m.label} ${m.latencyMs < 10 ? m.latencyMs.toFixed(2) : m.latencyMs.toFixed(1)} ms`,
+  }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: data.title,
+    title: data.subtitle === undefined || data.subtitle === '' ? data.title : { text: data.title, subtitle: data.subtitle },
     background: 'white',
     padding: 12,
     hconcat: [
       {
         ...panel,
         title: '(a) latency distribution',
-        data: { values: [...data.cdf] },
-        mark: { type: 'line', interpolate: 'step-after' },
-        encoding: {
-          // nice: false — rounding a log axis out to powers of ten would squeeze the curve into a sliver.
-          x: { field: 'latencyMs', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'latency (ms, log scale)' },
-          y: { field: 'fraction', type: 'quantitative', scale: { domain: [0, 1] }, title: 'fraction of commands (CDF)' },
-        },
+        layer: [
+          {
+            data: { values: [...data.cdf] },
+            mark: { type: 'line', interpolate: 'step-after' },
+            encoding: {
+              // nice: false — rounding a log axis out to powers of ten would squeeze the curve into a sliver.
+              x: { field: 'latencyMs', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'latency (ms, log scale)' },
+              y: { field: 'fraction', type: 'quantitative', scale: { domain: [0, 1] }, title: 'fraction of commands (CDF)' },
+            },
+          },
+          {
+            data: { values: marks },
+            mark: { type: 'rule', strokeDash: [4, 3], color: '#c0362c' },
+            encoding: { x: { field: 'latencyMs', type: 'quantitative' } },
+          },
+          {
+            data: { values: marks },
+            mark: { type: 'text', align: 'right', dx: -4, dy: -6, color: '#c0362c', fontSize: 11 },
+            encoding: { x: { field: 'latencyMs', type: 'quantitative' }, y: { field: 'fraction', type: 'quantitative' }, text: { field: 'text' } },
+          },
+        ],
       },
       {
         ...panel,
