@@ -2,8 +2,6 @@
  * `pompe bench`: the benchmark client's command line (registered on the `pompe` CLI by
  * registerBenchCommand; also runnable on its own: `node dist/client/benchCommand.js bench ...`).
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BATCH_HEADER_BYTES, COMMAND_HEADER_BYTES } from '../common/batch.js';
 import { cryptoBackend, isCryptoBackendName } from '../common/crypto/index.js';
@@ -13,6 +11,7 @@ import { DEFAULT_COMMAND_BYTES, MIN_COMMAND_BYTES } from './benchWorkload.js';
 import { isPompeClientError } from './errors.js';
 import { loadClusterConfig } from './nodeDefaults.js';
 import { wsTransport } from './wsTransport.js';
+import { isEntryPoint } from './entryPoint.js';
 
 /** Exit codes: the run could not start or measured nothing; bad command line or config. */
 const EXIT_FAILED = 1;
@@ -190,18 +189,7 @@ async function benchAction(raw: RawOptions): Promise<number> {
   }
 }
 
-/** True when this file is the script node was asked to run (not when imported). */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const program = new Command('pompe');
   registerBenchCommand(program);
   await program.parseAsync(process.argv);

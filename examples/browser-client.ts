@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { HttpServer, reply, type RouteHandler } from '../server/http.js';
+import { isEntryPoint } from '../client/entryPoint.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** The page sits beside this module in the sources; dist/examples/ reads it from there. */
@@ -65,8 +66,7 @@ export async function serveBrowserExample(confDir: string, host = '127.0.0.1', p
   return { url: `http://${host}:${server.port}/`, close: () => server.close() };
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
+if (isEntryPoint(import.meta.url)) {
   const program = new Command('browser-client')
     .requiredOption('--conf <dir>', 'the cluster config directory (its cluster.json is served)')
     .option('--host <host>', 'address to serve on', '127.0.0.1')

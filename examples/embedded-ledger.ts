@@ -14,6 +14,7 @@ import type { Command } from '../common/batch.js';
 import { PompeClient } from '../client/client.js';
 import type { ExecutionContext, StateMachine } from '../ordering/stateMachine.js';
 import { startLocalCluster } from './localCluster.js';
+import { isEntryPoint } from '../client/entryPoint.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -56,8 +57,7 @@ export async function runLedger(entries: readonly string[]): Promise<LedgerRun> 
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
+if (isEntryPoint(import.meta.url)) {
   const run = await runLedger(['alice pays bob 5', 'bob pays carol 2', 'carol pays alice 1']);
   for (const r of run.receipts) console.log(`"${r.entry}" is ledger entry ${r.index} (batch position ${r.position}, timestamp ${r.ts} µs)`);
   console.log(`all four replicas hold the same ledger: ${run.ledgers.every((l) => JSON.stringify(l) === JSON.stringify(run.ledgers[0]))}`);

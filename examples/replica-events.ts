@@ -11,6 +11,7 @@ import { PompeClient } from '../client/client.js';
 import { encodeKvCommand, KvOp, KvStore } from '../ordering/kvStore.js';
 import type { ReplicaEventMap } from '../server/events.js';
 import { startLocalCluster } from './localCluster.js';
+import { isEntryPoint } from '../client/entryPoint.js';
 
 export interface EventLog {
   readonly committed: ReplicaEventMap['committed'][];
@@ -57,5 +58,4 @@ export async function runEventsExample(puts: number, print: (line: string) => vo
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) await runEventsExample(5, (line) => console.log(line));
+if (isEntryPoint(import.meta.url)) await runEventsExample(5, (line) => console.log(line));

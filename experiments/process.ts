@@ -6,10 +6,8 @@
  *
  * Also a library entry (runProcess) so the `pompe` CLI can offer it as `pompe process ...`.
  */
-import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Argument, Command, CommanderError } from 'commander';
 import { checkIntegrity } from './process/integrity.js';
 import { checkFairness, executedCommands } from './process/linearizability.js';
@@ -21,6 +19,7 @@ import { readLatencyLogs } from './process/readLatencies.js';
 import { formatJson, formatText, type FairnessSummary, type ProcessSummary } from './process/report.js';
 import { measureThroughput, throughputSeries } from './process/throughput.js';
 import { readRunInfo } from './runInfo.js';
+import { isEntryPoint } from '../client/entryPoint.js';
 
 export interface ProcessOptions {
   /** order | exec | client: read the files whose name contains this word. */
@@ -223,15 +222,4 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.exitCode = await runProcess(argv);
 }
 
-/** True when this file is the script node was asked to run (not when imported). */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) await main();
+if (isEntryPoint(import.meta.url)) await main();

@@ -8,15 +8,15 @@
  *   node dist/experiments/runInfo.js <run dir> --conf <conf dir>
  */
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import type { BenchSummary } from '../client/benchStats.js';
 import { toHex } from '../common/bytes.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { loadClusterConfig } from '../client/nodeDefaults.js';
+import { isEntryPoint } from '../client/entryPoint.js';
 
 export const RUN_FILE = 'run.json';
 const BENCH_RECORD = /^client\d+\.bench\.json$/;
@@ -114,17 +114,7 @@ export async function readRunInfo(dir: string): Promise<RunInfo> {
   }
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const program = new Command('runInfo')
     .argument('<run dir>', 'the run folder (client logs and client<i>.bench.json files)')
     .option('--conf <dir>', 'the cluster config directory the run used')
