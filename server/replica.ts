@@ -46,6 +46,19 @@ import { Transport } from './transport/transport.js';
 import { UwsFallbackError } from './transport/uws.js';
 import { buildStatus, CLUSTER_ID_HEX_CHARS, type ReplicaStatusJson } from './status.js';
 
+export type {
+  CommittedEvent,
+  ExecutedCommand,
+  ExecutedEvent,
+  FaultEvent,
+  PeerEvent,
+  ReplicaEventListener,
+  ReplicaEventMap,
+  ReplicaEventName,
+  ReplicaEventSource,
+  ViewChangeEvent,
+} from './events.js';
+
 /** How long a stop waits for started persists and their sends before closing anyway. A synced
  *  LevelDB batch takes milliseconds; seconds means the disk is failing, and waiting longer helps
  *  no one. */
