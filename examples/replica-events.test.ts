@@ -23,5 +23,5 @@ describe('examples/replica-events', () => {
     expect(log.viewChanges.length).toBeGreaterThan(0);
     expect(log.peers).toContainEqual(expect.objectContaining({ peer: 3, up: false }));
     expect(lines.some((l) => /peer 3 down/.test(l))).toBe(true);
-  }, 60_000);
+  }, 90_000);
 });

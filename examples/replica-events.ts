@@ -13,6 +13,9 @@ import type { ReplicaEventMap } from '../server/events.js';
 import { startLocalCluster } from './localCluster.js';
 import { isEntryPoint } from '../client/entryPoint.js';
 
+/** How long the example waits to see replica 3 leave. */
+const PEER_DOWN_WAIT_MS = 30_000;
+
 export interface EventLog {
   readonly committed: ReplicaEventMap['committed'][];
   readonly executed: ReplicaEventMap['executed'][];
@@ -46,7 +49,9 @@ export async function runEventsExample(puts: number, print: (line: string) => vo
     await Promise.all(Array.from({ length: puts }, (_, i) => client.submit(encodeKvCommand(KvOp.Put, text.encode(`key${i}`), text.encode(`value${i}`)))));
     // Replica 3 goes away: replica 0 sees its peer go down, and the cluster carries on.
     await cluster.replicas[3]!.close();
-    const deadline = Date.now() + 5_000;
+    // A closed peer is noticed when its connection closes: at once, or after a ping interval
+    // (10 s) on a machine too busy to see the close.
+    const deadline = Date.now() + PEER_DOWN_WAIT_MS;
     while (!log.peers.some((p) => p.peer === 3 && !p.up) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const after = await client.submit(text.encode('after replica 3 left'));
     print(`a command after replica 3 stopped executed at position ${after.position}`);

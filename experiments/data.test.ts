@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatLogLine } from '../client/latencyLog.js';
+import { nodeCrypto } from '../common/crypto/node.js';
+import { genConf } from '../server/genConf.js';
 import { runProcess } from './process.js';
 
 const DATA_SH = fileURLToPath(new URL('./data.sh', import.meta.url));
@@ -42,8 +44,11 @@ describe('experiments/data.sh', () => {
     await writeFile(join(logDir, 'client0.bench.json'), JSON.stringify(bench));
     await writeFile(join(logDir, 'replica-0.log'), 'not a client log\n');
 
+    const confDir = join(dir, 'conf');
+    await genConf({ replicas: 4, out: confDir }, nodeCrypto);
+
     const { stdout } = await promisify(execFile)('bash', [DATA_SH, 'local'], {
-      env: { ...process.env, POMPE_LOG_DIR: logDir, POMPE_DATA_DIR: dataDir, POMPE_GZIP: '1' },
+      env: { ...process.env, POMPE_LOG_DIR: logDir, POMPE_DATA_DIR: dataDir, POMPE_CONF_DIR: confDir, POMPE_GZIP: '1' },
     });
     expect(stdout).toMatch(/4 files in /);
     // Moved: nothing of the run is left behind, and what is not the clients' stays.
@@ -58,8 +63,9 @@ describe('experiments/data.sh', () => {
       name,
       startedAt: bench.startedAt,
       endedAt: bench.endedAt,
-      parameters: '4 client(s), direct mode, batch 1000, 4 outstanding, 30 s',
+      parameters: 'n=4, 4 client(s), direct mode, batch 1000, 4 outstanding, 30 s',
       totals: { benchProcesses: 1, clients: 4, executedPerSecond: 1234.5, executed: 37035 },
+      conf: { n: 4, f: 1, q: 3 },
     });
     expect(String(info['gitRevision'])).toMatch(/^[0-9a-f]{40}(\+dirty)?$/);
 

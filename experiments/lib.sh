@@ -4,6 +4,9 @@
 # is called as `$POMPE_REMOTE <host> <shell command>`; scripts/netns-cluster.sh sets it to run
 # commands inside network namespaces instead, so the distributed path can be tested on one machine.
 # $POMPE_REMOTE_DIR is the project's directory on the remote hosts (default: the same path as here).
+# On this machine, $POMPE_CONF_DIR, $POMPE_LOG_DIR and $POMPE_DATA_DIR move the conf (default
+# experiments/conf-<mode>; remote hosts always use that path), the logs
+# and the collected runs.
 set -euo pipefail
 
 POMPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +27,7 @@ parse_mode_args() {
   [ "${#ARGS[@]}" -eq "$want" ] || return 1
   MODE="${ARGS[$((want - 1))]}"
   case "$MODE" in local|distributed) ;; *) die "mode must be 'local' or 'distributed', got '$MODE'";; esac
-  CONF_DIR="$EXP_DIR/conf-$MODE"
+  CONF_DIR="${POMPE_CONF_DIR:-$EXP_DIR/conf-$MODE}"
 }
 
 remote() {
