@@ -75,7 +75,7 @@ drains what is in flight (up to --drain-ms) and prints a summary. Each client i 
   client<i>.order.log, client<i>.exec.log   one line per command, Pompe-HS format:
       2026-11-20 12:00:00.123456 [pompe info] 0.002481   (completion time, latency in s)
   client<i>.detail.log                      submit/ordered/executed µs, ts, position, index
-Summarise them with: node dist/experiments/process.js exec|order <log-dir>
+Summarise them with: pompe process exec|order <log-dir>
 
 Load: closed loop by default (--outstanding batches in flight per client); --rate offers that many
 commands per second in total (open loop; --outstanding then caps batches in flight per client,

@@ -75,7 +75,7 @@ export class ReplicaLinks {
   constructor(private readonly opts: ReplicaLinksOptions) {
     this.links = opts.config.replicas.map((r) => ({
       replica: r.id,
-      url: replicaUrl(r.host, r.clientPort),
+      url: replicaUrl(r.host, r.clientPort, opts.config.tls !== undefined),
       socket: null,
       up: false,
       tried: false,
@@ -165,11 +165,15 @@ export class ReplicaLinks {
 
   private open(link: Link): void {
     if (this.closed) return;
-    link.socket = this.opts.transport(link.url, {
-      onOpen: () => this.onOpen(link),
-      onMessage: (frame) => this.onFrame(link, frame),
-      onClose: () => this.onClose(link),
-    });
+    link.socket = this.opts.transport(
+      link.url,
+      {
+        onOpen: () => this.onOpen(link),
+        onMessage: (frame) => this.onFrame(link, frame),
+        onClose: () => this.onClose(link),
+      },
+      this.opts.config.tls,
+    );
   }
 
   private onOpen(link: Link): void {

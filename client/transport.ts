@@ -24,9 +24,15 @@ export interface ClientSocket {
   close(): void;
 }
 
+/** How to check a wss:// server: against these PEM certificates (the cluster's CA, from
+ *  cluster.json), or the platform's trusted roots when absent. A browser always uses its own. */
+export interface SocketTls {
+  readonly ca: string | null;
+}
+
 /** Opens a socket to `url` (ws:// or wss://) and reports through `handlers`. Never throws for a
  *  connection failure: that is an onClose. */
-export type SocketFactory = (url: string, handlers: SocketHandlers) => ClientSocket;
+export type SocketFactory = (url: string, handlers: SocketHandlers, tls?: SocketTls) => ClientSocket;
 
 /** The client-port URL of a replica; IPv6 literals need brackets. */
 export function replicaUrl(host: string, port: number, secure = false): string {

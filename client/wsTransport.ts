@@ -6,7 +6,7 @@
  */
 import WebSocket from 'ws';
 import { MAX_FRAME_BYTES } from '../common/limits.js';
-import type { ClientSocket, SocketFactory, SocketHandlers } from './transport.js';
+import type { ClientSocket, SocketFactory, SocketHandlers, SocketTls } from './transport.js';
 
 function asBytes(data: WebSocket.RawData): Uint8Array {
   if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
@@ -14,12 +14,18 @@ function asBytes(data: WebSocket.RawData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export const wsTransport: SocketFactory = (url: string, handlers: SocketHandlers): ClientSocket => {
+export const wsTransport: SocketFactory = (url: string, handlers: SocketHandlers, tls?: SocketTls): ClientSocket => {
   // Replies are small and frequent: compression would cost CPU on both ends for nothing.
   // Client frames must carry a masking key (RFC 6455), but masking only protects proxies from
   // frames crafted by untrusted scripts in a browser; this Node client sends batches of tens of KB
   // to every replica, and an all-zero key lets ws skip the XOR pass (~7% of its send cost).
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_FRAME_BYTES, generateMask: (mask) => void mask.fill(0) });
+  // Over wss://, ws verifies the replica's certificate against `ca` and its host name or address.
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    maxPayload: MAX_FRAME_BYTES,
+    generateMask: (mask) => void mask.fill(0),
+    ...(tls === undefined || tls.ca === null ? {} : { ca: tls.ca }),
+  });
   ws.binaryType = 'nodebuffer';
   let closedByUs = false;
   let reported = false;

@@ -8,8 +8,14 @@
  * { "version": 1, "devSingleReplica": false,
  *   "replicas": [ {"id": 0, "host": "127.0.0.1", "peerPort": 10000, "clientPort": 20000,
  *                  "httpPort": 30000, "publicKey": "<hex>"}, ... ],
- *   "protocol": { "commitRule": "3-chain", "genesisUs": ..., "slotUs": ..., ... } }
+ *   "protocol": { "commitRule": "3-chain", "genesisUs": ..., "slotUs": ..., ... },
+ *   "tls": { "ca": "-----BEGIN CERTIFICATE-----\n..." } }
  * ```
+ *
+ * `tls` (optional) means every replica serves wss:// on its peer and client ports; `ca` is the
+ * PEM of the certificate authority that signed the replicas' certificates, which peers and
+ * clients verify against (absent: the platform's trusted roots). Each replica's own certificate
+ * and key are files beside its secret key (server/conf.ts), not in this shared file.
  */
 import { assert } from './assert.js';
 import { toHex, utf8 } from './bytes.js';
@@ -30,6 +36,9 @@ export const MIN_BFT_REPLICAS = 4;
 
 /** A config of MAX_REPLICAS replicas is ~40 KB; anything far larger is not a config. */
 export const MAX_CLUSTER_CONFIG_CHARS = 1024 * 1024;
+
+/** A CA bundle of a few PEM certificates is a few KB; this leaves room for a long chain. */
+export const MAX_TLS_CA_CHARS = 64 * 1024;
 
 /** Longest host name (RFC 1035: 253 characters in text form). */
 export const MAX_HOST_CHARS = 253;
@@ -53,6 +62,11 @@ export interface ReplicaInfo {
   readonly key: PublicKeyHandle;
 }
 
+export interface ClusterTls {
+  /** PEM certificate(s) of the authority peers and clients trust; null: the platform's roots. */
+  readonly ca: string | null;
+}
+
 export interface ClusterConfig {
   /** In id order: replicas[i].id === i. */
   readonly replicas: readonly ReplicaInfo[];
@@ -66,13 +80,15 @@ export interface ClusterConfig {
   readonly protocol: ProtocolConfig;
   /** A single replica for development: n = 1, f = 0, q = 1. Tolerates no fault. */
   readonly devSingleReplica: boolean;
+  /** Present: replicas serve wss:// (absent in configs built before TLS existed, and without it). */
+  readonly tls?: ClusterTls;
 }
 
 export const faultsTolerated = (n: number): number => Math.floor((n - 1) / 3);
 export const quorumSize = (n: number): number => n - faultsTolerated(n);
 
 const TOP_FIELDS = ['version', 'replicas', 'protocol'] as const;
-const TOP_OPTIONAL_FIELDS = ['devSingleReplica'] as const;
+const TOP_OPTIONAL_FIELDS = ['devSingleReplica', 'tls'] as const;
 const REPLICA_FIELDS = ['id', 'host', 'peerPort', 'clientPort', 'httpPort', 'publicKey'] as const;
 const PORT_FIELDS = ['peerPort', 'clientPort', 'httpPort'] as const;
 
@@ -92,10 +108,19 @@ export function buildClusterConfig(input: unknown, backend: CryptoBackend): Resu
   const devSingleReplica = readBoolean(top, 'devSingleReplica', '', problems) ?? false;
   const protocol = Object.hasOwn(top, 'protocol') ? readProtocolConfig(top['protocol'], 'protocol', problems) : undefined;
   const replicas = Object.hasOwn(top, 'replicas') ? readReplicas(top['replicas'], devSingleReplica, backend, problems) : undefined;
+  const tls = Object.hasOwn(top, 'tls') ? readTls(top['tls'], problems) : undefined;
   if (protocol === undefined || replicas === undefined || !problems.empty) return problems.toError();
   const n = replicas.length;
   const clusterId = backend.sha256(clusterIdInput(replicas.map((r) => r.publicKey), protocol.genesisUs, protocol.slotUs));
-  return ok({ replicas, n, f: faultsTolerated(n), q: quorumSize(n), clusterId, protocol, devSingleReplica });
+  return ok({ replicas, n, f: faultsTolerated(n), q: quorumSize(n), clusterId, protocol, devSingleReplica, ...(tls === undefined ? {} : { tls }) });
+}
+
+function readTls(value: unknown, problems: Problems): ClusterTls | undefined {
+  const obj = readObject(value, 'tls', [], ['ca'], problems);
+  if (obj === undefined) return undefined;
+  const ca = readString(obj, 'ca', 'tls', MAX_TLS_CA_CHARS, problems);
+  if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) problems.add('tls.ca must hold PEM certificates (-----BEGIN CERTIFICATE-----)');
+  return { ca: ca ?? null };
 }
 
 function readReplicas(value: unknown, devSingleReplica: boolean, backend: CryptoBackend, problems: Problems): ReplicaInfo[] | undefined {
@@ -165,6 +190,12 @@ function readReplica(value: unknown, index: number, backend: CryptoBackend, prob
   return { id: replicaId(id), host, peerPort, clientPort, httpPort, publicKey, key };
 }
 
+/** The `tls` field as the file holds it (none when TLS is off). */
+function tlsJson(tls: ClusterTls | undefined): { tls?: { ca?: string } } {
+  if (tls === undefined) return {};
+  return { tls: tls.ca === null ? {} : { ca: tls.ca } };
+}
+
 /** The config as cluster.json text (2-space indented, fields in file order); parses back to an equal config. */
 export function formatClusterConfig(config: ClusterConfig): string {
   const json = {
@@ -179,6 +210,7 @@ export function formatClusterConfig(config: ClusterConfig): string {
       publicKey: toHex(r.publicKey),
     })),
     protocol: protocolConfigToJson(config.protocol),
+    ...tlsJson(config.tls),
   };
   return `${JSON.stringify(json, null, 2)}\n`;
 }
@@ -200,11 +232,17 @@ export interface GenerateClusterOptions {
    * never use it for a real cluster.
    */
   readonly keySeed?: string;
+  /**
+   * The replicas' public keys, made where each replica runs (`pompe keygen`): no key pair is
+   * generated, and GeneratedCluster.keyPairs is empty. One per replica, in id order.
+   */
+  readonly publicKeys?: readonly Uint8Array[];
+  readonly tls?: ClusterTls;
 }
 
 export interface GeneratedCluster {
   readonly config: ClusterConfig;
-  /** keyPairs[i] belongs to replica i. */
+  /** keyPairs[i] belongs to replica i; empty when the public keys were given. */
   readonly keyPairs: readonly KeyPair[];
 }
 
@@ -218,7 +256,7 @@ export function seededSecretKey(keySeed: string, replica: number, backend: Crypt
 }
 
 /**
- * A whole cluster with fresh keys, validated exactly as a loaded file is. For tools that take n,
+ * A whole cluster with fresh keys (or the public keys given), validated exactly as a loaded file is. For tools that take n,
  * hosts or ports from a user: bad values come back as an InvalidConfig error.
  */
 export function tryGenerateCluster(options: GenerateClusterOptions, backend: CryptoBackend): Result<GeneratedCluster> {
@@ -227,9 +265,11 @@ export function tryGenerateCluster(options: GenerateClusterOptions, backend: Cry
   if (!Number.isSafeInteger(n) || n < 1 || n > MAX_REPLICAS) problems.add(`n must be an integer from 1 to ${MAX_REPLICAS}, got ${n}`);
   const hosts = options.hosts ?? ['127.0.0.1'];
   if (hosts.length === 0) problems.add('hosts must list at least one host');
+  const given = options.publicKeys;
+  if (given !== undefined && given.length !== n) problems.add(`${given.length} public keys were given for ${n} replicas: give one per replica, in id order`);
   if (!problems.empty) return problems.toError();
   const keyPairs: KeyPair[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && given === undefined; i++) {
     if (options.keySeed === undefined) {
       keyPairs.push(backend.generateKeyPair());
     } else {
@@ -240,15 +280,16 @@ export function tryGenerateCluster(options: GenerateClusterOptions, backend: Cry
   const input = {
     version: CLUSTER_CONFIG_VERSION,
     devSingleReplica: options.devSingleReplica ?? false,
-    replicas: keyPairs.map((keyPair, i) => ({
+    replicas: (given ?? keyPairs.map((k) => k.publicKey)).map((publicKey, i) => ({
       id: i,
       host: hosts[i % hosts.length],
       peerPort: (options.basePeerPort ?? DEFAULT_BASE_PEER_PORT) + i,
       clientPort: (options.baseClientPort ?? DEFAULT_BASE_CLIENT_PORT) + i,
       httpPort: (options.baseHttpPort ?? DEFAULT_BASE_HTTP_PORT) + i,
-      publicKey: toHex(keyPair.publicKey),
+      publicKey: toHex(publicKey),
     })),
     protocol: protocolConfigToJson({ ...DEFAULT_PROTOCOL, ...options.protocol }),
+    ...tlsJson(options.tls),
   };
   const config = buildClusterConfig(input, backend);
   if (!config.ok) return config;

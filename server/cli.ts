@@ -2,9 +2,10 @@
 /**
  * The `pompe` command (package.json bin → dist/server/cli.js):
  *
- *   pompe keygen   --out <file> --replica <id>             a replica key file
+ *   pompe keygen   --out <file> --replica <id>             a replica key file (on the replica's host)
  *   pompe gen-conf --replicas <n> --out <dir> [...]         a cluster's configuration directory
  *   pompe replica  --conf <dir> --id <i> [...]              run replica i
+ *   pompe systemd  --conf <dir> --id <i> [...]              a systemd unit that supervises replica i
  *   pompe process  order|exec|client <dir> [--plot f] [--json]   summarise client logs
  *   pompe bench    --conf <dir> --clients <n> --duration <s> ...  the benchmark client (client/benchCommand.ts)
  *   pompe dashboard --conf <dir> [--port p]                  a live page of every replica (server/dashboard/)
@@ -13,7 +14,9 @@
  * line and exit 1; usage errors exit 2 (commander's convention is 1, so it is overridden).
  */
 import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { toHex } from '../common/bytes.js';
 import { COMMIT_RULES, type CommitRule } from '../common/config.js';
@@ -22,9 +25,12 @@ import { registerBenchCommand } from '../client/benchCommand.js';
 import { MAX_REPLICAS } from '../common/limits.js';
 import { ConfError } from './conf.js';
 import { registerDashboardCommand } from './dashboard/command.js';
-import { genConf, keygen, LOOPBACK_PROTOCOL } from './genConf.js';
-import { isLogLevel, LOG_LEVELS } from './logging.js';
+import { genConf, keygen, LOOPBACK_PROTOCOL, readPublicKeys } from './genConf.js';
+import { isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logging.js';
 import { ExitCode, runReplicaProcess } from './replica.js';
+import { systemdUnit, unitName } from './systemdUnit.js';
+import { packageVersion } from './version.js';
+import { isServerBackendChoice, SERVER_BACKEND_CHOICES, SERVER_BACKEND_ENV, type ServerBackendChoice } from './transport/backendChoice.js';
 
 const EXIT_USAGE = 2;
 
@@ -39,11 +45,9 @@ function integer(name: string, min: number, max: number): (value: string) => num
 }
 
 function hostList(value: string): string[] {
-  const hosts = value
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => h.length > 0);
-  if (hosts.length === 0) throw new InvalidArgumentError('expected a comma-separated list of hosts');
+  const hosts = value.split(',').map((h) => h.trim());
+  // An empty entry is a typo (a,,b or a trailing comma), and dropping it would shift replicas to other hosts.
+  if (hosts.some((h) => h.length === 0)) throw new InvalidArgumentError(`expected a comma-separated list of hosts without empty entries, got '${value}'`);
   return hosts;
 }
 
@@ -54,6 +58,16 @@ function commitRule(value: string): CommitRule {
 
 function logLevel(value: string): string {
   if (!isLogLevel(value)) throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}
+
+function logFormat(value: string): LogFormat {
+  if (!isLogFormat(value)) throw new InvalidArgumentError(`expected one of ${LOG_FORMATS.join(', ')}`);
+  return value;
+}
+
+function serverBackend(value: string): ServerBackendChoice {
+  if (!isServerBackendChoice(value)) throw new InvalidArgumentError(`expected one of ${SERVER_BACKEND_CHOICES.join(', ')}`);
   return value;
 }
 
@@ -74,13 +88,17 @@ async function guarded(action: () => Promise<number | void>): Promise<void> {
 export function buildProgram(): Command {
   const program = new Command('pompe')
     .description('pompe-ts: Byzantine fair ordering (Pompe) on HotStuff')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
 
   program
     .command('keygen')
-    .description('write a fresh Ed25519 key file for one replica (mode 0600) and print its public key')
-    .requiredOption('--out <file>', 'key file to write')
+    .description(
+      "write a fresh Ed25519 key file for one replica (mode 0600) and print its public key; run it on the replica's host, " +
+        'so the secret never leaves it, and give the printed keys to gen-conf --public-keys',
+    )
+    .requiredOption('--out <file>', 'key file to write (in the conf directory: replica-<id>.secret.json)')
     .requiredOption('--replica <id>', 'the replica the key belongs to', REPLICA_ID)
     .option('--force', 'overwrite an existing file', false)
     .action((o: { out: string; replica: number; force: boolean }) =>
@@ -92,9 +110,17 @@ export function buildProgram(): Command {
 
   program
     .command('gen-conf')
-    .description('generate a cluster configuration directory: cluster.json, replica-<i>.secret.json, server.hosts, client.hosts')
+    .description(
+      'generate a cluster configuration directory: cluster.json, replica-<i>.secret.json (unless --public-keys), ' +
+        'replica-<i>.tls.crt and .tls.key (with --tls), server.hosts, client.hosts',
+    )
     .requiredOption('--replicas <n>', 'number of replicas (n = 3f + 1; at least 4, or 1 with --dev-single-replica)', integer('--replicas', 1, MAX_REPLICAS))
     .requiredOption('--out <dir>', 'directory to write')
+    .option(
+      '--public-keys <keys>',
+      'the replicas\' public keys (hex, in id order) as printed by `pompe keygen` on each host: comma-separated, or a file with one per line; no secret key is written',
+    )
+    .option('--tls', 'serve wss://: make a cluster CA (its key is not kept) and a certificate per replica for its host', false)
     .option('--hosts <list>', 'comma-separated hosts; replica i runs on host i mod count', hostList)
     .option('--client-hosts <list>', 'comma-separated client hosts for client.hosts', hostList)
     .option('--base-peer-port <port>', 'replica i listens for peers on base + i', PORT, 10_000)
@@ -102,7 +128,8 @@ export function buildProgram(): Command {
     .option('--base-http-port <port>', 'replica i serves /status and /metrics on base + i', PORT, 30_000)
     .addOption(new Option('--commit-rule <rule>', 'HotStuff commit rule').choices(COMMIT_RULES).argParser(commitRule).default(LOOPBACK_PROTOCOL.commitRule))
     .option('--slot-us <us>', 'slot length', integer('--slot-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.slotUs)
-    .option('--delta-us <us>', 'Δ: sealing lag and timestamp tolerance', integer('--delta-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.deltaUs)
+    // No commander default: gen-conf must see whether Δ was chosen (it warns when a crowded host keeps the default).
+    .option('--delta-us <us>', `Δ: sealing lag and timestamp tolerance (default: ${LOOPBACK_PROTOCOL.deltaUs})`, integer('--delta-us', 1, Number.MAX_SAFE_INTEGER))
     .option('--view-timeout-ms <ms>', 'first view timeout', integer('--view-timeout-ms', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.viewTimeoutMs)
     .option('--min-block-interval-us <us>', 'least time between two proposals', integer('--min-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.minBlockIntervalUs)
     .option('--idle-block-interval-us <us>', 'time between proposals when idle', integer('--idle-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.idleBlockIntervalUs)
@@ -119,15 +146,18 @@ export function buildProgram(): Command {
         baseHttpPort: number;
         commitRule: CommitRule;
         slotUs: number;
-        deltaUs: number;
+        deltaUs?: number;
         viewTimeoutMs: number;
         minBlockIntervalUs: number;
         idleBlockIntervalUs: number;
         devSingleReplica: boolean;
         force: boolean;
+        publicKeys?: string;
+        tls: boolean;
       }) =>
         guarded(async () => {
-          const result = await genConf({ ...o }, nodeCrypto);
+          const publicKeys = o.publicKeys === undefined ? undefined : await readPublicKeys(o.publicKeys);
+          const result = await genConf({ ...o, publicKeys }, nodeCrypto);
           for (const w of result.warnings) process.stderr.write(`pompe gen-conf: warning: ${w}\n`);
           process.stdout.write(`wrote ${result.files.length} files to ${o.out}\n`);
         }),
@@ -141,19 +171,68 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'store directory (default: <conf>/data/replica-<id>)')
     .option('--log-file <file>', 'append the log to this file instead of stdout')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, logLevel, 'info')
-    .option('--allow-uws-fallback', 'run even if the uWebSockets.js native binary is missing (slow)', false)
-    .action((o: { conf: string; id: number; dataDir?: string; logFile?: string; logLevel: string; allowUwsFallback: boolean }) =>
+    .addOption(
+      new Option('--log-format <format>', 'JSON lines, or pretty lines for a person (auto: pretty on a terminal)').choices(LOG_FORMATS).argParser(logFormat).default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--server-backend <backend>',
+        'server library for the ports: auto (uWebSockets.js if a build loads on this Node, else ws with a warning), uws (refuse to start without it: benchmarks), ws',
+      )
+        .choices(SERVER_BACKEND_CHOICES)
+        .argParser(serverBackend)
+        .env(SERVER_BACKEND_ENV)
+        .default('auto'),
+    )
+    .option('--tls-cert <file>', "this replica's TLS certificate when cluster.json has tls (default: <conf>/replica-<id>.tls.crt)")
+    .option('--tls-key <file>', "this replica's TLS key (default: <conf>/replica-<id>.tls.key)")
+    .action(
+      (o: {
+        conf: string;
+        id: number;
+        dataDir?: string;
+        logFile?: string;
+        logLevel: string;
+        logFormat: LogFormat;
+        serverBackend: ServerBackendChoice;
+        tlsCert?: string;
+        tlsKey?: string;
+      }) =>
+        guarded(async () => {
+          const code = await runReplicaProcess({
+            confDir: o.conf,
+            id: o.id,
+            dataDir: o.dataDir,
+            logFile: o.logFile,
+            logLevel: isLogLevel(o.logLevel) ? o.logLevel : 'info',
+            logFormat: o.logFormat,
+            serverBackend: o.serverBackend,
+            tlsCertFile: o.tlsCert,
+            tlsKeyFile: o.tlsKey,
+          });
+          // Closed handles may leave nothing to keep the loop alive, but a library timer might.
+          process.exit(code);
+        }),
+    );
+
+  program
+    .command('systemd')
+    .description("write a systemd unit that runs replica <id> from this host's node and pompe (restart on failure, own user, limits)")
+    .requiredOption('--conf <dir>', 'configuration directory on this host')
+    .requiredOption('--id <i>', 'which replica', REPLICA_ID)
+    .option('--user <name>', 'the system user the replica runs as', 'pompe')
+    .option('--data-dir <dir>', 'store directory (default: /var/lib/pompe/replica-<id>, made by systemd)')
+    .option('--out <file>', 'write the unit here (e.g. /etc/systemd/system/pompe-replica-<id>.service) instead of stdout')
+    .action((o: { conf: string; id: number; user: string; dataDir?: string; out?: string }) =>
       guarded(async () => {
-        const code = await runReplicaProcess({
-          confDir: o.conf,
-          id: o.id,
-          dataDir: o.dataDir,
-          logFile: o.logFile,
-          logLevel: isLogLevel(o.logLevel) ? o.logLevel : 'info',
-          allowUwsFallback: o.allowUwsFallback,
-        });
-        // Closed handles may leave nothing to keep the loop alive, but a library timer might.
-        process.exit(code);
+        const unit = systemdUnit({ id: o.id, confDir: o.conf, dataDir: o.dataDir, user: o.user, nodePath: process.execPath, cliPath: realpathSync(fileURLToPath(import.meta.url)) });
+        if (o.out === undefined) {
+          process.stdout.write(unit);
+          return;
+        }
+        await mkdir(dirname(o.out), { recursive: true });
+        await writeFile(o.out, unit, { mode: 0o644 });
+        process.stderr.write(`wrote ${o.out} (${unitName(o.id)})\n`);
       }),
     );
 
@@ -166,7 +245,17 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary instead of the text block', false)
     .action((kind: string, dir: string, o: { plot?: string; json: boolean }) =>
       guarded(async () => {
-        // Loaded on demand: the plotting libraries take a while to load, and a replica needs none of them.
+        // Both checked before reading what may be gigabytes of logs.
+        if (o.plot !== undefined) {
+          const { missingPlotLibraries } = await import('../experiments/process/plot.js');
+          const missing = await missingPlotLibraries();
+          if (missing !== null) throw new ConfError('missing', o.plot, missing);
+        }
+        const { isLogKind, latencyLogFiles } = await import('../experiments/process/logFiles.js');
+        if (isLogKind(kind) && (await latencyLogFiles(dir, kind).catch(() => null))?.length === 0) {
+          throw new ConfError('missing', dir, `no ${kind} logs there (files whose name contains '${kind}', e.g. client0.${kind}.log)`);
+        }
+        // Loaded on demand: a replica needs none of the process script.
         const { runProcess } = await import('../experiments/process.js');
         return runProcess({ kind, dir, plot: o.plot, json: o.json });
       }),

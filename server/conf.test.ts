@@ -38,7 +38,7 @@ describe('gen-conf', () => {
       expect((await stat(join(out, secretFileName(i)))).mode & 0o777).toBe(0o600);
       const conf = await loadReplicaConf(out, i, nodeCrypto);
       expect(conf.self).toBe(i);
-      expect(conf.warnings).toEqual([]);
+      expect(conf.tls).toBeNull();
     }
   });
 
@@ -95,15 +95,17 @@ describe('loadReplicaConf', () => {
     await expect(loadReplicaConf(out, 0, nodeCrypto)).rejects.toMatchObject({ problem: 'invalid' });
   });
 
-  it('finds a key from another gen-conf run, and warns about a readable secret file', async () => {
+  it('finds a key from another gen-conf run, and refuses a secret file others can read', async () => {
     const a = await dir();
     const b = await dir();
     await genConf({ replicas: 4, out: a }, nodeCrypto);
     await genConf({ replicas: 4, out: b }, nodeCrypto);
     await writeFile(join(a, secretFileName(2)), await readFile(join(b, secretFileName(2))), { mode: 0o644 });
     await expect(loadReplicaConf(a, 2, nodeCrypto)).rejects.toThrow(/different gen-conf runs/);
-    await chmod(join(b, secretFileName(3)), 0o644);
-    expect((await loadReplicaConf(b, 3, nodeCrypto)).warnings.join()).toMatch(/readable by others/);
+    await chmod(join(b, secretFileName(3)), 0o640);
+    await expect(loadReplicaConf(b, 3, nodeCrypto)).rejects.toMatchObject({ problem: 'insecure', message: /readable by group or others \(mode 640\); chmod 600/ });
+    await chmod(join(b, secretFileName(3)), 0o600);
+    expect((await loadReplicaConf(b, 3, nodeCrypto)).self).toBe(3);
   });
 });
 

@@ -2,12 +2,14 @@
  * A replica's configuration directory (what `pompe gen-conf` writes):
  *
  *   cluster.json                     the cluster config, the same file on every replica
- *   replica-<i>.secret.json          replica i's key (mode 0600)
+ *   replica-<i>.secret.json          replica i's key (mode 0600), on replica i's host only
+ *   replica-<i>.tls.crt, .tls.key    replica i's TLS certificate and key (0600), when cluster.json has `tls`
  *   replica-<i>.initialised.json     written by replica i when it created its store (see below)
  *   server.hosts, client.hosts       one host per line, for the experiment scripts
  *
- * Problems of the environment (a missing or invalid file, a key that belongs to another replica)
- * are ConfErrors with a message for the operator; they are reported without a stack trace.
+ * Problems of the environment (a missing or invalid file, a key that belongs to another replica,
+ * a secret others can read) are ConfErrors with a message for the operator; they are reported
+ * without a stack trace.
  *
  * The initialised marker. A replica that restarts with an empty store has forgotten its votes and
  * acks and could equivocate, so its store is created only on the replica's first start; later
@@ -16,26 +18,31 @@
  * so that losing the data directory (or mounting the wrong disk) does not lose the marker with it.
  * It names the cluster, so a marker left from an earlier `gen-conf --force` is ignored.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { bytesEqual, toHex } from '../common/bytes.js';
 import { parseClusterConfig, type ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, KeyPair } from '../common/crypto/types.js';
 import { replicaId, type ReplicaId } from '../common/ids.js';
 import { parseSecretFile } from '../common/keys.js';
+import type { ServerTls } from './transport/serverBackend.js';
 
 export const CLUSTER_FILE = 'cluster.json';
 export const SERVER_HOSTS_FILE = 'server.hosts';
 export const CLIENT_HOSTS_FILE = 'client.hosts';
 export const secretFileName = (id: number): string => `replica-${id}.secret.json`;
 export const markerFileName = (id: number): string => `replica-${id}.initialised.json`;
+export const tlsCertFileName = (id: number): string => `replica-${id}.tls.crt`;
+export const tlsKeyFileName = (id: number): string => `replica-${id}.tls.key`;
 /** The data directory when --data-dir is not given. */
 export const defaultDataDir = (confDir: string, id: number): string => join(confDir, 'data', `replica-${id}`);
 
 /** Secret files must not be readable by group or others. */
 export const SECRET_FILE_MODE = 0o600;
 
-export type ConfProblem = 'missing' | 'unreadable' | 'invalid' | 'mismatch';
+export type ConfProblem = 'missing' | 'unreadable' | 'invalid' | 'mismatch' | 'insecure';
 
 export class ConfError extends Error {
   override readonly name = 'ConfError';
@@ -54,8 +61,14 @@ export interface ReplicaConf {
   readonly config: ClusterConfig;
   readonly self: ReplicaId;
   readonly keyPair: KeyPair;
-  /** Things worth a warning that do not stop the replica (e.g. a secret file others can read). */
-  readonly warnings: readonly string[];
+  /** This replica's certificate and key, when the cluster speaks TLS. */
+  readonly tls: ServerTls | null;
+}
+
+/** Where this replica's TLS files are, when not at their default names in the conf directory. */
+export interface TlsFileOptions {
+  readonly tlsCertFile?: string | undefined;
+  readonly tlsKeyFile?: string | undefined;
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -68,8 +81,21 @@ async function readText(path: string, what: string): Promise<string> {
   }
 }
 
-/** Loads and cross-checks the cluster config and replica `id`'s key from `confDir`. */
-export async function loadReplicaConf(confDir: string, id: number, crypto: CryptoBackend): Promise<ReplicaConf> {
+/** Refuses a secret file that its group or others can read (the key would no longer be secret). */
+async function checkSecretMode(path: string, what: string): Promise<void> {
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode & 0o777;
+  } catch {
+    return; // reading it reports what is wrong
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new ConfError('insecure', path, `the ${what} is readable by group or others (mode ${mode.toString(8).padStart(3, '0')}); chmod 600 it`);
+  }
+}
+
+/** Loads and cross-checks the cluster config and replica `id`'s keys (and TLS files) from `confDir`. */
+export async function loadReplicaConf(confDir: string, id: number, crypto: CryptoBackend, files: TlsFileOptions = {}): Promise<ReplicaConf> {
   const clusterPath = join(confDir, CLUSTER_FILE);
   const parsed = parseClusterConfig(await readText(clusterPath, 'cluster config'), crypto);
   if (!parsed.ok) throw new ConfError('invalid', clusterPath, parsed.error.message);
@@ -78,6 +104,7 @@ export async function loadReplicaConf(confDir: string, id: number, crypto: Crypt
     throw new ConfError('mismatch', clusterPath, `the cluster has replicas 0..${config.n - 1}; there is no replica ${id}`);
   }
   const secretPath = join(confDir, secretFileName(id));
+  await checkSecretMode(secretPath, `secret key file of replica ${id}`);
   const secret = parseSecretFile(await readText(secretPath, `secret key file of replica ${id}`), crypto);
   if (!secret.ok) throw new ConfError('invalid', secretPath, secret.error.message);
   if (secret.value.replica !== id) throw new ConfError('mismatch', secretPath, `it is replica ${secret.value.replica}'s key file, not replica ${id}'s`);
@@ -89,10 +116,49 @@ export async function loadReplicaConf(confDir: string, id: number, crypto: Crypt
       `its public key ${toHex(secret.value.keyPair.publicKey)} is not replica ${id}'s key in ${CLUSTER_FILE} (${toHex(expected)}): the files come from different gen-conf runs`,
     );
   }
-  const warnings: string[] = [];
-  const mode = (await stat(secretPath)).mode & 0o777;
-  if ((mode & 0o077) !== 0) warnings.push(`${secretPath} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
-  return { confDir, config, self: replicaId(id), keyPair: secret.value.keyPair, warnings };
+  const tls = config.tls === undefined ? null : await loadReplicaTls(config, id, files.tlsCertFile ?? join(confDir, tlsCertFileName(id)), files.tlsKeyFile ?? join(confDir, tlsKeyFileName(id)));
+  return { confDir, config, self: replicaId(id), keyPair: secret.value.keyPair, tls };
+}
+
+/**
+ * Replica `id`'s certificate and key, checked here so that a wrong file stops the replica with a
+ * clear message instead of failing every peer's TLS handshake: the key matches the certificate,
+ * the certificate names the replica's host, and it was signed by the cluster's CA (when named).
+ */
+async function loadReplicaTls(config: ClusterConfig, id: number, certFile: string, keyFile: string): Promise<ServerTls> {
+  const host = config.replicas[id]!.host;
+  await checkSecretMode(keyFile, `TLS key of replica ${id}`);
+  const certPem = await readText(certFile, `TLS certificate of replica ${id} (the cluster config has tls)`);
+  const keyPem = await readText(keyFile, `TLS key of replica ${id}`);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (error) {
+    throw new ConfError('invalid', certFile, `not a PEM certificate (${(error as Error).message})`);
+  }
+  try {
+    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new ConfError('mismatch', keyFile, `it is not the key of the certificate ${certFile}`);
+  } catch (error) {
+    if (error instanceof ConfError) throw error;
+    throw new ConfError('invalid', keyFile, `not a PEM private key (${(error as Error).message})`);
+  }
+  const named = isIP(host) === 0 ? cert.checkHost(host) !== undefined : cert.checkIP(host) !== undefined;
+  if (!named) throw new ConfError('mismatch', certFile, `the certificate does not name replica ${id}'s host ${host} (subject ${cert.subject.replace(/\n/g, ', ')}): peers and clients would refuse it`);
+  const ca = config.tls?.ca ?? null;
+  if (ca !== null && !caCertificates(ca).some((c) => cert.checkIssued(c) && cert.verify(c.publicKey))) {
+    throw new ConfError('mismatch', certFile, `the certificate was not signed by the CA in ${CLUSTER_FILE} (issuer ${cert.issuer.replace(/\n/g, ', ')}): the files come from different gen-conf runs?`);
+  }
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile), certPem, keyPem };
+}
+
+/** The certificates of the cluster's PEM bundle. */
+function caCertificates(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  try {
+    return blocks.map((b) => new X509Certificate(b));
+  } catch (error) {
+    throw new ConfError('invalid', CLUSTER_FILE, `tls.ca holds a certificate that does not parse (${(error as Error).message})`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

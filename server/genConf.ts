@@ -1,14 +1,23 @@
 /**
  * `pompe gen-conf` and `pompe keygen`: a cluster's configuration directory (conf.ts describes the
  * files). Keys come from the platform's secure randomness; genesisUs is the time of generation.
+ *
+ * Two ways to key a cluster:
+ *  - gen-conf makes every replica's key (local and test clusters): the secret files are all in
+ *    the output directory, and deploying sends each host only its own (scripts/deploy.sh);
+ *  - each host runs `pompe keygen` and keeps its secret; gen-conf --public-keys builds
+ *    cluster.json from the printed public keys and writes no secret at all.
+ * With --tls, a cluster CA and a certificate per replica (tlsCerts.ts) go beside them.
  */
-import { access, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { formatClusterConfig, tryGenerateCluster, type CommitRule, type ProtocolConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fromHex } from '../common/bytes.js';
+import { formatClusterConfig, tryGenerateCluster, type ClusterTls, type CommitRule, type ProtocolConfig } from '../common/config.js';
+import { ED25519_PUBLIC_KEY_BYTES, type CryptoBackend } from '../common/crypto/types.js';
 import { replicaId } from '../common/ids.js';
 import { formatSecretFile } from '../common/keys.js';
-import { CLIENT_HOSTS_FILE, CLUSTER_FILE, ConfError, SERVER_HOSTS_FILE, secretFileName, writeSecretFile } from './conf.js';
+import { CLIENT_HOSTS_FILE, CLUSTER_FILE, ConfError, SERVER_HOSTS_FILE, secretFileName, tlsCertFileName, tlsKeyFileName, writeSecretFile } from './conf.js';
+import type { ClusterCertificates } from './tlsCerts.js';
 
 /**
  * Protocol defaults for a cluster on one machine or a LAN: liveness on a busy machine first, then
@@ -65,6 +74,10 @@ export interface GenConfOptions {
   readonly minBlockIntervalUs?: number;
   readonly idleBlockIntervalUs?: number;
   readonly devSingleReplica?: boolean;
+  /** The replicas' public keys, made on their hosts (`pompe keygen`); then no secret is written. */
+  readonly publicKeys?: readonly Uint8Array[] | undefined;
+  /** Serve wss://: a cluster CA and a certificate per replica (tlsCerts.ts). */
+  readonly tls?: boolean;
   /** Overwrite an existing configuration. */
   readonly force?: boolean;
   /** Start of slot 0; default now. */
@@ -103,6 +116,11 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
   if (opts.idleBlockIntervalUs === undefined && protocol.minBlockIntervalUs !== undefined && protocol.idleBlockIntervalUs !== undefined) {
     protocol.idleBlockIntervalUs = Math.max(protocol.idleBlockIntervalUs, protocol.minBlockIntervalUs);
   }
+  const clusterPath = join(opts.out, CLUSTER_FILE);
+  if (!opts.force && (await exists(clusterPath))) throw new ConfError('mismatch', clusterPath, 'a configuration is already there; pass --force to replace it (new keys: a new cluster)');
+  const replicaHosts = Array.from({ length: opts.replicas }, (_, i) => hosts[i % hosts.length]!);
+  const certificates = opts.tls === true ? await (await import('./tlsCerts.js')).makeClusterCertificates(replicaHosts, `${protocol.genesisUs}`, Date.now()) : null;
+  const tls: ClusterTls | undefined = certificates === null ? undefined : { ca: certificates.caPem };
   const generated = tryGenerateCluster(
     {
       n: opts.replicas,
@@ -112,12 +130,12 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
       baseHttpPort: opts.baseHttpPort,
       protocol,
       devSingleReplica: opts.devSingleReplica === true,
+      ...(opts.publicKeys === undefined ? {} : { publicKeys: opts.publicKeys }),
+      ...(tls === undefined ? {} : { tls }),
     },
     crypto,
   );
-  const clusterPath = join(opts.out, CLUSTER_FILE);
   if (!generated.ok) throw new ConfError('invalid', opts.out, generated.error.message);
-  if (!opts.force && (await exists(clusterPath))) throw new ConfError('mismatch', clusterPath, 'a configuration is already there; pass --force to replace it (new keys: a new cluster)');
   const warnings: string[] = [];
   const perHost = Math.ceil(opts.replicas / hosts.length);
   if (perHost > CROWDED_REPLICAS_PER_HOST && opts.deltaUs === undefined) {
@@ -138,21 +156,62 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
     files.push(join(opts.out, name));
   };
   await write(CLUSTER_FILE, formatClusterConfig(config));
-  for (let i = 0; i < config.n; i++) {
+  // Empty when the public keys were given: the secrets are on the hosts that made them.
+  for (const [i, keyPair] of keyPairs.entries()) {
     const path = join(opts.out, secretFileName(i));
-    await writeSecretFile(path, formatSecretFile(replicaId(i), keyPairs[i]!), true);
+    await writeSecretFile(path, formatSecretFile(replicaId(i), keyPair), true);
     files.push(path);
   }
+  if (certificates !== null) files.push(...(await writeCertificates(opts.out, certificates)));
   // Pompe-HS layout: line i is replica i's host; clients are spread over client.hosts.
   await write(SERVER_HOSTS_FILE, config.replicas.map((r) => `${r.host}\n`).join(''));
   await write(CLIENT_HOSTS_FILE, (opts.clientHosts ?? ['127.0.0.1']).map((h) => `${h}\n`).join(''));
   return { files, warnings };
 }
 
-/** `pompe keygen`: a fresh key file for replica `replica`; returns its public key. */
+async function writeCertificates(out: string, certificates: ClusterCertificates): Promise<string[]> {
+  const files: string[] = [];
+  for (const [i, cert] of certificates.replicas.entries()) {
+    const certPath = join(out, tlsCertFileName(i));
+    await writeFile(certPath, cert.certPem, { mode: 0o644 });
+    const keyPath = join(out, tlsKeyFileName(i));
+    await writeSecretFile(keyPath, cert.keyPem, true);
+    files.push(certPath, keyPath);
+  }
+  return files;
+}
+
+/**
+ * The public keys for --public-keys: `value` is a file with one hex key per line (blank lines and
+ * # comments skipped), or the keys themselves, comma-separated. Order = replica ids.
+ */
+export async function readPublicKeys(value: string): Promise<Uint8Array[]> {
+  let text = value;
+  let source = '--public-keys';
+  if (!/^[0-9a-fA-F]{64}(,|$)/.test(value.trim())) {
+    try {
+      text = await readFile(value, 'utf8');
+      source = value;
+    } catch (error) {
+      throw new ConfError('unreadable', value, `--public-keys is neither hex keys nor a readable file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  }
+  const entries = text
+    .split(source === value ? /\n/ : /,/)
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line.length > 0);
+  return entries.map((hex, i) => {
+    const key = hex.length === ED25519_PUBLIC_KEY_BYTES * 2 ? fromHex(hex) : null;
+    if (key === null) throw new ConfError('invalid', source, `entry ${i + 1} is not a ${ED25519_PUBLIC_KEY_BYTES}-byte key in hex (as \`pompe keygen\` prints): '${hex.slice(0, 80)}'`);
+    return key;
+  });
+}
+
+/** `pompe keygen`: a fresh key file for replica `replica` (its directory made if missing); returns its public key. */
 export async function keygen(out: string, replica: number, force: boolean, crypto: CryptoBackend): Promise<Uint8Array> {
   const keyPair = crypto.generateKeyPair();
   try {
+    await mkdir(dirname(out), { recursive: true });
     await writeSecretFile(out, formatSecretFile(replicaId(replica), keyPair), force);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -32,7 +32,7 @@ import { ExecutedChain } from './executedChain.js';
 import { checkHealth, checkReady, PersistWatch, type Check } from './health.js';
 import { HttpListenError, HttpServer } from './http.js';
 import { ReplicaEvents, type ReplicaEventSource } from './events.js';
-import { createLogger, type ServerLogger } from './logging.js';
+import { createLogger, type LogFormat, type ServerLogger } from './logging.js';
 import { ReplicaMetrics } from './metrics.js';
 import { PhaseLatency } from './phaseLatency.js';
 import { replicaRoutes } from './replicaRoutes.js';
@@ -41,9 +41,9 @@ import { StepObserver } from './stepObserver.js';
 import { packageVersion } from './version.js';
 import { StoreOpenError, StoreWriteError } from './store/errors.js';
 import { DEFAULT_REPLAY_CHUNK_BLOCKS, LevelReplicaStorage } from './store/replicaStore.js';
+import { fallbackWarning, UwsUnavailableError, type ServerBackendChoice } from './transport/backendChoice.js';
 import { ListenError } from './transport/serverBackend.js';
-import { Transport } from './transport/transport.js';
-import { UwsFallbackError } from './transport/uws.js';
+import { Transport, type ServerInfo } from './transport/transport.js';
 import { buildStatus, CLUSTER_ID_HEX_CHARS, type ReplicaStatusJson } from './status.js';
 
 export type {
@@ -70,7 +70,7 @@ const RATE_SAMPLE_INTERVAL_MS = 1_000;
 /** Process exit codes (sysexits.h where one fits). */
 export const ExitCode = {
   Ok: 0,
-  /** The environment is wrong: config, ports, store, uWS binary. Fix it and start again. */
+  /** The environment is wrong: config, ports, store, no uWS where it was required. Fix it and start again. */
   Environment: 1,
   /** A broken invariant or a failed write: a bug or a failing disk. */
   Fatal: 70,
@@ -86,8 +86,13 @@ export interface ReplicaOptions {
   /** Append the log here instead of writing it to stdout. */
   readonly logFile?: string | undefined;
   readonly logLevel?: LevelWithSilent | undefined;
-  /** Run on the slow JS fallback if uWS's native binary is missing. */
-  readonly allowUwsFallback?: boolean | undefined;
+  /** JSON lines, or pretty lines for a terminal (logging.ts). Default: auto. */
+  readonly logFormat?: LogFormat | undefined;
+  /** Which server library serves the ports (server/transport/backendChoice.ts). Default: auto. */
+  readonly serverBackend?: ServerBackendChoice | undefined;
+  /** This replica's TLS certificate and key, when not <confDir>/replica-<id>.tls.crt and .tls.key. */
+  readonly tlsCertFile?: string | undefined;
+  readonly tlsKeyFile?: string | undefined;
   /** Blocks per chunk when replaying the committed chain at start. */
   readonly replayChunkBlocks?: number | undefined;
 }
@@ -109,7 +114,7 @@ export function isEnvironmentError(error: unknown): error is Error {
     error instanceof StoreOpenError ||
     error instanceof ListenError ||
     error instanceof HttpListenError ||
-    error instanceof UwsFallbackError
+    error instanceof UwsUnavailableError
   );
 }
 
@@ -125,6 +130,8 @@ export class RunningReplica {
     readonly conf: ReplicaConf,
     readonly logger: ServerLogger,
     readonly status: () => ReplicaStatusJson,
+    /** What serves the ports (uws or ws, TLS or not, and why ws when uWS did not load). */
+    readonly server: ServerInfo,
     private readonly closers: Closer[],
     /** Commits, executions, view changes, peers and faults as they happen (events.ts). */
     readonly events: ReplicaEventSource,
@@ -154,15 +161,18 @@ async function closeAll(closers: Closer[], logger: ServerLogger): Promise<void> 
 export async function startReplica(opts: ReplicaOptions, modules: ReplicaModules = {}): Promise<RunningReplica> {
   const startedAtMs = Date.now();
   const crypto = modules.crypto ?? nodeCrypto;
-  const logger = modules.logger ?? createLogger({ name: `replica-${opts.id}`, level: opts.logLevel ?? 'info', file: opts.logFile });
+  const logger =
+    modules.logger ?? createLogger({ name: `replica-${opts.id}`, level: opts.logLevel ?? 'info', file: opts.logFile, format: opts.logFormat ?? 'auto' });
   const closers: Closer[] = [];
   if (modules.logger === undefined) closers.push({ name: 'logger', close: () => logger.close() });
   closers.push({ name: 'last words', close: () => logger.info({ uptimeMs: Date.now() - startedAtMs }, 'replica stopped') });
   try {
     return await startModules(opts, modules, crypto, logger, closers, startedAtMs);
   } catch (error) {
-    if (isEnvironmentError(error)) logger.error({ problem: error.name }, error.message);
-    else logger.fatal({ err: error }, 'replica failed to start');
+    // An environment problem is thrown to the caller, who reports it (`pompe replica`: one line on
+    // stderr); it goes into the log too only when the log is a file someone may read later.
+    if (!isEnvironmentError(error)) logger.fatal({ err: error }, 'replica failed to start');
+    else if (opts.logFile !== undefined) logger.error({ problem: error.name }, error.message);
     await closeAll(closers, logger);
     throw error;
   }
@@ -177,8 +187,7 @@ async function startModules(
   startedAtMs: number,
 ): Promise<RunningReplica> {
   // Configuration.
-  const conf = await loadReplicaConf(opts.confDir, opts.id, crypto);
-  for (const warning of conf.warnings) logger.warn(warning);
+  const conf = await loadReplicaConf(opts.confDir, opts.id, crypto, opts);
   const { config, self } = conf;
   const me = config.replicas[self]!;
   const p = config.protocol;
@@ -249,7 +258,8 @@ async function startModules(
       crypto,
       logger,
       metrics: metrics.transport,
-      allowUwsFallback: opts.allowUwsFallback === true,
+      serverBackend: opts.serverBackend ?? 'auto',
+      ...(conf.tls === null ? {} : { tls: conf.tls }),
     },
     {
       onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
@@ -367,8 +377,8 @@ async function startModules(
   sample();
   closers.push({ name: 'rate sampler', close: () => clearInterval(sampler) });
 
-  logger.info({ server: transport.serverBackend(), httpPort: http.port, startupMs: Date.now() - startedAtMs }, 'replica running');
-  return new RunningReplica(conf, logger, status, closers, events, http.port);
+  logger.info({ server: transport.serverInfo(), httpPort: http.port, startupMs: Date.now() - startedAtMs }, 'replica running');
+  return new RunningReplica(conf, logger, status, transport.serverInfo()!, closers, events, http.port);
 }
 
 /** What the step observer reads of the core after each step. */
@@ -441,6 +451,8 @@ export async function runReplicaProcess(opts: ReplicaOptions): Promise<number> {
     process.stderr.write(`pompe replica: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     return ExitCode.Fatal;
   }
+  // Loud where an operator looks first: the log may be a file nobody tails.
+  if (replica.server.fallbackReason !== null) process.stderr.write(`pompe replica: WARNING: ${fallbackWarning(replica.server.fallbackReason)}\n`);
   process.on('uncaughtException', (error) => {
     replica.logger.fatal({ err: error }, 'uncaught exception');
     crash(error, replica.logger);

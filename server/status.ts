@@ -41,7 +41,6 @@ export type ReplicaStatusJson = ReturnType<typeof buildStatus>;
 export function buildStatus(s: StatusInputs) {
   const { core, driver, chain, store } = s;
   const t = s.transport.stats();
-  const server = s.transport.serverBackend();
   const writer = store.writer;
   const peersUp = s.transport.peersUp();
   return {
@@ -96,8 +95,8 @@ export function buildStatus(s: StatusInputs) {
       executedCommands: driver.executedCommands,
     },
     transport: {
-      server,
-      uwsNative: server === 'uws',
+      /** The server library (uws or ws), TLS or not, and why ws when uWS did not load. */
+      server: s.transport.serverInfo(),
       peer: t.peer,
       client: t.client,
       clientConnections: t.clientConnections,

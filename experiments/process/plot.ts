@@ -106,8 +106,25 @@ export function plotSpec(data: PlotData): TopLevelSpec {
   };
 }
 
+/** The packages --plot needs: optional peer dependencies of pompe-ts, so replicas need not install them. */
+export const PLOT_PACKAGES = ['vega', 'vega-lite', '@resvg/resvg-js'] as const;
+
+/** Why --plot cannot draw (the libraries are not installed), or null when it can. */
+export async function missingPlotLibraries(): Promise<string | null> {
+  const missing: string[] = [];
+  for (const name of PLOT_PACKAGES) {
+    try {
+      await import(name);
+    } catch {
+      missing.push(name);
+    }
+  }
+  if (missing.length === 0) return null;
+  return `--plot needs the optional packages ${missing.join(', ')}, which are not installed: npm install ${PLOT_PACKAGES.join(' ')}`;
+}
+
 async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  // Loaded on demand: vega is large, and most runs of the script draw nothing.
+  // Loaded on demand: vega is large, optional, and most runs of the script draw nothing.
   const [vegaLite, vega] = await Promise.all([import('vega-lite'), import('vega')]);
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {

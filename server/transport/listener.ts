@@ -33,7 +33,7 @@ import {
 } from './limits.js';
 import { LogThrottle } from './logThrottle.js';
 import type { LinkKind } from './metrics.js';
-import type { AcceptedSocket, ListeningServer, ServerBackend, ServerHandlers } from './serverBackend.js';
+import type { AcceptedSocket, ListeningServer, ServerBackend, ServerHandlers, ServerTls } from './serverBackend.js';
 import type { TransportCounters } from './stats.js';
 
 /** Types only replicas send each other; on a client link they are refused. */
@@ -74,6 +74,8 @@ export interface ListenerOptions {
   readonly counters: TransportCounters;
   readonly backend: ServerBackend;
   readonly bindHost: string;
+  /** Serve wss:// on both ports with this certificate; null: ws://. */
+  readonly tls: ServerTls | null;
 }
 
 /** Who closed a connection, which decides whether the embedder hears of it. */
@@ -144,7 +146,7 @@ export class Listener {
       close: (conn, code, reason, tooLarge) => this.onClose(conn, code, reason, tooLarge),
     };
     return this.opts.backend.listen(
-      { host: this.opts.bindHost, port, maxPayloadBytes: SERVER_MAX_PAYLOAD_BYTES, highWaterBytes: SERVER_SEND_HIGH_WATER_BYTES, idleTimeoutS },
+      { host: this.opts.bindHost, port, maxPayloadBytes: SERVER_MAX_PAYLOAD_BYTES, highWaterBytes: SERVER_SEND_HIGH_WATER_BYTES, idleTimeoutS, tls: this.opts.tls },
       handlers,
     );
   }

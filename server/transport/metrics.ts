@@ -25,6 +25,8 @@ export interface TransportMetrics {
   /** Bytes queued for all clients together. */
   clientQueueBytes(bytes: number): void;
   peerUp(peer: ReplicaId, up: boolean): void;
+  /** Once at start: the server library serving the ports, and whether they speak TLS. */
+  server(backend: 'uws' | 'ws', tls: boolean): void;
 }
 
 /** Metrics into a prom-client registry. Names carry their unit (`_bytes`, `_total`). */
@@ -40,6 +42,7 @@ export class PromTransportMetrics implements TransportMetrics {
   private readonly peerQueue: Gauge<'peer'>;
   private readonly clientQueue: Gauge;
   private readonly up: Gauge<'peer'>;
+  private readonly serverInfo: Gauge<'backend' | 'tls'>;
   /** Labelled children, resolved once each (a label lookup hashes the label values). */
   private readonly peerQueueChildren: Gauge.Internal<'peer'>[] = [];
   private readonly rejectedChildren = new Map<string, Counter.Internal>();
@@ -61,6 +64,10 @@ export class PromTransportMetrics implements TransportMetrics {
     this.peerQueue = gauge('pompe_transport_peer_queue_bytes', 'Bytes waiting to be written to a peer', ['peer']);
     this.clientQueue = new Gauge({ name: 'pompe_transport_client_queue_bytes', help: 'Bytes waiting to be written to clients', registers });
     this.up = gauge('pompe_transport_peer_up', '1 when the link to the peer is up (handshake answered)', ['peer']);
+    this.serverInfo = gauge('pompe_transport_server_info', 'Always 1, labelled with the server library serving the ports (uws or ws) and whether they speak TLS', [
+      'backend',
+      'tls',
+    ]);
     const children = (link: LinkKind) => ({
       framesIn: this.framesIn.labels(link),
       bytesIn: this.bytesIn.labels(link),
@@ -114,5 +121,9 @@ export class PromTransportMetrics implements TransportMetrics {
 
   peerUp(peer: ReplicaId, up: boolean): void {
     this.up.labels(String(peer)).set(up ? 1 : 0);
+  }
+
+  server(backend: 'uws' | 'ws', tls: boolean): void {
+    this.serverInfo.labels(backend, String(tls)).set(1);
   }
 }

@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
-import type { ReplicaInfo } from '../../common/config.js';
+import type { ClusterTls, ReplicaInfo } from '../../common/config.js';
 import type { Signer } from '../../common/crypto/types.js';
 import type { Digest, ReplicaId } from '../../common/ids.js';
 import type { HelloChallengeMsg } from '../../common/messages.js';
@@ -46,14 +46,16 @@ export interface PeerLinkContext {
   readonly logger: Logger;
   readonly limits: TransportLimits;
   readonly counters: TransportCounters;
+  /** The cluster speaks TLS: dial wss:// and verify peers against its CA. */
+  readonly tls: ClusterTls | null;
   onStatus(peer: ReplicaId, up: boolean): void;
 }
 
 const GOING_AWAY = 1001;
 
-function peerUrl(peer: ReplicaInfo): string {
+function peerUrl(peer: ReplicaInfo, tls: boolean): string {
   const host = peer.host.includes(':') ? `[${peer.host}]` : peer.host; // IPv6 literal
-  return `ws://${host}:${peer.peerPort}/`;
+  return `${tls ? 'wss' : 'ws'}://${host}:${peer.peerPort}/`;
 }
 
 export class PeerLink {
@@ -161,11 +163,14 @@ export class PeerLink {
     this.connectAttempts++;
     this.state = 'connecting';
     const generation = ++this.generation;
-    const ws = new WebSocket(peerUrl(this.peer), {
+    const tls = this.ctx.tls;
+    const ws = new WebSocket(peerUrl(this.peer, tls !== null), {
       perMessageDeflate: false,
       maxPayload: PEER_REVERSE_MAX_FRAME_BYTES,
       handshakeTimeout: CONNECT_TIMEOUT_MS,
       followRedirects: false,
+      // The certificate must chain to the cluster's CA and name the peer's host (ws checks it).
+      ...(tls === null || tls.ca === null ? {} : { ca: tls.ca }),
     });
     this.ws = ws;
     this.onWritten = (err) => this.written(generation, err);
@@ -224,7 +229,7 @@ export class PeerLink {
       // A misconfiguration that repeats on every redial: loud, but once per interval.
       this.wrongPeerLog.run((suppressed) =>
         this.log.error(
-          { url: peerUrl(this.peer), claimed: challenge.replica, suppressed },
+          { url: peerUrl(this.peer, this.ctx.tls !== null), claimed: challenge.replica, suppressed },
           `dialled replica ${this.peer.id} but the acceptor says it is replica ${challenge.replica}: check replica ${this.peer.id}'s host and peerPort in the cluster config`,
         ),
       );

@@ -1,8 +1,8 @@
 /**
  * What the listener needs from a WebSocket server library: accept or refuse a connection by its
- * address before upgrading it, receive binary frames, send with backpressure, close. Two
- * implementations: native uWebSockets.js (uwsServer.ts, the one replicas run on) and `ws`
- * (wsServer.ts, only when the uWS native binary is missing and the fallback was allowed).
+ * address before upgrading it, receive binary frames, send with backpressure, close; over TLS
+ * (wss://) when given a certificate. Two implementations: native uWebSockets.js (uwsServer.ts,
+ * the fast one) and `ws` on node:http(s) (wsServer.ts, where no uWS build loads: backendChoice.ts).
  */
 
 /** One accepted WebSocket connection. Every method is a no-op once the connection has closed. */
@@ -35,6 +35,14 @@ export interface ServerHandlers<C> {
   close(conn: C, code: number, reason: string, tooLarge: boolean): void;
 }
 
+/** This replica's TLS certificate and key, checked to match when the configuration was loaded. */
+export interface ServerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 export interface ServerSettings {
   readonly host: string;
   readonly port: number;
@@ -44,6 +52,8 @@ export interface ServerSettings {
   readonly highWaterBytes: number;
   /** Close connections idle this long (the library pings idle sockets first). */
   readonly idleTimeoutS: number;
+  /** Serve wss:// with this certificate; null: plain ws://. */
+  readonly tls: ServerTls | null;
 }
 
 export interface ListeningServer {

@@ -1,7 +1,10 @@
 /**
  * Helpers for the transport's tests and benchmark: a cluster config on free loopback ports,
- * transports started on it (retrying on port collisions), and a recording handler.
+ * transports started on it (retrying on port collisions, over TLS if asked), and a recording handler.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
@@ -10,8 +13,10 @@ import { nodeCrypto } from '../../common/crypto/node.js';
 import { replicaId, type ReplicaId } from '../../common/ids.js';
 import type { ErrorMsg, HelloChallengeMsg, Message } from '../../common/messages.js';
 import { helloMessage } from '../../common/signing.js';
+import { makeClusterCertificates, type ClusterCertificates } from '../tlsCerts.js';
+import type { ServerBackendChoice } from './backendChoice.js';
 import type { TransportLimits } from './limits.js';
-import { ListenError } from './serverBackend.js';
+import { ListenError, type ServerTls } from './serverBackend.js';
 import { Transport, type ClientConnId, type TransportHandlers, type TransportOptions } from './transport.js';
 
 /** Ports are drawn from here: above the defaults of real clusters (10000–30000), below the
@@ -26,11 +31,36 @@ export function testLogger(): Logger {
 }
 
 /** n replicas on 127.0.0.1: replica i has peer port base + i, client port base + n + i. */
-export function loopbackCluster(n: number, basePort: number): GeneratedCluster {
+export function loopbackCluster(n: number, basePort: number, tlsCa?: string): GeneratedCluster {
   return generateCluster(
-    { n, basePeerPort: basePort, baseClientPort: basePort + n, baseHttpPort: basePort + 2 * n, keySeed: 'pompe/transport-tests' },
+    {
+      n,
+      basePeerPort: basePort,
+      baseClientPort: basePort + n,
+      baseHttpPort: basePort + 2 * n,
+      keySeed: 'pompe/transport-tests',
+      ...(tlsCa === undefined ? {} : { tls: { ca: tlsCa } }),
+    },
     nodeCrypto,
   );
+}
+
+/** A CA and n certificates for 127.0.0.1, with the files uWS reads; remove() deletes them. */
+export interface TestCertificates extends ClusterCertificates {
+  readonly files: readonly ServerTls[];
+  remove(): void;
+}
+
+export async function testCertificates(n: number): Promise<TestCertificates> {
+  const certs = await makeClusterCertificates(Array.from({ length: n }, () => '127.0.0.1'), 'transport-tests', Date.now());
+  const dir = mkdtempSync(join(tmpdir(), 'pompe-tls-test-'));
+  const files = certs.replicas.map((c, i) => {
+    const tls = { certFile: join(dir, `replica-${i}.tls.crt`), keyFile: join(dir, `replica-${i}.tls.key`), certPem: c.certPem, keyPem: c.keyPem };
+    writeFileSync(tls.certFile, c.certPem);
+    writeFileSync(tls.keyFile, c.keyPem, { mode: 0o600 });
+    return tls;
+  });
+  return { ...certs, files, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export function randomBasePort(n: number): number {
@@ -70,6 +100,9 @@ export interface TestClusterOptions {
   readonly start?: readonly number[];
   readonly limits?: Partial<TransportLimits>;
   readonly logger?: Logger;
+  readonly serverBackend?: ServerBackendChoice;
+  /** Serve and dial over TLS with these certificates (testCertificates). */
+  readonly tls?: TestCertificates;
 }
 
 export interface TestCluster {
@@ -89,7 +122,7 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
   const logger = opts.logger ?? testLogger();
   for (let attempt = 1; ; attempt++) {
     const basePort = randomBasePort(n);
-    const cluster = loopbackCluster(n, basePort);
+    const cluster = loopbackCluster(n, basePort, opts.tls?.caPem);
     const options = (i: number): TransportOptions => ({
       config: cluster.config,
       self: replicaId(i),
@@ -97,6 +130,8 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
       crypto: nodeCrypto,
       logger: logger.child({ replica: i }),
       ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+      ...(opts.serverBackend === undefined ? {} : { serverBackend: opts.serverBackend }),
+      ...(opts.tls === undefined ? {} : { tls: opts.tls.files[i]! }),
     });
     const inboxes = Array.from({ length: n }, () => new Inbox());
     const transports: (Transport | null)[] = Array.from({ length: n }, () => null);

@@ -13,6 +13,11 @@
  *   which is logged at error level and counted (limits.ts), plus, as on any TCP link, frames the
  *   kernel had accepted when a connection broke (the cores retry).
  *
+ * With a certificate (TransportOptions.tls) both ports serve wss://, and when the cluster config
+ * says TLS (config.tls) links to peers dial wss:// and verify the peer's certificate against the
+ * cluster's CA: TLS adds confidentiality (commands are not seen on the path before they are
+ * ordered); the signed handshake still decides who a peer is.
+ *
  * Handlers are called from network events, never from inside a Transport method, so a core is
  * never re-entered. A handler that throws is a bug in the core: it propagates (crash loudly).
  */
@@ -24,15 +29,13 @@ import type { ClusterConfig } from '../../common/config.js';
 import type { CryptoBackend, Signer } from '../../common/crypto/types.js';
 import type { ReplicaId } from '../../common/ids.js';
 import type { Message } from '../../common/messages.js';
+import { chooseServerBackend, fallbackWarning, type ServerBackendChoice } from './backendChoice.js';
 import { resolveLimits, type TransportLimits } from './limits.js';
 import { Listener } from './listener.js';
 import type { TransportMetrics } from './metrics.js';
 import { PeerLink } from './peerLinks.js';
-import type { ServerBackend } from './serverBackend.js';
+import type { ServerBackend, ServerTls } from './serverBackend.js';
 import { TransportCounters, type TransportStats } from './stats.js';
-import { loadUws } from './uws.js';
-import { uwsBackend } from './uwsServer.js';
-import { wsBackend } from './wsServer.js';
 
 export type { TransportLimits } from './limits.js';
 export type { LinkKind, TransportMetrics } from './metrics.js';
@@ -40,6 +43,14 @@ export type { PeerLinkStats, TransportStats } from './stats.js';
 
 /** A client connection on this replica's client port; ids are never reused within a Transport. */
 export type ClientConnId = number;
+
+/** What serves this replica's ports, for /status, metrics and the logs. */
+export interface ServerInfo {
+  readonly backend: ServerBackend['name'];
+  readonly tls: boolean;
+  /** Why `auto` fell back to `ws` (each uWS build's failure); null otherwise. */
+  readonly fallbackReason: string | null;
+}
 
 export interface TransportHandlers {
   /** Decoded and validated, from an authenticated peer link; `from` is that peer. */
@@ -61,8 +72,10 @@ export interface TransportOptions {
   readonly crypto: CryptoBackend;
   readonly logger: Logger;
   readonly metrics?: TransportMetrics;
-  /** Run if the uWS native binary is missing (slow; see uws.ts). Also POMPE_ALLOW_UWS_FALLBACK=1. */
-  readonly allowUwsFallback?: boolean;
+  /** Which server library serves the ports (backendChoice.ts). Default: auto. */
+  readonly serverBackend?: ServerBackendChoice;
+  /** This replica's certificate: serve wss://. Required when the config says TLS. */
+  readonly tls?: ServerTls;
   /** Address to listen on. Default: this replica's host from the config. */
   readonly bindHost?: string;
   /** Overrides of the named limits (tests, operators). */
@@ -80,7 +93,7 @@ export class Transport {
   private listener: Listener | null = null;
   private phase: Phase = 'new';
   private starting: Promise<void> | null = null;
-  private backendName: ServerBackend['name'] | null = null;
+  private server: ServerInfo | null = null;
 
   constructor(
     private readonly opts: TransportOptions,
@@ -92,6 +105,8 @@ export class Transport {
       // Peers would refuse every hello we send: a wrong key file for this replica id.
       throw new Error(`the signing key does not match replica ${self}'s public key in the cluster config`);
     }
+    // Peers would dial wss:// and fail every TLS handshake against a plain port.
+    if (config.tls !== undefined && opts.tls === undefined) throw new Error('the cluster config says TLS but no certificate was given for this replica');
     this.limits = resolveLimits(opts.limits);
     this.counters = new TransportCounters(opts.metrics);
     this.logger = opts.logger.child({ component: 'transport' });
@@ -103,14 +118,16 @@ export class Transport {
       logger: this.logger,
       limits: this.limits,
       counters: this.counters,
+      tls: config.tls ?? null,
       onStatus: (peer: ReplicaId, up: boolean) => this.handlers.onPeerStatus?.(peer, up),
     };
     this.links = config.replicas.map((r) => (r.id === self ? null : new PeerLink(context, r)));
   }
 
   /**
-   * Loads uWS (refusing its slow fallback unless allowed), listens on this replica's peer and
-   * client ports, and starts dialling the other replicas. Rejects if a port cannot be bound.
+   * Chooses the server library (rejects with UwsUnavailableError if uWS was required and none
+   * loads), listens on this replica's peer and client ports, and starts dialling the other
+   * replicas. Rejects with ListenError if a port cannot be bound.
    */
   start(): Promise<void> {
     assert(this.phase === 'new', `Transport.start() called in phase ${this.phase}`);
@@ -121,9 +138,10 @@ export class Transport {
 
   private async startListening(): Promise<void> {
     const { config, self } = this.opts;
-    const loaded = loadUws({ allowFallback: this.opts.allowUwsFallback === true, logger: this.logger });
-    const backend = loaded.native ? uwsBackend(loaded.uws) : wsBackend;
-    this.backendName = backend.name;
+    const { backend, fallbackReason } = chooseServerBackend(this.opts.serverBackend ?? 'auto');
+    if (fallbackReason !== null) this.logger.warn({ server: backend.name, reason: fallbackReason }, fallbackWarning(fallbackReason));
+    this.server = { backend: backend.name, tls: this.opts.tls !== undefined, fallbackReason };
+    this.opts.metrics?.server(backend.name, this.server.tls);
     const me = config.replicas[self]!;
     const listener = new Listener(
       {
@@ -135,6 +153,7 @@ export class Transport {
         counters: this.counters,
         backend,
         bindHost: this.opts.bindHost ?? me.host,
+        tls: this.opts.tls ?? null,
       },
       {
         onPeerMessage: (from, msg) => this.handlers.onPeerMessage(from, msg),
@@ -146,7 +165,7 @@ export class Transport {
     this.listener = listener; // if close() was called meanwhile, it closes the listener next
     if (this.phase !== 'starting') return;
     this.phase = 'running';
-    this.logger.info({ replica: self, peerPort: me.peerPort, clientPort: me.clientPort, server: backend.name }, 'transport listening');
+    this.logger.info({ replica: self, peerPort: me.peerPort, clientPort: me.clientPort, server: backend.name, tls: this.server.tls }, 'transport listening');
     for (const link of this.links) link?.start();
   }
 
@@ -180,9 +199,9 @@ export class Transport {
     return up;
   }
 
-  /** The server library in use: 'uws' (native), or 'ws' when the fallback was allowed; null before start(). */
-  serverBackend(): ServerBackend['name'] | null {
-    return this.backendName;
+  /** What serves the ports; null before start() has chosen. */
+  serverInfo(): ServerInfo | null {
+    return this.server;
   }
 
   stats(): TransportStats {

@@ -2,6 +2,7 @@
  * The native uWebSockets.js server behind the listener (serverBackend.ts). One uWS App per port:
  * an App cannot tell which of its listen sockets accepted a connection except through the client's
  * Host header, and the port decides whether a connection must authenticate as a replica.
+ * With TLS, an SSLApp reads the certificate and key files itself (they were checked at load).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { ListenError, type AcceptedSocket, type ListeningServer, type ServerBackend, type ServerHandlers, type ServerSettings } from './serverBackend.js';
@@ -58,7 +59,7 @@ export function uwsBackend(uws: UwsModule): ServerBackend {
   return {
     name: 'uws',
     listen<C>(settings: ServerSettings, handlers: ServerHandlers<C>): Promise<ListeningServer> {
-      const app = uws.App();
+      const app = settings.tls === null ? uws.App() : uws.SSLApp({ cert_file_name: settings.tls.certFile, key_file_name: settings.tls.keyFile });
       app.ws<UserData<C>>('/*', {
         maxPayloadLength: settings.maxPayloadBytes,
         // We only send below the high-water mark, so uWS never needs to drop; this bound is a backstop.

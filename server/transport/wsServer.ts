@@ -1,9 +1,10 @@
 /**
- * The listener's server on `ws` + node:http: used only when the uWS native binary is missing and
- * the fallback was explicitly allowed (uws.ts explains why not uWS's own stand-in). Slower, same
- * behaviour as uwsServer.ts, except that idle connections are not pinged.
+ * The listener's server on `ws` + node:http (node:https with TLS): where no uWS build loads, or
+ * when chosen (backendChoice.ts). Slower, same behaviour as uwsServer.ts, except that idle
+ * connections are not pinged.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ListenError, type AcceptedSocket, type ListeningServer, type ServerBackend, type ServerHandlers, type ServerSettings } from './serverBackend.js';
@@ -57,9 +58,11 @@ function refuse(socket: Duplex, status: string): void {
 export const wsBackend: ServerBackend = {
   name: 'ws',
   listen<C>(settings: ServerSettings, handlers: ServerHandlers<C>): Promise<ListeningServer> {
-    const http = createServer((_req, res) => {
+    const upgradeOnly: RequestListener = (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('this port speaks WebSocket only');
-    });
+    };
+    const tls = settings.tls;
+    const http = tls === null ? createServer(upgradeOnly) : createTlsServer({ cert: tls.certPem, key: tls.keyPem }, upgradeOnly);
     const wss = new WebSocketServer({ noServer: true, maxPayload: settings.maxPayloadBytes, perMessageDeflate: false });
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy()); // a reset during the upgrade is not our error
