@@ -19,7 +19,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { toHex } from '../common/bytes.js';
-import { COMMIT_RULES, type CommitRule } from '../common/config.js';
+import { COMMIT_RULES, MIN_BFT_REPLICAS, type CommitRule } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { registerBenchCommand } from '../client/benchCommand.js';
 import { MAX_REPLICAS } from '../common/limits.js';
@@ -154,8 +154,16 @@ export function buildProgram(): Command {
         force: boolean;
         publicKeys?: string;
         tls: boolean;
-      }) =>
+      }, command: Command) =>
         guarded(async () => {
+          // Said in terms of the options: the config's own check would name its JSON key.
+          if (o.devSingleReplica && o.replicas !== 1) command.error(`error: --dev-single-replica is a one-replica cluster: give --replicas 1, not ${o.replicas}`);
+          if (!o.devSingleReplica && o.replicas < MIN_BFT_REPLICAS) {
+            command.error(
+              `error: --replicas ${o.replicas}: tolerating f faults takes n = 3f + 1 replicas, at least ${MIN_BFT_REPLICAS}; ` +
+                'for a one-replica development cluster (no fault tolerated) give --replicas 1 --dev-single-replica',
+            );
+          }
           const publicKeys = o.publicKeys === undefined ? undefined : await readPublicKeys(o.publicKeys);
           const result = await genConf({ ...o, publicKeys }, nodeCrypto);
           for (const w of result.warnings) process.stderr.write(`pompe gen-conf: warning: ${w}\n`);

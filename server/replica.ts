@@ -165,9 +165,18 @@ export async function startReplica(opts: ReplicaOptions, modules: ReplicaModules
     modules.logger ?? createLogger({ name: `replica-${opts.id}`, level: opts.logLevel ?? 'info', file: opts.logFile, format: opts.logFormat ?? 'auto' });
   const closers: Closer[] = [];
   if (modules.logger === undefined) closers.push({ name: 'logger', close: () => logger.close() });
-  closers.push({ name: 'last words', close: () => logger.info({ uptimeMs: Date.now() - startedAtMs }, 'replica stopped') });
+  let started = false;
+  closers.push({
+    name: 'last words',
+    // A start refused for the environment is reported once, by the caller (see below).
+    close: () => {
+      if (started || opts.logFile !== undefined) logger.info({ uptimeMs: Date.now() - startedAtMs }, 'replica stopped');
+    },
+  });
   try {
-    return await startModules(opts, modules, crypto, logger, closers, startedAtMs);
+    const replica = await startModules(opts, modules, crypto, logger, closers, startedAtMs);
+    started = true;
+    return replica;
   } catch (error) {
     // An environment problem is thrown to the caller, who reports it (`pompe replica`: one line on
     // stderr); it goes into the log too only when the log is a file someone may read later.
