@@ -3,7 +3,9 @@
 # Remote hosts are reached with $POMPE_REMOTE (default: ssh in batch mode as $POMPE_USER), which
 # is called as `$POMPE_REMOTE <host> <shell command>`; scripts/netns-cluster.sh sets it to run
 # commands inside network namespaces instead, so the distributed path can be tested on one machine.
-# $POMPE_REMOTE_DIR is the project's directory on the remote hosts (default: the same path as here).
+# $POMPE_REMOTE_DIR is the directory on the remote hosts where scripts/deploy.sh installed the
+# package and put the conf (default: the same path as here); remote commands run its installed
+# `pompe` ($REMOTE_POMPE, relative to that directory).
 # On this machine, $POMPE_CONF_DIR, $POMPE_LOG_DIR and $POMPE_DATA_DIR move the conf (default
 # experiments/conf-<mode>; remote hosts always use that path), the logs
 # and the collected runs.
@@ -14,6 +16,7 @@ EXP_DIR="$POMPE_ROOT/experiments"
 LOG_DIR="${POMPE_LOG_DIR:-$EXP_DIR/log}"
 DATA_DIR="${POMPE_DATA_DIR:-$EXP_DIR/data}"
 POMPE_REMOTE_DIR="${POMPE_REMOTE_DIR:-$POMPE_ROOT}"
+REMOTE_POMPE="${POMPE_REMOTE_POMPE:-node_modules/.bin/pompe}"
 CLI=(node "$POMPE_ROOT/dist/server/cli.js")
 
 die() { echo "error: $*" >&2; exit 1; }

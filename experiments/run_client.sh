@@ -36,7 +36,7 @@ else
     [ "$count" -gt 0 ] || break
     echo "clients $base..$((base + count - 1)) on ${HOSTS[$j]}"
     remote "${HOSTS[$j]}" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && rm -f experiments/log/client*.log experiments/log/client*.bench.json && \
-      timeout --signal=TERM $HARD_STOP_S node dist/server/cli.js bench --conf experiments/conf-$MODE \
+      timeout --signal=TERM $HARD_STOP_S $REMOTE_POMPE bench --conf experiments/conf-$MODE \
       --clients $count --client-index-base $base --duration $SECONDS_TO_RUN --log-dir experiments/log ${BENCH_OPTS[*]}" \
       </dev/null >"$LOG_DIR/client-host$j.out" 2>&1 &
     pids+=($!)

@@ -2,8 +2,11 @@
 # Starts the replicas of experiments/conf-<mode>/ (line i of server.hosts runs replica i).
 #   run_server.sh [user] local|distributed
 # local: replicas on this machine in the background (a 4-replica conf is generated if missing);
-# distributed: each replica on its host over ssh (deploy first: scripts/deploy.sh).
+# distributed: each replica on its host over ssh, from the package scripts/deploy.sh installed there.
 # Pid files and logs go to experiments/log/. Returns once every replica answers on /status.
+# POMPE_SUPERVISOR=systemd (distributed): each host writes a unit with `pompe systemd` and starts
+# it (restarted on failure, run as $POMPE_SERVICE_USER, default pompe, which must exist), through
+# $POMPE_SUDO (default "sudo -n"; empty when ssh logs in as root). stop.sh stops the units.
 source "$(dirname "$0")/lib.sh"
 parse_mode_args 1 "$@" || die "usage: run_server.sh [user] local|distributed"
 ensure_built
@@ -20,9 +23,17 @@ while read -r host; do
     echo $! >"$LOG_DIR/replica-$i.pid"
   else
     conf_rel="experiments/conf-$MODE"
-    remote "$host" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && \
-      (nohup node dist/server/cli.js replica --conf $conf_rel --id $i --data-dir experiments/log/data-$MODE/replica-$i \
-        --log-file experiments/log/replica-$i.log > experiments/log/replica-$i.out 2>&1 & echo \$! > experiments/log/replica-$i.pid)" </dev/null
+    data="experiments/log/data-$MODE/replica-$i"
+    if [ "${POMPE_SUPERVISOR:-}" = systemd ]; then
+      sudo_="${POMPE_SUDO-sudo -n}" user="${POMPE_SERVICE_USER:-pompe}" unit="pompe-replica-$i"
+      remote "$host" "cd '$POMPE_REMOTE_DIR' && mkdir -p $data && \
+        $sudo_ $REMOTE_POMPE systemd --conf $conf_rel --id $i --data-dir $data --user $user --out /etc/systemd/system/$unit.service && \
+        $sudo_ chown -R $user: $conf_rel $data && $sudo_ systemctl daemon-reload && $sudo_ systemctl restart $unit" </dev/null
+    else
+      remote "$host" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && \
+        (nohup $REMOTE_POMPE replica --conf $conf_rel --id $i --data-dir $data \
+          --log-file experiments/log/replica-$i.log > experiments/log/replica-$i.out 2>&1 & echo \$! > experiments/log/replica-$i.pid)" </dev/null
+    fi
   fi
   echo "replica $i started on $host"
   i=$((i + 1))

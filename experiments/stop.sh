@@ -20,6 +20,8 @@ if [ "$MODE" = local ]; then
   for f in "$LOG_DIR"/client-*.pid "$LOG_DIR"/replica-*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
 else
   stop_remote='for f in experiments/log/client-*.pid experiments/log/replica-*.pid; do [ -e "$f" ] || continue; p=$(cat "$f"); kill -TERM $p 2>/dev/null; for i in $(seq '$((GRACE_S * 5))'); do kill -0 $p 2>/dev/null || break; sleep 0.2; done; kill -KILL $p 2>/dev/null; rm -f "$f"; done; true'
+  # Units started by run_server.sh with POMPE_SUPERVISOR=systemd (systemd stops them gracefully, SIGTERM first).
+  if [ "${POMPE_SUPERVISOR:-}" = systemd ]; then stop_remote="${POMPE_SUDO-sudo -n} systemctl stop 'pompe-replica-*'; $stop_remote"; fi
   for host in $( (hosts_of "$EXP_DIR/conf-$MODE/server.hosts"; hosts_of "$EXP_DIR/conf-$MODE/client.hosts") | sort -u); do
     remote "$host" "cd '$POMPE_REMOTE_DIR' && $stop_remote" </dev/null || echo "could not reach $host"
   done

@@ -1,10 +1,10 @@
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { parseSecretFile } from '../common/keys.js';
-import { CLUSTER_FILE, ConfError, loadReplicaConf, readStoreMarker, secretFileName, writeStoreMarker } from './conf.js';
+import { CLUSTER_FILE, ConfError, loadReplicaConf, readStoreMarker, secretFileName, tlsCertFileName, tlsKeyFileName, writeStoreMarker } from './conf.js';
 import { genConf, keygen, LOOPBACK_PROTOCOL } from './genConf.js';
 import { tempDir } from './store/testFixtures.js';
 
@@ -79,6 +79,45 @@ describe('gen-conf', () => {
     expect(parsed.ok && parsed.value.replica === 5 && Buffer.from(parsed.value.keyPair.publicKey).equals(Buffer.from(publicKey))).toBe(true);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     await expect(keygen(file, 5, false, nodeCrypto)).rejects.toThrow(ConfError);
+  });
+
+  it('builds a cluster from public keys made elsewhere, and a --force run removes only secrets the new cluster does not name', async () => {
+    const hosts = await dir();
+    const keys = [];
+    for (let i = 0; i < 4; i++) keys.push(await keygen(join(hosts, `replica-${i}.secret.json`), i, false, nodeCrypto));
+    const out = await dir();
+    await genConf({ replicas: 4, out, tls: true }, nodeCrypto); // an earlier cluster, with its secrets and TLS files
+    await copyFile(join(hosts, secretFileName(1)), join(out, secretFileName(1))); // a host-made key that stays right
+    const result = await genConf({ replicas: 4, out, publicKeys: keys, force: true }, nodeCrypto);
+    expect(result.files.map((f) => f.slice(out.length + 1)).sort()).toEqual(['client.hosts', 'cluster.json', 'server.hosts']);
+    expect((await readdir(out)).sort()).toEqual(['client.hosts', 'cluster.json', secretFileName(1), 'server.hosts']);
+    expect((await loadReplicaConf(out, 1, nodeCrypto)).self).toBe(1);
+    await expect(loadReplicaConf(out, 0, nodeCrypto)).rejects.toMatchObject({ problem: 'missing' });
+  });
+
+  it('--tls: a certificate and key per replica that load, and refusals for a key or certificate that does not fit', async () => {
+    const out = await dir();
+    await genConf({ replicas: 4, out, hosts: ['127.0.0.1', 'replica-b.example'], tls: true }, nodeCrypto);
+    const json = JSON.parse(await readFile(join(out, CLUSTER_FILE), 'utf8')) as { tls: { ca: string } };
+    expect(json.tls.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    for (let i = 0; i < 4; i++) {
+      expect((await stat(join(out, tlsKeyFileName(i)))).mode & 0o777).toBe(0o600);
+      const conf = await loadReplicaConf(out, i, nodeCrypto);
+      expect(conf.config.tls?.ca).toBe(json.tls.ca);
+      expect(conf.tls?.certFile).toBe(join(out, tlsCertFileName(i)));
+    }
+    // Replica 1's certificate names replica-b.example, not 127.0.0.1.
+    await expect(loadReplicaConf(out, 0, nodeCrypto, { tlsCertFile: join(out, tlsCertFileName(1)), tlsKeyFile: join(out, tlsKeyFileName(1)) })).rejects.toThrow(
+      /does not name replica 0's host 127.0.0.1/,
+    );
+    await expect(loadReplicaConf(out, 0, nodeCrypto, { tlsKeyFile: join(out, tlsKeyFileName(2)) })).rejects.toThrow(/is not the key of the certificate/);
+    const other = await dir();
+    await genConf({ replicas: 4, out: other, tls: true }, nodeCrypto);
+    await expect(loadReplicaConf(out, 0, nodeCrypto, { tlsCertFile: join(other, tlsCertFileName(0)), tlsKeyFile: join(other, tlsKeyFileName(0)) })).rejects.toThrow(
+      /not signed by the CA in cluster.json/,
+    );
+    await chmod(join(out, tlsKeyFileName(3)), 0o644);
+    await expect(loadReplicaConf(out, 3, nodeCrypto)).rejects.toMatchObject({ problem: 'insecure' });
   });
 });
 

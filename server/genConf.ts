@@ -9,13 +9,13 @@
  *    cluster.json from the printed public keys and writes no secret at all.
  * With --tls, a cluster CA and a certificate per replica (tlsCerts.ts) go beside them.
  */
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fromHex } from '../common/bytes.js';
-import { formatClusterConfig, tryGenerateCluster, type ClusterTls, type CommitRule, type ProtocolConfig } from '../common/config.js';
+import { bytesEqual, fromHex } from '../common/bytes.js';
+import { formatClusterConfig, tryGenerateCluster, type ClusterConfig, type ClusterTls, type CommitRule, type ProtocolConfig } from '../common/config.js';
 import { ED25519_PUBLIC_KEY_BYTES, type CryptoBackend } from '../common/crypto/types.js';
 import { replicaId } from '../common/ids.js';
-import { formatSecretFile } from '../common/keys.js';
+import { formatSecretFile, parseSecretFile } from '../common/keys.js';
 import { CLIENT_HOSTS_FILE, CLUSTER_FILE, ConfError, SERVER_HOSTS_FILE, secretFileName, tlsCertFileName, tlsKeyFileName, writeSecretFile } from './conf.js';
 import type { ClusterCertificates } from './tlsCerts.js';
 
@@ -163,10 +163,33 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
     files.push(path);
   }
   if (certificates !== null) files.push(...(await writeCertificates(opts.out, certificates)));
+  await removeStaleKeys(opts.out, config, files, crypto);
   // Pompe-HS layout: line i is replica i's host; clients are spread over client.hosts.
   await write(SERVER_HOSTS_FILE, config.replicas.map((r) => `${r.host}\n`).join(''));
   await write(CLIENT_HOSTS_FILE, (opts.clientHosts ?? ['127.0.0.1']).map((h) => `${h}\n`).join(''));
   return { files, warnings };
+}
+
+const REPLICA_KEY_FILE = /^replica-(\d+)\.(secret\.json|tls\.crt|tls\.key)$/;
+
+/**
+ * Removes key files of a cluster this run replaced (--force), which scripts/deploy.sh would
+ * otherwise send to the hosts over the keys made there: a secret key that is not its replica's
+ * key in the new cluster.json, and TLS files this run did not write.
+ */
+async function removeStaleKeys(out: string, config: ClusterConfig, written: readonly string[], crypto: CryptoBackend): Promise<void> {
+  const keep = new Set(written);
+  for (const name of await readdir(out)) {
+    const match = REPLICA_KEY_FILE.exec(name);
+    const path = join(out, name);
+    if (match === null || keep.has(path)) continue;
+    if (match[2] === 'secret.json') {
+      const secret = parseSecretFile(await readFile(path, 'utf8'), crypto);
+      const expected = config.replicas[Number(match[1])]?.publicKey;
+      if (secret.ok && expected !== undefined && bytesEqual(secret.value.keyPair.publicKey, expected)) continue;
+    }
+    await rm(path);
+  }
 }
 
 async function writeCertificates(out: string, certificates: ClusterCertificates): Promise<string[]> {
