@@ -149,7 +149,7 @@ describe('replicas', () => {
 
 describe('unknown and missing fields', () => {
   it('rejects an unknown field at every level, naming it', () => {
-    expectInvalid({ ...validJson(), extra: 1 }, /extra is not a known field \(known: version, replicas, protocol, devSingleReplica\)/);
+    expectInvalid({ ...validJson(), extra: 1 }, /extra is not a known field \(known: version, replicas, protocol, devSingleReplica, tls\)/);
     const replica = validJson();
     replica.replicas[1]!['peerport'] = 1;
     expectInvalid(replica, /replicas\[1\]\.peerport is not a known field/);

@@ -77,6 +77,9 @@ async function withFakePeer(limits: Parameters<typeof startTestCluster>[0]['limi
   }
 }
 
+/** The code a WebSocket reports when the connection ended without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
+
 describe('backpressure', () => {
   it('a peer that stops reading: frames wait in our queue (bounded in flight) and all arrive, in order, once it reads again', async () => {
     const { t0, fake } = await withFakePeer(undefined);
@@ -166,6 +169,9 @@ describe('backpressure', () => {
     expect(t0.stats().droppedFrames).toBeGreaterThan(0);
     client.ws.resume();
     await client.waitClosed();
-    expect(client.closeCode).toBe(CloseCode.QueueOverflow);
+    // uWS writes the close frame past the backlog; ws queues it behind the frames the client never
+    // read, and cuts the connection when the client does not answer it in time.
+    if (t0.serverInfo()!.backend === 'uws') expect(client.closeCode).toBe(CloseCode.QueueOverflow);
+    else expect([CloseCode.QueueOverflow, ABNORMAL_CLOSURE]).toContain(client.closeCode);
   });
 });

@@ -9,8 +9,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ListenError, type AcceptedSocket, type ListeningServer, type ServerBackend, type ServerHandlers, type ServerSettings } from './serverBackend.js';
 
-/** Close code `ws` uses when it cuts a connection for a frame above maxPayload. */
-const MESSAGE_TOO_BIG = 1009;
+/** The error `ws` reports when it cuts a connection for a frame above maxPayload (the close code
+ *  the listener then sees is whatever came back, often 1006, so the error is what tells). */
+const MESSAGE_TOO_BIG_ERROR = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+/** A graceful close waits for the other side's close frame; one that is not reading never sends
+ *  it, and its connection (and what it holds) would linger for ws's 30 s. */
+const CLOSE_GRACE_MS = 1_000;
 
 class WsSocket implements AcceptedSocket {
   closed = false;
@@ -43,7 +47,9 @@ class WsSocket implements AcceptedSocket {
   }
 
   end(code: number, reason: string): void {
-    if (!this.closed) this.ws.close(code, reason);
+    if (this.closed) return;
+    this.ws.close(code, reason);
+    setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   destroy(): void {
@@ -80,10 +86,14 @@ export const wsBackend: ServerBackend = {
         upgraded = true;
         const wrapped = new WsSocket(ws, settings.highWaterBytes, () => handlers.drain(conn));
         ws.on('message', (data, isBinary) => handlers.message(conn, data as Buffer, isBinary, false));
-        ws.on('error', () => undefined); // `ws` closes the connection after an error; close reports it
+        let tooLarge = false;
+        // `ws` closes the connection after an error; close reports it.
+        ws.on('error', (error: Error & { code?: string }) => {
+          if (error.code === MESSAGE_TOO_BIG_ERROR) tooLarge = true;
+        });
         ws.on('close', (code, reason) => {
           wrapped.closed = true;
-          handlers.close(conn, code, reason.toString(), code === MESSAGE_TOO_BIG);
+          handlers.close(conn, code, reason.toString(), tooLarge);
         });
         handlers.open(conn, wrapped);
       });
