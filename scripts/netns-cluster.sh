@@ -89,6 +89,9 @@ run_test() {
     --public-keys "$STATE/public-keys.txt" --tls --out "$conf")
   if ls "$conf"/replica-*.secret.json >/dev/null 2>&1; then echo "a secret key is in $conf: it should be on its host only" >&2; exit 1; fi
   "$ROOT/scripts/deploy.sh" conf "$conf"
+  for ip in "${replica_ips[@]}" "$client_ip"; do
+    echo "$ip holds: $("$0" exec "$ip" "ls '$REMOTE_DIR/experiments/conf-distributed'" | paste -sd' ')"
+  done
   echo "== run"
   "$ROOT/experiments/run_server.sh" distributed
   curl -sf "http://${replica_ips[0]}:30000/status" | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const t = JSON.parse(s).transport.server; console.log(`replica 0 serves on ${t.backend}, tls ${t.tls}`); })'
