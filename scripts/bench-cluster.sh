@@ -9,7 +9,10 @@
 #   scripts/bench-cluster.sh light [seconds (30)]   1 client, batches of 1, 4 in flight
 #   scripts/bench-cluster.sh custom [seconds] -- <pompe bench options>
 # Environment: BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS (extra gen-conf options, e.g.
-# "--commit-rule 2-chain"), BENCH_KEEP=1 keeps the temporary directory (logs, stores).
+# "--commit-rule 2-chain", or "--tls" for TLS on every link), BENCH_SERVER_BACKEND (uws: refuse
+# to run where no uWS build loads, so figures never silently come from ws; ws or auto to measure
+# that backend), BENCH_KEEP=1 keeps the temporary directory (logs, stores). The node on PATH runs
+# everything (e.g. PATH=<dir>/node_modules/.bin:$PATH after npm install --prefix <dir> node@22).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -47,13 +50,18 @@ node dist/server/cli.js gen-conf --replicas "$replicas" --hosts 127.0.0.1 --base
   --base-http-port 43000 --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
 for ((i = 0; i < replicas; i++)); do
   node dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
-    --log-file "$work/replica-$i.log" >"$work/replica-$i.out" 2>&1 &
+    --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" >"$work/replica-$i.out" 2>&1 &
   pids+=($!)
 done
 for ((i = 0; i < replicas; i++)); do
-  for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" && break; sleep 0.2; done
-  curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" || { echo "replica $i did not start; see $work/replica-$i.out" >&2; exit 1; }
+  for _ in $(seq 300); do
+    curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" && break
+    kill -0 "${pids[$i]}" 2>/dev/null || break # it exited: refused to start
+    sleep 0.2
+  done
+  curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" || { echo "replica $i did not start: $(cat "$work/replica-$i.out")" >&2; exit 1; }
 done
+server=$(curl -sf http://127.0.0.1:43000/status | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const t = JSON.parse(s).transport.server; console.log(`${t.backend}${t.tls ? " + TLS" : ""}`); })')
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_s() { awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -62,7 +70,7 @@ cpu_s() { awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null |
 sampler=$!
 cpu_before=(); for p in "${pids[@]}"; do cpu_before+=("$(cpu_s "$p")"); done
 
-echo "bench-cluster $kind: $replicas replicas on 127.0.0.1, $seconds s, pompe bench ${bench_opts[*]}" \
+echo "bench-cluster $kind: $replicas replicas on 127.0.0.1 (Node $(node --version), $server), $seconds s, pompe bench ${bench_opts[*]}" \
   "(conf: $(node -e 'const p=require(process.argv[1]).protocol; console.log(`${p.commitRule}, slot ${p.slotUs} µs, Δ ${p.deltaUs} µs`)' "$work/conf/cluster.json"))"
 node dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:'
 
