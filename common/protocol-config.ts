@@ -4,7 +4,7 @@
  */
 import { MAX_WIRE_INTEGER } from './ids.js';
 import { describeJsonType, fieldPath, type JsonObject, type Problems, readInteger, readObject } from './json-input.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_LIFETIME_US } from './limits.js';
+import { MAX_ACKS_PER_SLOT, MAX_BATCH_BYTES, MAX_BATCH_LIFETIME_US } from './limits.js';
 
 export type CommitRule = '2-chain' | '3-chain';
 export const COMMIT_RULES: readonly CommitRule[] = ['2-chain', '3-chain'];
@@ -30,6 +30,9 @@ export interface ProtocolConfig {
   readonly maxBatchBytes: number;
   /** Longest a batch may live (expiresAtUs − the replica's clock); at most MAX_BATCH_LIFETIME_US. */
   readonly batchLifetimeUs: number;
+  /** Most acks a replica gives into one slot (then `busy`), at most MAX_ACKS_PER_SLOT; one source
+   *  may take half of them (ordering/slotShares.ts). Optional in the file. */
+  readonly maxAcksPerSlot: number;
 }
 
 /** Shortest slot: below it per-slot bookkeeping (seal ranges, per-slot ack counts) grows with no
@@ -67,6 +70,8 @@ export const DEFAULT_PROTOCOL: ProtocolConfig = {
   maxBatchBytes: 1024 * 1024,
   // A batch not sequenced within 30 s is stale; bounds how long executed digests are remembered.
   batchLifetimeUs: 30_000_000,
+  // The most a slot's seals may list (MAX_ACKS_PER_SLOT); smaller values only lower capacity.
+  maxAcksPerSlot: MAX_ACKS_PER_SLOT,
 };
 
 type IntegerField = Exclude<keyof ProtocolConfig, 'commitRule'>;
@@ -82,18 +87,27 @@ const INTEGER_RANGES: Readonly<Record<IntegerField, readonly [min: number, max: 
   idleBlockIntervalUs: [1, MAX_TIMER_US],
   maxBatchBytes: [1, MAX_BATCH_BYTES],
   batchLifetimeUs: [1, MAX_BATCH_LIFETIME_US],
+  maxAcksPerSlot: [1, MAX_ACKS_PER_SLOT],
 };
+
+/** Fields a cluster file may leave out (added after clusters were made); they take DEFAULT_PROTOCOL's value. */
+const OPTIONAL_FIELDS: ReadonlySet<IntegerField> = new Set(['maxAcksPerSlot']);
 
 /** The protocol fields in file order (also the order formatProtocolConfig writes them in). */
 export const PROTOCOL_FIELDS: readonly (keyof ProtocolConfig)[] = ['commitRule', ...(Object.keys(INTEGER_RANGES) as IntegerField[])];
+const REQUIRED_FIELDS = PROTOCOL_FIELDS.filter((f) => !OPTIONAL_FIELDS.has(f as IntegerField));
 
 /** Validates the `protocol` object of a cluster config; reports every problem under `path`. */
 export function readProtocolConfig(value: unknown, path: string, problems: Problems): ProtocolConfig | undefined {
-  const obj = readObject(value, path, PROTOCOL_FIELDS, [], problems);
+  const obj = readObject(value, path, REQUIRED_FIELDS, [...OPTIONAL_FIELDS], problems);
   if (obj === undefined) return undefined;
   const commitRule = readCommitRule(obj, path, problems);
   const values: Partial<Record<IntegerField, number>> = {};
   for (const [name, [min, max]] of Object.entries(INTEGER_RANGES) as [IntegerField, readonly [number, number]][]) {
+    if (OPTIONAL_FIELDS.has(name) && !Object.hasOwn(obj, name)) {
+      values[name] = DEFAULT_PROTOCOL[name];
+      continue;
+    }
     const v = readInteger(obj, name, path, min, max, problems);
     if (v !== undefined) values[name] = v;
   }

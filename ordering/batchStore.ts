@@ -1,15 +1,27 @@
 /**
  * Batch bytes a replica holds: in memory until executed (or until they can no longer be), and a
- * record of which it holds durably — a replica votes for a block only if it durably holds the bytes
- * of every entry. Durable records are forgotten once the batch's expiry slot is committed, since a
- * digest cannot enter a block after that.
+ * record of which it holds durably, with each batch's expiry — a replica votes for a block only if
+ * it durably holds the bytes of every entry, and only if no entry's timestamp lies past its batch's
+ * expiry. Durable records are forgotten once the batch's expiry slot is committed, since a digest
+ * cannot enter a block after that.
  */
+import { readBatchHeader } from '../common/batch.js';
 import type { Slot } from '../common/ids.js';
+import type { SlotClock } from './slots.js';
+
+/** The expiry of a batch, from its header; 0 (long past) for bytes whose header does not parse. */
+export function batchExpiryUs(bytes: Uint8Array): number {
+  const header = readBatchHeader(bytes);
+  return header.ok ? header.value.expiresAtUs : 0;
+}
 
 export class BatchStore {
   private readonly memory = new Map<string, Uint8Array>();
-  private readonly durable = new Map<string, Slot>();
+  /** Durably held batches, with their expiry (µs). */
+  private readonly durable = new Map<string, number>();
   private memoryBytes = 0;
+
+  constructor(private readonly slots: SlotClock) {}
 
   get bytesInMemory(): number {
     return this.memoryBytes;
@@ -27,20 +39,25 @@ export class BatchStore {
     return this.durable.has(key);
   }
 
+  /** The expiry of a durably held batch, or undefined. */
+  expiresAtUs(key: string): number | undefined {
+    return this.durable.get(key);
+  }
+
   /** Records bytes that are (about to be) durable; true if the caller must persist them. */
-  putDurable(key: string, bytes: Uint8Array, expiresSlot: Slot): boolean {
+  putDurable(key: string, bytes: Uint8Array, expiresAtUs: number = batchExpiryUs(bytes)): boolean {
     if (!this.memory.has(key)) {
       this.memory.set(key, bytes);
       this.memoryBytes += bytes.length;
     }
     if (this.durable.has(key)) return false;
-    this.durable.set(key, expiresSlot);
+    this.durable.set(key, expiresAtUs);
     return true;
   }
 
   /** Keeps bytes in memory only (the replica already has them durably, e.g. after a restart). */
-  putRecovered(key: string, bytes: Uint8Array, expiresSlot: Slot): void {
-    this.putDurable(key, bytes, expiresSlot);
+  putRecovered(key: string, bytes: Uint8Array): void {
+    this.putDurable(key, bytes);
   }
 
   /** Drops the in-memory copy (the durable copy stays in storage). */
@@ -54,8 +71,8 @@ export class BatchStore {
   /** Forgets durable records whose expiry slot is committed; returns their keys. */
   pruneDurable(committedThrough: Slot): string[] {
     const pruned: string[] = [];
-    for (const [key, expiresSlot] of this.durable) {
-      if (expiresSlot > committedThrough) continue;
+    for (const [key, expiresAtUs] of this.durable) {
+      if (this.slots.slotOf(expiresAtUs) > committedThrough) continue;
       this.durable.delete(key);
       pruned.push(key);
     }

@@ -6,12 +6,12 @@
  */
 import { toHex } from '../common/bytes.js';
 import { decodeBlockPayload, decodeSealAttachment, encodeBlockPayload, encodeSealAttachment } from '../common/codec.js';
-import type { Digest, ReplicaId, Slot } from '../common/ids.js';
+import type { Digest, Slot } from '../common/ids.js';
 import type { Block, BlockPayload, OrderingCert } from '../common/messages.js';
 import type { App, Attachment, ProposeContext, ProposeDecision, Validity } from '../consensus/types.js';
 import type { AckLog } from './ackLog.js';
 import type { BatchStore } from './batchStore.js';
-import type { BatchSupply } from './batchSupply.js';
+import type { BatchSupply, Wanted } from './batchSupply.js';
 import type { CoreContext } from './context.js';
 import type { Executor } from './executor.js';
 import type { SealedFrontier } from './frontier.js';
@@ -22,6 +22,11 @@ import { GENESIS_SLOT } from './slots.js';
 
 /** Blocks whose decoded payload and range end are remembered (the uncommitted chain plus recent). */
 const BLOCK_INFO_CACHE = 1_024;
+/** A leader whose seals list batches it lacks asks their sealers and waits at most this share of
+ *  the view timeout for them before it proposes from the seals it can vouch for; meanwhile it looks
+ *  again every minBlockIntervalUs (more votes may bring seals it can use). A quarter leaves the
+ *  view three quarters for the votes. */
+const PROPOSAL_BYTES_WAIT_SHARE = 0.25;
 
 interface BlockInfo {
   readonly toSlot: Slot;
@@ -47,6 +52,8 @@ export class OrderingApp implements App {
   private lastProposalUs = -Infinity;
   /** A block with entries committed here since this replica last proposed. */
   private entriesCommittedUnannounced = false;
+  /** Since when the next proposal (on the parent named) waits for batch bytes its seals list. */
+  private bytesWait: { readonly parent: string; readonly sinceUs: number } | null = null;
 
   constructor(
     private readonly ctx: CoreContext,
@@ -79,18 +86,34 @@ export class OrderingApp implements App {
     return encodeSealAttachment({ seal, ocs: content.ocs });
   }
 
+  /**
+   * The next block, from the seals on the votes (or timeouts) for its parent. The leader uses only
+   * seals whose entries it holds durably (or can make durable from phase 1), within their batches'
+   * expiry: an entry whose bytes only a Byzantine sealer holds would leave every correct validator
+   * waiting, and q seals listing it would hold the range hostage. Bytes it lacks are asked of their
+   * sealers; it waits a bounded time for them before proposing from the seals it can vouch for (a
+   * filler if fewer than q).
+   */
   propose(pc: ProposeContext): ProposeDecision {
     const { ctx, parts } = this;
     const from = this.rangeEnd(pc.parent, pc.parentDigest);
     if (from === null) return { retryAtUs: ctx.nowUs + ctx.config.protocol.idleBlockIntervalUs };
+    const { q } = ctx.config;
     const seals: VerifiedSeal[] = [];
     for (const a of pc.attachments) {
       if (!(a.base.length === pc.parentDigest.length && toHex(a.base) === toHex(pc.parentDigest))) continue;
       const verified = this.verifyAttachment(a, from);
       if (verified !== null) seals.push(verified);
     }
-    const payload = buildPayload(from, seals, ctx.config.q, ctx.slots);
-    const hasNew = payload.entries.length > 0;
+    const { usable, wanted } = this.vouchable(seals);
+    // No correct replica can have sealed past the slot before the one this clock is in (its
+    // frontier is its clock − Δ, and clocks are apart by less than Δ): a seal claiming more ranks
+    // as reaching only that far, so claiming to reach furthest wins no place among the q.
+    const reach = ctx.slots.clockFrontier(ctx.nowUs + ctx.config.protocol.deltaUs);
+    const payload = buildPayload(from, usable, q, ctx.slots, reach);
+    // When to propose follows what the seals offer, whether or not their bytes are here yet.
+    const offered = usable.length === seals.length ? payload : buildPayload(from, seals, q, ctx.slots, reach);
+    const hasNew = offered.entries.length > 0;
     const pendingCommit = pc.uncommitted.some((d) => this.blockInfo.get(toHex(d))?.hasEntries === true);
     const { minBlockIntervalUs, idleBlockIntervalUs } = ctx.config.protocol;
     // Followers learn of a commit from the QC in the next proposal: a commit of entries here must
@@ -108,9 +131,54 @@ export class OrderingApp implements App {
     const promptUs = ownAckSlot === null ? Infinity : Math.max(ctx.slots.sealTimeUs(ownAckSlot), this.lastProposalUs + minBlockIntervalUs);
     const dueUs = busy ? this.lastProposalUs + minBlockIntervalUs : Math.min(this.lastProposalUs + idleBlockIntervalUs, promptUs);
     if (pc.nowUs < dueUs) return { retryAtUs: dueUs };
+    if (usable.length < seals.length && payload.toSlot < offered.toSlot) {
+      const parentKey = toHex(pc.parentDigest);
+      if (this.bytesWait?.parent !== parentKey) this.bytesWait = { parent: parentKey, sinceUs: pc.nowUs };
+      const untilUs = this.bytesWait.sinceUs + ctx.config.protocol.viewTimeoutMs * 1000 * PROPOSAL_BYTES_WAIT_SHARE;
+      if (pc.nowUs < untilUs) {
+        parts.supply.wantForProposal(wanted);
+        return { retryAtUs: Math.min(untilUs, pc.nowUs + minBlockIntervalUs) };
+      }
+    }
+    this.bytesWait = null;
+    parts.supply.endProposalWait();
     this.lastProposalUs = pc.nowUs;
     this.entriesCommittedUnannounced = false;
     return { payload: encodeBlockPayload(payload) };
+  }
+
+  /**
+   * The seals whose entries — those a block on q of these seals could hold — this replica holds
+   * durably, and the batches the others lack (each asked of its sealer first). A seal listing an
+   * entry past its batch's expiry is dropped: no correct replica acks one.
+   */
+  private vouchable(seals: readonly VerifiedSeal[]): { usable: VerifiedSeal[]; wanted: Wanted[] } {
+    const { ctx, parts } = this;
+    const { q } = ctx.config;
+    if (seals.length < q) return { usable: [...seals], wanted: [] };
+    // No block on these seals ends above the q-th furthest reach among them.
+    const reach = seals.map((s) => s.seal.toSlot).sort((a, b) => b - a)[q - 1]!;
+    const usable: VerifiedSeal[] = [];
+    const wanted: Wanted[] = [];
+    for (const s of seals) {
+      let lacks = false;
+      let expired = false;
+      for (const e of s.seal.entries) {
+        if (ctx.slots.slotOf(e.ts) > reach) break;
+        const key = toHex(e.digest);
+        if (parts.executor.isExecuted(key)) continue;
+        if (!parts.supply.holdDurably(e.digest, key)) {
+          lacks = true;
+          wanted.push({ digest: e.digest, holders: [s.seal.replica] });
+        } else if (e.ts > parts.batches.expiresAtUs(key)!) {
+          expired = true;
+          break;
+        }
+      }
+      if (expired) ctx.out.faults.push({ peer: s.seal.replica, kind: 'invalidPayload', detail: "seal lists an entry past its batch's expiry" });
+      else if (!lacks) usable.push(s);
+    }
+    return { usable, wanted };
   }
 
   validate(block: Block, digest: Digest, parent: Block): Validity {
@@ -128,14 +196,30 @@ export class OrderingApp implements App {
     this.rememberBlock(key, { toSlot: decoded.value.toSlot, payload: decoded.value, hasEntries: decoded.value.entries.length > 0 });
     // q valid seals reach `to`: at least f+1 correct replicas sealed it; acking into it is useless.
     parts.frontier.sealThrough(decoded.value.toSlot);
-    const missing: { digest: Digest; holders: readonly ReplicaId[] }[] = [];
-    for (const { entry: e } of check.value.effective) {
+    // Bytes: held durably (made durable from phase 1 if pending here) or fetched — from the
+    // proposer first (a correct leader proposes only entries it holds), then the sealers listing
+    // them. No entry may lie past its batch's expiry: no correct replica stamps past it, so no
+    // valid OC's median does (executed digests are forgotten by expiry, ordering/execution.ts).
+    const missing: Wanted[] = [];
+    const seen = new Set<string>();
+    for (const e of decoded.value.entries) {
       const batchKey = toHex(e.digest);
-      if (parts.batches.isDurable(batchKey) || parts.executor.isExecuted(batchKey)) continue;
-      missing.push({ digest: e.digest, holders: check.value.holders.get(batchKey) ?? [] });
+      if (parts.executor.isExecuted(batchKey)) continue;
+      if (!seen.has(batchKey)) {
+        seen.add(batchKey);
+        if (!parts.supply.holdDurably(e.digest, batchKey)) {
+          missing.push({ digest: e.digest, holders: [block.proposer, ...(check.value.holders.get(batchKey) ?? [])] });
+          continue;
+        }
+      }
+      const expiresAtUs = parts.batches.expiresAtUs(batchKey);
+      if (expiresAtUs !== undefined && e.ts > expiresAtUs) {
+        ctx.out.faults.push({ peer: block.proposer, kind: 'invalidPayload', detail: `entry at ${e.ts} past its batch's expiry ${expiresAtUs}` });
+        return 'invalid';
+      }
     }
     if (missing.length === 0) return 'valid';
-    parts.supply.waitForBlock(digest, key, missing);
+    parts.supply.waitForBlock(digest, key, block.view, missing);
     return 'pending';
   }
 
@@ -171,38 +255,49 @@ export class OrderingApp implements App {
     const cached = this.verifiedAttachments.get(a);
     if (cached !== undefined) return cached;
     // An empty attachment is honest: the voter's frontier had not reached the block's end yet.
-    const result = a.bytes.length === 0 ? null : this.checkAttachment(a, from);
-    if (result === null && a.bytes.length > 0) this.ctx.out.faults.push({ peer: a.from, kind: 'invalidPayload', detail: 'seal attachment does not verify' });
+    if (a.bytes.length === 0) {
+      this.verifiedAttachments.set(a, null);
+      return null;
+    }
+    const result = this.checkAttachment(a, from);
+    if (typeof result === 'string') {
+      this.ctx.out.faults.push({ peer: a.from, kind: 'invalidPayload', detail: `seal attachment: ${result}` });
+      this.verifiedAttachments.set(a, null);
+      return null;
+    }
     this.verifiedAttachments.set(a, result);
     return result;
   }
 
   /** A usable seal: from the sender, starting at `from`, signed, every entry with a valid OC whose
-   *  median is the entry's ts — a leader that used anything less would propose an invalid block. */
-  private checkAttachment(a: Attachment, from: Slot): VerifiedSeal | null {
+   *  median is the entry's ts — a leader that used anything less would propose an invalid block.
+   *  Else why not. */
+  private checkAttachment(a: Attachment, from: Slot): VerifiedSeal | string {
     const { ctx, parts } = this;
     const decoded = decodeSealAttachment(a.bytes, { replicaCount: ctx.config.n });
-    if (!decoded.ok || decoded.value === null) return null;
+    if (!decoded.ok || decoded.value === null) return 'does not decode';
     const { seal, ocs } = decoded.value;
-    if (seal.replica !== a.from || seal.fromSlot !== from) return null;
-    if (checkSeal(ctx.config, this.payloadCtx.seals, ctx.slots, seal) !== null) return null;
+    if (seal.replica !== a.from) return `sealed by ${seal.replica}, sent by ${a.from}`;
+    if (seal.fromSlot !== from) return `starts at slot ${seal.fromSlot}, not ${from}`;
+    const problem = checkSeal(ctx.config, this.payloadCtx.seals, ctx.slots, seal);
+    if (problem !== null) return problem;
     const medians = new Map<string, number>();
     const byHash = new Map<string, OrderingCert>();
     for (const oc of ocs) {
       const check = parts.ocs.check(oc);
-      if (!check.ok) return null;
+      if (!check.ok) return `an OC does not verify: ${check.reason}`;
       const key = toHex(check.ocHash);
       medians.set(key, check.ts);
       byHash.set(key, oc);
     }
     const perSlot = new Map<number, number>();
     for (const e of seal.entries) {
-      if (medians.get(toHex(e.ocHash)) !== e.ts) return null;
+      if (medians.get(toHex(e.ocHash)) !== e.ts) return `entry at ${e.ts} is not its OC's median`;
       // More acks in one slot than a correct replica gives: a Byzantine seal that could make
       // the block exceed MAX_BLOCK_ENTRIES (a block cannot end inside a slot).
       const slot = ctx.slots.slotOf(e.ts);
       const count = (perSlot.get(slot) ?? 0) + 1;
-      if (count > parts.maxAcksPerSlot) return null;
+      if (count > parts.maxAcksPerSlot) return `more than ${parts.maxAcksPerSlot} entries in slot ${slot}`;
       perSlot.set(slot, count);
     }
     return { seal, ocs: byHash };

@@ -3,8 +3,11 @@
  * entry it must execute — from the replicas whose seals list them first, then from every other
  * replica: a block's correct voters hold its bytes durably whether or not a seal lists them, and
  * the only listed holder may be crashed or Byzantine (simulation seed 640, n=4 2-chain direct, had a
- * single listed holder behind a partition). Requests rotate on timeout and never give up: execution
- * waits for the bytes and never skips an entry.
+ * single listed holder behind a partition). Requests rotate on timeout; a want lasts while someone
+ * waits for it: execution waits for its bytes and never skips an entry (every committed entry has
+ * f+1 correct holders), while a wait for a block this replica can no longer vote on, or a proposal
+ * it no longer makes, is cancelled (an entry only a Byzantine replica holds is never served, and
+ * its fetch must not live forever).
  */
 import { toHex } from '../common/bytes.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
@@ -53,6 +56,14 @@ export class Fetcher {
     const order = [...new Set(holders)].filter((r) => r !== this.self);
     for (let r = 0; r < this.n; r++) if (r !== this.self && !order.includes(r as ReplicaId)) order.push(r as ReplicaId);
     this.wanted.set(key, { digest, askOrder: order, attempt: 0, dueUs: 0, waiters: new Set([waiter]) });
+  }
+
+  /** `waiter` no longer waits: wants nobody else waits for are dropped. */
+  cancel(waiter: string): void {
+    for (const [key, want] of this.wanted) {
+      if (!want.waiters.delete(waiter)) continue;
+      if (want.waiters.size === 0) this.wanted.delete(key);
+    }
   }
 
   /** The bytes arrived: returns who was waiting for them. */

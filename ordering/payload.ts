@@ -33,13 +33,15 @@ export function fillerPayload(from: Slot): BlockPayload {
 
 /**
  * The leader's payload from the seals it received, all starting at `from`. It uses the q seals that
- * reach furthest; the block ends where the shortest of them ends, and earlier if the union would
- * exceed MAX_BLOCK_ENTRIES. Fewer than q seals, or no new slot: a filler.
+ * reach furthest, a reach beyond `reachCap` counting as `reachCap` (see OrderingApp.propose); the
+ * block ends where the shortest of them ends, and earlier if the union would exceed
+ * MAX_BLOCK_ENTRIES. Fewer than q seals, or no new slot: a filler.
  */
-export function buildPayload(from: Slot, seals: readonly VerifiedSeal[], q: number, slots: SlotClock): BlockPayload {
+export function buildPayload(from: Slot, seals: readonly VerifiedSeal[], q: number, slots: SlotClock, reachCap: Slot = Infinity as Slot): BlockPayload {
   if (seals.length < q) return fillerPayload(from);
-  const chosen = [...seals].sort((a, b) => b.seal.toSlot - a.seal.toSlot || a.seal.replica - b.seal.replica).slice(0, q);
-  let to = chosen[q - 1]!.seal.toSlot;
+  const rank = (s: VerifiedSeal): number => Math.min(s.seal.toSlot, reachCap);
+  const chosen = [...seals].sort((a, b) => rank(b) - rank(a) || a.seal.replica - b.seal.replica).slice(0, q);
+  let to = Math.min(...chosen.map((c) => c.seal.toSlot)) as Slot;
   if (to <= from) return fillerPayload(from);
 
   const union = new Map<string, SealEntry>();

@@ -10,6 +10,7 @@ import { ackMessage, timestampMessage } from '../common/signing.js';
 import { ocHash } from './oc.js';
 import type { ReplicaCore } from './replica.js';
 import { SlotClock } from './slots.js';
+import { MemoryReplicaStorage } from './storage.js';
 import { makeBatch, makeOc, newReplica, testCrypto, testKeys, type TestBatch } from './testHarness.js';
 import type { ReplicaOutput } from './types.js';
 
@@ -57,6 +58,22 @@ const refusal = (reply: Message): Pick<RefusedMsg, 'reason' | 'frontier'> => {
 };
 
 describe('phase 1: timestamps', () => {
+  it('after a restart, gives no timestamp past a batch expiry, though its clock is still before it', () => {
+    // The durable reservation lets a restarted replica stamp up to TS_RESERVATION_US ahead of its
+    // clock; a stamp past the expiry would let an OC's median pass it (issue 11, finding 3).
+    const storage = new MemoryReplicaStorage();
+    const reservedUntil = NOW + 200_000;
+    storage.applySync([{ kind: 'tsReservation', untilUs: reservedUntil }]);
+    const core = newReplica(keys, SELF, { storage });
+    core.step({ kind: 'start' }, NOW);
+    const soon = freshBatch(NOW + 100_000);
+    expect(refusal(ask(core, { type: 'submit', batch: soon.bytes }).reply).reason).toBe('expired');
+    const later = freshBatch(reservedUntil + 100_000);
+    const stamp = (ask(core, { type: 'submit', batch: later.bytes }).reply as { stamp: SignedTimestamp }).stamp;
+    expect(stamp.ts).toBeGreaterThan(reservedUntil);
+    expect(stamp.ts).toBeLessThan(reservedUntil + 100_000);
+  });
+
   it('stamps a batch with its clock, signed, after reserving the timestamp durably', () => {
     const core = started();
     const b = freshBatch();
@@ -173,19 +190,23 @@ describe('phase 2: Sequence', () => {
     expect(out.persist.filter((p) => p.kind === 'ack')).toEqual([]);
   });
 
-  it(`answers busy once a slot holds MAX_ACKS_PER_SLOT (${MAX_ACKS_PER_SLOT}) acks`, () => {
+  it(`answers busy once a slot holds MAX_ACKS_PER_SLOT (${MAX_ACKS_PER_SLOT}) acks, and to one source once it holds half`, () => {
     const core = started();
     const slotStart = slots.slotOf(NOW) * SLOT;
-    for (let i = 0; i < MAX_ACKS_PER_SLOT; i++) {
-      const b = freshBatch();
-      const { reply } = ask(core, sequence(ocAt(b, slotStart + (i % SLOT)), b.bytes));
-      expect(reply.type).toBe('ack');
-    }
-    const b = freshBatch();
-    expect(refusal(ask(core, sequence(ocAt(b, slotStart + 1), b.bytes)).reply).reason).toBe('busy');
-    // The next slot is open.
-    const c = freshBatch();
-    expect(ask(core, sequence(ocAt(c, slotStart + SLOT), c.bytes)).reply.type).toBe('ack');
+    const from = (conn: number, b: TestBatch, median: number): Message => {
+      const out = core.step({ kind: 'client', conn, msg: sequence(ocAt(b, median), b.bytes) }, NOW);
+      expect(out.toClients).toHaveLength(1);
+      return out.toClients[0]!.msg;
+    };
+    const half = MAX_ACKS_PER_SLOT / 2;
+    // A hog fills its half of the slot, then is busy there (THREATS.md: one source fills a slot).
+    for (let i = 0; i < half; i++) expect(from(CONN, freshBatch(), slotStart + (i % SLOT)).type).toBe('ack');
+    expect(refusal(from(CONN, freshBatch(), slotStart + 1)).reason).toBe('busy');
+    // Another source still gets the other half, then the slot is full for everyone.
+    for (let i = 0; i < half; i++) expect(from(CONN + 1, freshBatch(), slotStart + (i % SLOT)).type).toBe('ack');
+    expect(refusal(from(CONN + 2, freshBatch(), slotStart + 1)).reason).toBe('busy');
+    // The next slot is open, to the hog too.
+    expect(from(CONN, freshBatch(), slotStart + SLOT).type).toBe('ack');
   });
 
   // BUG (ordering/oc.ts OcVerifier.check, called by ReplicaCore.onSequence with the replica's own

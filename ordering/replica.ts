@@ -6,7 +6,6 @@
  * connections of collectors (CollectorRegistry). It owns the HotStuff core and routes every input
  * to the part it concerns; one entry point, `step(input, nowUs)`; no I/O, no clock, no randomness.
  */
-import { readBatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
 import { MAX_REPLICAS } from '../common/limits.js';
@@ -65,7 +64,7 @@ export interface ReplicaStatus {
 export class ReplicaCore {
   private readonly ctx: CoreContext;
   private readonly frontier: SealedFrontier;
-  private readonly batches = new BatchStore();
+  private readonly batches: BatchStore;
   private readonly sequencer: Sequencer;
   private readonly supply: BatchSupply;
   private readonly execution: ExecutionPipeline;
@@ -75,6 +74,8 @@ export class ReplicaCore {
   readonly consensus: HotStuff;
 
   private committedSlot: Slot = GENESIS_SLOT;
+  /** The consensus view when the last step ended. */
+  private lastView = 0;
   private committedHeight = 0;
   private lastCommitAdvanceUs = 0;
   private progressTimeoutView = -1;
@@ -97,10 +98,8 @@ export class ReplicaCore {
     this.ctx = ctx;
     const { ordering } = opts.recovered;
     this.frontier = new SealedFrontier(slots, ordering.frontier);
-    for (const b of ordering.batches) {
-      const header = readBatchHeader(b.bytes);
-      this.batches.putRecovered(toHex(b.digest), b.bytes, header.ok ? slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT);
-    }
+    this.batches = new BatchStore(slots);
+    for (const b of ordering.batches) this.batches.putRecovered(toHex(b.digest), b.bytes);
     const ocs = new OcVerifier(config, crypto);
     this.sequencer = new Sequencer(
       ctx,
@@ -121,6 +120,9 @@ export class ReplicaCore {
       batches: this.batches,
       pendingBytes: (key) => this.sequencer.pending.get(key)?.bytes,
       onBlockReady: (block) => this.mergeConsensus(this.consensus.step({ kind: 'payloadReady', block }, this.ctx.nowUs)),
+      onProposalBytes: () => {
+        if (this.consensus.leading) this.mergeConsensus(this.consensus.step({ kind: 'proposeHint' }, this.ctx.nowUs));
+      },
       onExecutionUnblocked: () => this.execution.drain(),
     });
     this.execution = new ExecutionPipeline(ctx, { batches: this.batches, supply: this.supply, notify: (id, notice) => this.notifyCollector(id, notice) }, opts.stateMachine);
@@ -161,7 +163,11 @@ export class ReplicaCore {
       case 'tick':
         this.onTick();
         break;
+      case 'timeoutNow':
+        this.mergeConsensus(this.consensus.step({ kind: 'timeoutNow' }, ctx.nowUs));
+        break;
     }
+    this.onViewChange();
     this.supply.flush();
     const out = ctx.takeOutput();
     this.sequence(out);
@@ -313,6 +319,16 @@ export class ReplicaCore {
     if (out.commits.length > 0) this.onCommits(out.commits.map((c) => ({ block: c.block, digest: c.digest })));
   }
 
+  /** Waits tied to a view end with it: a block of an earlier view gets no vote from this replica,
+   *  and a proposal it did not make in time is not made. */
+  private onViewChange(): void {
+    const view = this.consensus.view;
+    if (view === this.lastView) return;
+    this.lastView = view;
+    this.supply.abandonBlocksBefore(view);
+    this.supply.endProposalWait();
+  }
+
   // ------------------------------------------------------------------------------------------
   // Time
 
@@ -370,7 +386,7 @@ export class ReplicaCore {
     const through = this.committedSlot;
     // Acks below the committed range are listed by no future seal. Their bytes are needed only if
     // a committed block took them (then they are queued); otherwise they can never execute now.
-    const pruned = this.sequencer.acks.pruneThrough(through);
+    const pruned = this.sequencer.pruneThrough(through);
     for (const r of pruned) this.releaseUnlessQueued(toHex(r.entry.digest));
     if (through < this.lastExpiryPruneSlot + EXPIRY_PRUNE_EVERY_SLOTS) return;
     this.lastExpiryPruneSlot = through;
@@ -394,11 +410,8 @@ export class ReplicaCore {
    * Returns what this chunk executed, so a checker can compare it with the other replicas.
    */
   replayCommitted(blocks: readonly Block[], batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[]): readonly ExecutionRecord[] {
-    const { crypto, slots } = this.ctx;
-    for (const b of batches) {
-      const header = readBatchHeader(b.bytes);
-      this.batches.putRecovered(toHex(b.digest), b.bytes, header.ok ? slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT);
-    }
+    const { crypto } = this.ctx;
+    for (const b of batches) this.batches.putRecovered(toHex(b.digest), b.bytes);
     if (blocks.length === 0) return [];
     const replayed = this.execution.replay(() => this.onCommits(blocks.map((block) => ({ block, digest: blockDigest(crypto, block) }))));
     this.ctx.takeOutput();

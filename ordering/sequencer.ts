@@ -6,7 +6,7 @@
 import { readBatchHeader, type BatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
-import { MAX_ACKS_PER_SLOT, MAX_BATCH_LIFETIME_US, MAX_BLOCK_ENTRIES } from '../common/limits.js';
+import { MAX_BATCH_LIFETIME_US, MAX_BLOCK_ENTRIES } from '../common/limits.js';
 import type { ExecutedMsg, RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } from '../common/messages.js';
 import { RefusalReason as Refusal } from '../common/messages.js';
 import { ackMessage, timestampMessage } from '../common/signing.js';
@@ -16,6 +16,7 @@ import type { CoreContext } from './context.js';
 import type { SealedFrontier } from './frontier.js';
 import type { OcVerifier } from './oc.js';
 import { PendingBatches } from './pending.js';
+import { SlotShares } from './slotShares.js';
 import { Timestamper } from './timestamper.js';
 import type { RecoveredOrdering, Source } from './types.js';
 
@@ -38,8 +39,11 @@ export class Sequencer {
   readonly acks = new AckLog();
   private readonly timestamper: Timestamper;
   /** A block cannot end inside a slot, and q seals may list different entries of one slot, so a
-   *  slot's acks are capped such that q full seals of one slot still fit MAX_BLOCK_ENTRIES. */
+   *  slot's acks are capped (the protocol's maxAcksPerSlot) such that q full seals of one slot
+   *  still fit MAX_BLOCK_ENTRIES. */
   readonly maxAcksPerSlot: number;
+  /** Each source's part of the slots' ack capacity. */
+  readonly shares: SlotShares;
   private readonly refusalCounts: Record<string, number> = {};
 
   constructor(
@@ -47,7 +51,8 @@ export class Sequencer {
     private readonly parts: SequencerParts,
     recovered: RecoveredOrdering,
   ) {
-    this.maxAcksPerSlot = Math.min(MAX_ACKS_PER_SLOT, Math.floor(MAX_BLOCK_ENTRIES / ctx.config.q));
+    this.maxAcksPerSlot = Math.min(ctx.config.protocol.maxAcksPerSlot, Math.floor(MAX_BLOCK_ENTRIES / ctx.config.q));
+    this.shares = new SlotShares(this.maxAcksPerSlot);
     this.timestamper = new Timestamper(ctx.slots.firstTimestampUs, recovered.tsReservationUs);
     for (const a of recovered.acks) this.acks.add({ entry: a.entry, slot: ctx.slots.slotOf(a.entry.ts), oc: a.oc, sig: a.sig });
   }
@@ -59,6 +64,12 @@ export class Sequencer {
   refuse(to: Source, digest: Digest, reason: RefusalReason, frontier = 0): void {
     this.refusalCounts[reason] = (this.refusalCounts[reason] ?? 0) + 1;
     this.parts.reply(to, { type: 'refused', digest, replica: this.ctx.self, reason, frontier });
+  }
+
+  /** Forgets what concerns slots at or below a committed one. */
+  pruneThrough(slot: Slot): ReturnType<AckLog['pruneThrough']> {
+    this.shares.pruneThrough(slot);
+    return this.acks.pruneThrough(slot);
   }
 
   onSubmit(source: Source, batch: Uint8Array): void {
@@ -76,6 +87,10 @@ export class Sequencer {
       this.parts.reply(source, { type: 'tsReply', digest, stamp: { replica: ctx.self, ts: existing.ts, sig: existing.tsSig } });
       return;
     }
+    // After a restart the next timestamp may lie ahead of the clock (its durable reservation): a
+    // timestamp past the expiry would let an OC's median pass it, and executed digests are
+    // forgotten by expiry (ordering/execution.ts), so none is given.
+    if (this.timestamper.peek(ctx.nowUs) >= expiresAtUs) return this.refuse(source, digest, Refusal.Expired);
     const { ts, reserveUntilUs } = this.timestamper.next(ctx.nowUs);
     if (reserveUntilUs !== null) ctx.out.persist.push({ kind: 'tsReservation', untilUs: reserveUntilUs });
     const sig = ctx.signer.sign(timestampMessage(ctx.config.clusterId, digest, ts, ctx.self));
@@ -126,14 +141,16 @@ export class Sequencer {
     if (slot <= frontier) return this.refuse(source, digest, Refusal.Late, frontier);
     if (median > ctx.nowUs + ctx.config.protocol.deltaUs) return this.refuse(source, digest, Refusal.Early);
     if (median > header.expiresAtUs) return this.refuse(source, digest, Refusal.Expired);
-    if (this.acks.countInSlot(slot) >= this.maxAcksPerSlot) return this.refuse(source, digest, Refusal.Busy);
+    const from = sourceKey(source);
+    if (this.acks.countInSlot(slot) >= this.maxAcksPerSlot || this.shares.full(slot, from)) return this.refuse(source, digest, Refusal.Busy);
 
-    if (parts.batches.putDurable(key, bytes, ctx.slots.slotOf(header.expiresAtUs))) {
+    if (parts.batches.putDurable(key, bytes, header.expiresAtUs)) {
       ctx.out.persist.push({ kind: 'batch', digest, bytes });
     }
     const entry: SealEntry = { digest, ts: median, ocHash: check.ocHash };
     const sig = ctx.signer.sign(ackMessage(ctx.config.clusterId, digest, check.ocHash, ctx.self));
     this.acks.add({ entry, slot, oc, sig });
+    this.shares.add(slot, from);
     ctx.out.persist.push({ kind: 'ack', entry, slot, oc, sig });
     this.pending.remove(key);
     parts.reply(source, { type: 'ack', digest, ocHash: check.ocHash, replica: ctx.self, sig });

@@ -21,9 +21,15 @@ export class Timestamper {
     return this.lastUs;
   }
 
+  /** The timestamp `next` would give now, without giving it. After a restart it lies above the
+   *  last reservation, possibly ahead of the clock. */
+  peek(nowUs: number): number {
+    return Math.max(nowUs, this.lastUs + 1);
+  }
+
   /** The next timestamp, and a new reservation to persist before the timestamp leaves (or null). */
   next(nowUs: number): { readonly ts: number; readonly reserveUntilUs: number | null } {
-    const ts = Math.max(nowUs, this.lastUs + 1);
+    const ts = this.peek(nowUs);
     this.lastUs = ts;
     if (ts < this.reservedUntilUs) return { ts, reserveUntilUs: null };
     this.reservedUntilUs = ts + TS_RESERVATION_US;

@@ -38,7 +38,10 @@ export type ReplicaInput =
   | { readonly kind: 'peer'; readonly from: ReplicaId; readonly msg: Message }
   | { readonly kind: 'client'; readonly conn: number; readonly msg: Message }
   | { readonly kind: 'clientClosed'; readonly conn: number }
-  | { readonly kind: 'tick' };
+  | { readonly kind: 'tick' }
+  /** Leave the current view now (sign a timeout), as a replica does that sees no progress: for an
+   *  operator's tooling, and for simulated replicas that time out early on purpose. */
+  | { readonly kind: 'timeoutNow' };
 
 /** One batch executed, for checkers, logs and metrics. */
 export interface ExecutionRecord {
