@@ -9,6 +9,8 @@
  *    within their bounds while honest batches keep being ordered.
  *  - duplicateSubmitter: an honest-looking client that submits commands twice (a ClientNode with
  *    `duplicates`); each must execute once.
+ *  - slotHog: a direct-mode client from one connection keeping many batches in flight, far more per
+ *    slot than the slot's ack capacity (a small one in such runs); other clients keep their share.
  * The first two are direct-mode ClientNodes with a CollectorTap; the flooder is its own node.
  */
 import { encodeBatch } from '../common/batch.js';
@@ -25,11 +27,8 @@ import type { CollectorTap, ReplyIn, SendOut } from './clientNode.js';
 import type { Rng } from './rng.js';
 import type { SimNode, World } from './world.js';
 
-export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter'] as const;
+export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter', 'slotHog'] as const;
 export type ByzantineClientKind = (typeof BYZANTINE_CLIENT_KINDS)[number];
-
-/** How long a median picker waits for all n replies before choosing among those it has (≥ q). */
-const GATHER_US = 300_000;
 
 interface Gathering {
   readonly replies: ReplyIn[];
@@ -38,27 +37,26 @@ interface Gathering {
 }
 
 /**
- * Holds back timestamp replies of each attempt until all n (or the deadline), then releases the q
- * that push the median lowest or highest, whichever moves it further from the honest median (the
- * median of the first q to arrive). The collector forms its OC from exactly those q.
+ * A collector that holds back the timestamp replies of each attempt until all n arrive (or a
+ * deadline, once it has q), then hands its collector the q that `pick` chooses: the collector forms
+ * its OC from exactly those.
  */
-export class MedianPickerTap implements CollectorTap {
+export abstract class GatheringTap implements CollectorTap {
   private readonly gathering = new Map<string, Gathering>();
-  /** Per digest: the median picked and how far it moved the honest one. */
-  private readonly picks = new Map<string, { ts: number; shiftUs: number }>();
-  maxShiftUs = 0;
-  picksMade = 0;
 
   constructor(
-    private readonly config: ClusterConfig,
-    private readonly crypto: CryptoBackend,
-    private readonly onShift: (shiftUs: number) => void,
+    protected readonly config: ClusterConfig,
+    protected readonly crypto: CryptoBackend,
+    private readonly gatherUs: number,
   ) {}
+
+  /** The q replies to release, from those gathered (at least q). */
+  protected abstract pick(replies: readonly ReplyIn[]): ReplyIn[];
 
   send(out: SendOut, nowUs: number): SendOut[] {
     // A submit to all starts an attempt (the first, or a restart with fresh timestamps).
     if (out.msg.type === 'submit' && out.to === 'all') {
-      this.gathering.set(toHex(this.crypto.sha256(out.msg.batch)), { replies: [], deadlineUs: nowUs + GATHER_US, picked: false });
+      this.gathering.set(toHex(this.crypto.sha256(out.msg.batch)), { replies: [], deadlineUs: nowUs + this.gatherUs, picked: false });
     }
     return [out];
   }
@@ -68,12 +66,12 @@ export class MedianPickerTap implements CollectorTap {
     const g = this.gathering.get(toHex(reply.msg.digest));
     if (g === undefined || g.picked) return [reply];
     if (!g.replies.some((r) => r.from === reply.from)) g.replies.push(reply);
-    return g.replies.length >= this.config.n || (nowUs >= g.deadlineUs && g.replies.length >= this.config.q) ? this.pick(g) : [];
+    return g.replies.length >= this.config.n || (nowUs >= g.deadlineUs && g.replies.length >= this.config.q) ? this.release(g) : [];
   }
 
   tick(nowUs: number): ReplyIn[] {
     const out: ReplyIn[] = [];
-    for (const g of this.gathering.values()) if (!g.picked && nowUs >= g.deadlineUs && g.replies.length >= this.config.q) out.push(...this.pick(g));
+    for (const g of this.gathering.values()) if (!g.picked && nowUs >= g.deadlineUs && g.replies.length >= this.config.q) out.push(...this.release(g));
     return out;
   }
 
@@ -88,6 +86,37 @@ export class MedianPickerTap implements CollectorTap {
   }
 
   event(event: CollectorEvent): void {
+    if (event.kind !== 'ordered') this.gathering.delete(toHex(event.digest));
+  }
+
+  private release(g: Gathering): ReplyIn[] {
+    g.picked = true;
+    return this.pick(g.replies);
+  }
+}
+
+/** How long a median picker waits for all n replies before choosing among those it has (≥ q). */
+const GATHER_US = 300_000;
+
+/**
+ * Releases the q timestamp replies that push the median lowest or highest, whichever moves it
+ * further from the honest median (the median of the first q to arrive).
+ */
+export class MedianPickerTap extends GatheringTap {
+  /** Per digest: the median picked and how far it moved the honest one. */
+  private readonly picks = new Map<string, { ts: number; shiftUs: number }>();
+  maxShiftUs = 0;
+  picksMade = 0;
+
+  constructor(
+    config: ClusterConfig,
+    crypto: CryptoBackend,
+    private readonly onShift: (shiftUs: number) => void,
+  ) {
+    super(config, crypto, GATHER_US);
+  }
+
+  override event(event: CollectorEvent): void {
     const key = toHex(event.digest);
     if (event.kind === 'ordered') {
       // The shift counts once the OC it came from actually sequenced the batch.
@@ -96,19 +125,17 @@ export class MedianPickerTap implements CollectorTap {
         this.maxShiftUs = pick.shiftUs;
         this.onShift(pick.shiftUs);
       }
-    }
-    if (event.kind !== 'ordered') {
+    } else {
       this.picks.delete(key);
-      this.gathering.delete(key);
     }
+    super.event(event);
   }
 
-  private pick(g: Gathering): ReplyIn[] {
-    g.picked = true;
+  protected pick(replies: readonly ReplyIn[]): ReplyIn[] {
     const { q, f } = this.config;
     const stamp = (r: ReplyIn): number => (r.msg as TsReplyMsg).stamp.ts;
-    const honest = medianTimestamp(g.replies.slice(0, q).map((r) => (r.msg as TsReplyMsg).stamp), f);
-    const sorted = [...g.replies].sort((a, b) => stamp(a) - stamp(b));
+    const honest = medianTimestamp(replies.slice(0, q).map((r) => (r.msg as TsReplyMsg).stamp), f);
+    const sorted = [...replies].sort((a, b) => stamp(a) - stamp(b));
     const low = sorted.slice(0, q);
     const high = sorted.slice(sorted.length - q);
     const lowShift = Math.abs(stamp(low[f]!) - honest);

@@ -118,6 +118,17 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
   if (kind === 'alwaysBusy') expect(r.refusalsSent.busy ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'medianPicker') expect(r.fairness.maxByzantineMedianShiftUs, ctx).toBeGreaterThan(0);
   if (kind === 'duplicateSubmitter') expect(r.duplicateCommands, ctx).toBeGreaterThan(0);
+  if (kind === 'slotHog') expect(r.refusalsSent.busy ?? 0, ctx).toBeGreaterThan(0);
+  // The accomplice acked a hostage the correct replicas no longer held, and claimed a far frontier.
+  if (kind === 'withholdCoalition') {
+    expect(r.byzantineActions['withholdCoalition:hostagesAcked'] ?? 0, ctx).toBeGreaterThan(0);
+    expect(r.byzantineActions['withholdCoalition:sealInflated'] ?? 0, ctx).toBeGreaterThan(0);
+  }
+  // Replicas restarted with stamps ahead of their clock, and refused to stamp past an expiry.
+  if (kind === 'expiryCoalition') {
+    expect(r.scenario.some((line) => line.startsWith('quick restart:')), ctx).toBe(true);
+    expect(r.refusalsSent.expired ?? 0, ctx).toBeGreaterThan(0);
+  }
   if (kind === 'flooder') {
     // The flood outgrew one connection's bound, and the store still held less than bound + honest.
     expect(r.floodBatches, ctx).toBeGreaterThan(MAX_PENDING_BATCHES_PER_CONNECTION);
@@ -135,6 +146,10 @@ describe('full simulation, one fault kind at a time, at n=4 and n=7', () => {
     wrongUnion: { 7: 857 },
     outOfRange: { 7: 892 },
     conflictingVote: { 4: 901 },
+    // Seeds where the attack lands: with the protocol before issue 11's fixes, withholdCoalition's
+    // default seeds (970 at n=4, 975 at n=7) stall the cluster for good (no loss: a sequenced batch
+    // never executes) and these execute batches past their expiry.
+    expiryCoalition: { 4: 2, 7: 3 },
   };
   const cases = ORDERING_FAULT_KINDS.flatMap((kind, i) =>
     ([4, 7] as const).map((n) => ({

@@ -8,13 +8,14 @@
  *  - no loss, no duplicates: every batch with a sequencing certificate (q acks on one OC) executes,
  *    and every command executes exactly once;
  *  - timestamp soundness: an executed batch's timestamp lies within the correct replicas'
- *    timestamps in its OC; a correct replica's timestamps strictly increase, across restarts;
+ *    timestamps in its OC, and not past the batch's expiry (executed digests are forgotten by
+ *    expiry); a correct replica's timestamps strictly increase, across restarts;
  *  - liveness: after stabilisation, a correct client's command executes within a bound.
  * Plus the fairness summary: pairs checked, inversions among pairs whose correct timestamps
  * overlap (information, not an error), late retries, the largest median shift a Byzantine
  * collector achieved.
  */
-import { decodeBatchCommands, decodeResults } from '../common/batch.js';
+import { decodeBatchCommands, decodeResults, readBatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Message } from '../common/messages.js';
 import { ResultStatus } from '../ordering/executor.js';
@@ -150,6 +151,10 @@ export class OrderingChecker implements ReplicaObserver {
     const hi = Math.max(...correct);
     if (r.ts < lo || r.ts > hi) {
       this.violations.push(`soundness: batch ${digest.slice(0, 12)} executed at ${r.ts}, outside its correct timestamps [${lo}, ${hi}]`);
+    }
+    const header = readBatchHeader(r.batch);
+    if (header.ok && r.ts > header.value.expiresAtUs) {
+      this.violations.push(`soundness: batch ${digest.slice(0, 12)} executed at ${r.ts}, past its expiry ${header.value.expiresAtUs}`);
     }
   }
 

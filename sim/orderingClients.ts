@@ -6,8 +6,10 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
+import { MAX_REPLICAS } from '../common/limits.js';
 import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, MedianPickerTap, PartialSequenceTap } from './byzantineClient.js';
 import { ClientNode, type ClientMode, type ClientRecord, type CollectorTap } from './clientNode.js';
+import { type Coalition, type CoalitionKind, ExpiryStretchTap, HostageTap } from './coalitions.js';
 import type { OrderingChecker } from './orderingChecker.js';
 import type { Rng } from './rng.js';
 import type { World } from './world.js';
@@ -21,19 +23,38 @@ const FLOOD_EXCESS = 1_500;
 const FLOOD_BURST_INTERVAL_US = 10_000;
 /** Flood batches outlive any run, so none is pruned as expired: only the bound can limit them. */
 const FLOOD_LIFETIME_US = 100_000_000;
+/** A slot hog keeps this many single-command batches in flight from one connection, one every
+ *  interval — far more per slot than its share of SLOT_HOG_ACKS_PER_SLOT — for a few seconds
+ *  around stabilisation (the liveness judged after it must hold meanwhile). */
+const SLOT_HOG_WINDOW = 32;
+const SLOT_HOG_INTERVAL_US = 400;
+const SLOT_HOG_RUN_US = 4_000_000;
+/** The slot capacity of runs with a slot hog (the protocol's maxAcksPerSlot), small enough for
+ *  one simulated client to fill. */
+export const SLOT_HOG_ACKS_PER_SLOT = 8;
+/** The expiry coalition's batches live this long: past it by the time a restarted replica's
+ *  reservation stamps them, still alive for the others' stamps. */
+const STRETCH_LIFETIME_US = 80_000;
+const STRETCH_INTERVAL_US = 2_000;
+const STRETCH_WINDOW = 16;
 
 /** What is drawn before the network exists (it needs the node count). */
 export interface ClientPlan {
   readonly correct: number;
   readonly byzantine: readonly ByzantineClientKind[];
+  /** A coalition's client, drawn apart (sim/coalitions.ts). */
+  readonly coalition: Coalition | null;
 }
 
-export function planClients(rng: Rng, faults: ReadonlySet<string>): ClientPlan {
+export function planClients(rng: Rng, faults: ReadonlySet<string>, coalition: Coalition | null): ClientPlan {
   const correct = rng.int(2, 4);
   const kinds = BYZANTINE_CLIENT_KINDS.filter((k) => faults.has(k));
   const count = kinds.length === 0 ? 0 : rng.int(1, Math.min(2, kinds.length));
-  return { correct, byzantine: Array.from({ length: count }, () => rng.pick(kinds)) };
+  return { correct, byzantine: Array.from({ length: count }, () => rng.pick(kinds)), coalition };
 }
+
+/** Nodes the plan's clients take on the network. */
+export const plannedClientNodes = (plan: ClientPlan): number => plan.correct + plan.byzantine.length + (plan.coalition === null ? 0 : 1);
 
 export interface ClientSetupOptions {
   readonly plan: ClientPlan;
@@ -45,16 +66,20 @@ export interface ClientSetupOptions {
   readonly modes: ClientModes;
   readonly firstId: number;
   readonly stopAtUs: number;
+  /** When the network stabilises (GST). */
+  readonly gstUs: number;
   readonly batchLifetimeUs: number;
 }
 
 export interface ClientSetup {
   readonly correct: readonly ClientNode[];
-  readonly byzantine: readonly { readonly kind: ByzantineClientKind; readonly id: number; readonly node: ClientNode | FloodClient }[];
+  readonly byzantine: readonly { readonly kind: ByzantineClientKind | CoalitionKind; readonly id: number; readonly node: ClientNode | FloodClient }[];
   readonly records: ClientRecord[];
   readonly medianPickers: readonly MedianPickerTap[];
   readonly partialSequencers: readonly PartialSequenceTap[];
   readonly flooders: readonly FloodClient[];
+  readonly hostageTaps: readonly HostageTap[];
+  readonly stretchTaps: readonly ExpiryStretchTap[];
   /** Distinct batches direct-mode collectors (correct and Byzantine, flooders aside) formed so far. */
   directBatches(): number;
   start(): void;
@@ -62,7 +87,17 @@ export interface ClientSetup {
 
 export function createClients(o: ClientSetupOptions): ClientSetup {
   const records: ClientRecord[] = [];
-  const base = (id: number, mode: ClientMode, extra: { tap?: CollectorTap; duplicates?: boolean; batchLifetimeUs?: number } = {}): ClientNode =>
+  interface Extra {
+    tap?: CollectorTap;
+    duplicates?: boolean;
+    batchLifetimeUs?: number;
+    commandsPerBatch?: number;
+    window?: number;
+    intervalUs?: number;
+    startAtUs?: number;
+    stopAtUs?: number;
+  }
+  const base = (id: number, mode: ClientMode, extra: Extra = {}): ClientNode =>
     new ClientNode({
       id,
       world: o.world,
@@ -70,11 +105,11 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
       crypto: o.crypto,
       rng: o.rng.fork(),
       mode,
-      commandsPerBatch: o.rng.int(1, 8),
-      window: o.rng.int(1, 4),
-      intervalUs: o.rng.int(5_000, 40_000),
-      startAtUs: o.rng.int(50_000, 300_000),
-      stopAtUs: o.stopAtUs,
+      commandsPerBatch: extra.commandsPerBatch ?? o.rng.int(1, 8),
+      window: extra.window ?? o.rng.int(1, 4),
+      intervalUs: extra.intervalUs ?? o.rng.int(5_000, 40_000),
+      startAtUs: extra.startAtUs ?? o.rng.int(50_000, 300_000),
+      stopAtUs: extra.stopAtUs ?? o.stopAtUs,
       batchLifetimeUs: extra.batchLifetimeUs ?? o.batchLifetimeUs,
       failoverUs: 2_000_000,
       records,
@@ -86,7 +121,7 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
   const correct: ClientNode[] = [];
   for (let c = 0; c < o.plan.correct; c++) correct.push(base(o.firstId + c, modeOf(c)));
 
-  const byzantine: { kind: ByzantineClientKind; id: number; node: ClientNode | FloodClient }[] = [];
+  const byzantine: { kind: ByzantineClientKind | CoalitionKind; id: number; node: ClientNode | FloodClient }[] = [];
   const medianPickers: MedianPickerTap[] = [];
   const partialSequencers: PartialSequenceTap[] = [];
   const flooders: FloodClient[] = [];
@@ -111,6 +146,11 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
       case 'duplicateSubmitter':
         node = base(id, modeOf(o.rng.int(0, 1)), { duplicates: true });
         break;
+      case 'slotHog': {
+        const startAtUs = Math.max(0, o.gstUs - o.rng.int(0, SLOT_HOG_RUN_US / 2));
+        node = base(id, 'direct', { window: SLOT_HOG_WINDOW, intervalUs: SLOT_HOG_INTERVAL_US, commandsPerBatch: 1, startAtUs, stopAtUs: Math.min(o.stopAtUs, startAtUs + SLOT_HOG_RUN_US) });
+        break;
+      }
       case 'flooder': {
         const flooder = new FloodClient({
           id,
@@ -130,6 +170,23 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
     }
     byzantine.push({ kind, id, node });
   });
+  const coalition = o.plan.coalition;
+  const hostageTaps: HostageTap[] = [];
+  const stretchTaps: ExpiryStretchTap[] = [];
+  if (coalition !== null) {
+    const id = o.firstId + o.plan.correct + o.plan.byzantine.length;
+    let node: ClientNode;
+    if (coalition.kind === 'withholdCoalition') {
+      const tap = new HostageTap(coalition, o.config, o.rng.fork(), MAX_REPLICAS + id, o.rng.int(500_000, 1_500_000));
+      hostageTaps.push(tap);
+      node = base(id, 'direct', { tap });
+    } else {
+      const tap = new ExpiryStretchTap(coalition, o.config, o.crypto);
+      stretchTaps.push(tap);
+      node = base(id, 'direct', { tap, batchLifetimeUs: STRETCH_LIFETIME_US, intervalUs: STRETCH_INTERVAL_US, window: STRETCH_WINDOW });
+    }
+    byzantine.push({ kind: coalition.kind, id, node });
+  }
   for (const c of [...correct, ...byzantine.map((b) => b.node)]) o.world.add(c);
 
   return {
@@ -139,6 +196,8 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
     medianPickers,
     partialSequencers,
     flooders,
+    hostageTaps,
+    stretchTaps,
     directBatches: () => records.reduce((s, r) => s + (r.digest === null ? 0 : 1), 0),
     start: () => {
       for (const c of correct) c.start();

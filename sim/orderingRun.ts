@@ -12,13 +12,14 @@ import type { CommitRule } from '../consensus/types.js';
 import { SignatureAudit } from './audit.js';
 import { BYZANTINE_CLIENT_KINDS } from './byzantineClient.js';
 import { ClientNode } from './clientNode.js';
+import { Coalition, COALITION_KINDS, coalitionBehaviour, type CoalitionKind } from './coalitions.js';
 import { createFastCrypto } from './fastCrypto.js';
 import { NETWORK_FAULTS } from './faults.js';
 import { LEADER_ATTACK_KINDS } from './leaderAttacks.js';
 import { type NetworkProfile, SimNetwork } from './network.js';
 import { OrderingChecker, type FairnessSummary } from './orderingChecker.js';
 import { ORDERING_BYZANTINE_KINDS, type OrderingByzantineKind, orderingBehaviour } from './orderingByzantine.js';
-import { type ClientModes, createClients, planClients } from './orderingClients.js';
+import { type ClientModes, createClients, planClients, plannedClientNodes, SLOT_HOG_ACKS_PER_SLOT } from './orderingClients.js';
 import { PendingMonitor, replicaTotals, RunStats } from './orderingStats.js';
 import { ReplicaNode, type ReplicaObserver } from './replicaNode.js';
 import { Rng } from './rng.js';
@@ -28,7 +29,7 @@ export type { ClientModes };
 
 /** Clock faults: offsets and drift within the liveness assumption, and beyond it (safety only). */
 export const CLOCK_FAULTS = ['clockSkew', 'clockChaos'] as const;
-export const ORDERING_FAULT_KINDS: readonly string[] = [...NETWORK_FAULTS, ...CLOCK_FAULTS, ...ORDERING_BYZANTINE_KINDS, ...BYZANTINE_CLIENT_KINDS];
+export const ORDERING_FAULT_KINDS: readonly string[] = [...NETWORK_FAULTS, ...CLOCK_FAULTS, ...ORDERING_BYZANTINE_KINDS, ...BYZANTINE_CLIENT_KINDS, ...COALITION_KINDS];
 
 export interface OrderingRunOptions {
   readonly seed: number;
@@ -110,22 +111,35 @@ const DRAIN_US = 4_000_000;
 const CATCH_UP_US = 2_000_000;
 /** How often the pending stores are sampled while a flooder runs. */
 const PENDING_SAMPLE_US = 100_000;
+/** Coalitions are drawn from a stream of their own, so a seed's other choices stay as they were
+ *  when no coalition is drawn; with other faults on, one is drawn in half of the runs. */
+const COALITION_SEED = 0xc0a1;
+const COALITION_CHANCE = 0.5;
+/** The expiry coalition's quick crash-restarts of correct replicas: how many, and how long each
+ *  is down (well inside the 250 ms timestamp reservation, so it restarts with stamps ahead). */
+const QUICK_RESTARTS = 3;
+const QUICK_RESTART_DOWN_US: readonly [number, number] = [20_000, 80_000];
 
 export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   const started = performance.now();
   const rng = new Rng(opts.seed);
   const crypto: CryptoBackend = opts.crypto === 'fast' ? createFastCrypto() : nodeCrypto;
-  const { config, keyPairs } = generateCluster(
+  const { config: baseConfig, keyPairs } = generateCluster(
     { n: opts.n, keySeed: `sim-${opts.n}`, protocol: { ...SIM_PROTOCOL, commitRule: opts.rule } },
     crypto,
   );
+  let config = baseConfig;
   const { n, f } = config;
   const scenario: string[] = [`seed ${opts.seed}, n=${n}, ${opts.rule}, clients ${opts.modes}`];
   const faulty = opts.faults.size > 0;
   const gstUs = faulty ? rng.int(1_000_000, 3_000_000) : 0;
   const endUs = gstUs + (opts.afterGstUs ?? DEFAULT_AFTER_GST_US);
 
-  const plan = planClients(rng, opts.faults);
+  const coalitionRng = new Rng((opts.seed * 131) ^ COALITION_SEED);
+  const coalitionKind = drawCoalition(coalitionRng, opts.faults, f);
+  const plan = planClients(rng, opts.faults, null);
+  // A slot hog gets slots small enough to fill (the cap is a protocol parameter, the same at every replica).
+  if (plan.byzantine.includes('slotHog')) config = { ...config, protocol: { ...config.protocol, maxAcksPerSlot: SLOT_HOG_ACKS_PER_SLOT } };
   const profile: NetworkProfile = {
     baseLatencyUs: [rng.int(100, 1_000), rng.int(2_000, 15_000)],
     jitterMeanUs: rng.int(100, 3_000),
@@ -138,7 +152,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     `network: links ${profile.baseLatencyUs[0]}–${profile.baseLatencyUs[1]} µs + jitter ${profile.jitterMeanUs} µs, ` +
       `loss ${(profile.lossBeforeGst * 100).toFixed(1)}%, dup ${(profile.duplicate * 100).toFixed(1)}%, GST ${gstUs / 1e6} s`,
   );
-  const network = new SimNetwork(rng.fork(), n + plan.correct + plan.byzantine.length, profile);
+  const network = new SimNetwork(rng.fork(), n + plannedClientNodes(plan) + (coalitionKind === null ? 0 : 1), profile);
   const world = new World(network);
 
   const byzantineKinds = ORDERING_BYZANTINE_KINDS.filter((k) => opts.faults.has(k));
@@ -147,7 +161,8 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     for (const r of rng.shuffle([...Array(n).keys()]).slice(0, rng.int(1, f))) byzantine.set(r, rng.pick(byzantineKinds));
     placeLeaderAttack(rng, byzantine);
   }
-  const isCorrect = (r: number): boolean => !byzantine.has(r);
+  const coalition = coalitionKind === null ? null : formCoalition(coalitionRng, coalitionKind, byzantine, n, f);
+  const isCorrect = (r: number): boolean => !byzantine.has(r) && coalition?.replicas.includes(r as ReplicaId) !== true;
 
   const chaos = opts.faults.has('clockChaos');
   const skewUs = chaos ? SKEW_BEYOND_US : opts.faults.has('clockSkew') ? SKEW_WITHIN_US : 0;
@@ -164,13 +179,15 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   for (let i = 0; i < n; i++) {
     const base = crypto.signer(keyPairs[i]!.secretKey);
     const kind = byzantine.get(i);
-    const behaviour = kind === undefined ? null : orderingBehaviour(kind, { rng: rng.fork(), config, crypto, signer: base, checker, report });
+    const inCoalition = coalition?.replicas.includes(i as ReplicaId) === true;
+    const behaviourCtx = { rng: inCoalition ? coalitionRng.fork() : rng.fork(), config, crypto, signer: base, checker, report };
+    const behaviour = inCoalition ? coalitionBehaviour(coalition!, behaviourCtx) : kind === undefined ? null : orderingBehaviour(kind, behaviourCtx);
     if (behaviour !== null) behaviourNames.push(`${i}=${behaviour.name}`);
     // Writes take time and a crash loses those in flight, so what a correct replica promised is
     // audited by what left it, not by what it signed (sim/audit.ts).
     const writes = new Rng((opts.seed * 31 + i) ^ WRITE_LATENCY_SEED);
     const observer: ReplicaObserver =
-      kind === undefined
+      behaviour === null
         ? {
             onExecuted: (r, records, atUs) => stats.onExecuted(r, records, atUs),
             onCommit: (r, commits, atUs) => stats.onCommit(r, commits, atUs),
@@ -199,14 +216,26 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
 
   const stopAtUs = endUs - DRAIN_US;
   const clients = createClients({
-    plan, rng, world, config, crypto, checker, modes: opts.modes, firstId: n, stopAtUs, batchLifetimeUs: SIM_PROTOCOL.batchLifetimeUs,
+    plan: { ...plan, coalition },
+    rng,
+    world,
+    config,
+    crypto,
+    checker,
+    modes: opts.modes,
+    firstId: n,
+    stopAtUs,
+    gstUs,
+    batchLifetimeUs: SIM_PROTOCOL.batchLifetimeUs,
   });
+  if (coalition !== null) scenario.push(`coalition: ${coalition.kind} of replicas ${coalition.replicas.join(',')} and client ${clients.byzantine.at(-1)!.id}`);
   scenario.push(`clients: ${plan.correct} correct (${opts.modes})`);
   if (clients.byzantine.length > 0) scenario.push(`byzantine clients: ${clients.byzantine.map((b) => `${b.id}=${b.kind}`).join(', ')}`);
   const pending = new PendingMonitor(world, replicas, isCorrect, clients.flooders.length, () => stats.gatewayBatches.size + clients.directBatches());
   if (clients.flooders.length > 0) pending.schedule(PENDING_SAMPLE_US, endUs);
 
   scheduleCrashesAndPartitions(rng, opts.faults, world, network, replicas, isCorrect, gstUs, scenario);
+  if (coalition?.kind === 'expiryCoalition') scheduleQuickRestarts(coalitionRng, world, replicas, isCorrect, coalition, f, stopAtUs, scenario);
 
   for (const r of replicas) r.start();
   clients.start();
@@ -228,6 +257,14 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   for (const tap of clients.medianPickers) count('medianPicker:picks', tap.picksMade);
   for (const tap of clients.partialSequencers) count('partialSequence:withheld', tap.withheld);
   count('flooder:batches', floodBatches);
+  for (const tap of clients.hostageTaps) {
+    count('withholdCoalition:hostages', tap.hostages);
+    count('withholdCoalition:junk', tap.junkSent);
+    count('withholdCoalition:hostagesAcked', tap.hostagesAcked);
+    for (const [reason, v] of Object.entries(tap.accompliceRefusals)) count(`withholdCoalition:accomplice-${reason}`, v);
+  }
+  for (const tap of clients.stretchTaps) count('expiryCoalition:stretchedOcs', tap.stretched);
+  for (const b of clients.byzantine) if (b.kind === 'slotHog') count('slotHog:batches', clients.records.filter((r) => r.client === b.id).length);
   for (const b of clients.byzantine) if (b.kind === 'duplicateSubmitter' && b.node instanceof ClientNode) count('duplicateSubmitter:resent', b.node.duplicatesSent);
   const latencies = clients.records
     .filter((r) => r.executedUs !== null && correctIds.has(r.client))
@@ -257,6 +294,58 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     messagesSent: world.stats.messagesSent,
     realMs: performance.now() - started,
   };
+}
+
+/** Draws the coalition of the run, if its fault set names any (see COALITION_CHANCE). */
+function drawCoalition(rng: Rng, faults: ReadonlySet<string>, f: number): CoalitionKind | null {
+  const kinds = COALITION_KINDS.filter((k) => faults.has(k));
+  if (kinds.length === 0 || f === 0) return null;
+  const only = [...faults].every((k) => (kinds as readonly string[]).includes(k));
+  return only || rng.chance(COALITION_CHANCE) ? rng.pick(kinds) : null;
+}
+
+/**
+ * The coalition's Byzantine replicas: one for withholding; for stretching expiries as many as the
+ * f allowed (the quick restarts make up the rest of the f+1 stamps past an expiry). Replicas already
+ * Byzantine in other ways give up their place, so at most f are Byzantine in all.
+ */
+function formCoalition(rng: Rng, kind: CoalitionKind, byzantine: Map<number, OrderingByzantineKind>, n: number, f: number): Coalition {
+  const size = kind === 'expiryCoalition' ? f : 1;
+  const members = rng.shuffle([...Array(n).keys()]).slice(0, size) as ReplicaId[];
+  for (const m of members) byzantine.delete(m);
+  for (const r of [...byzantine.keys()]) if (byzantine.size + size > f) byzantine.delete(r);
+  return new Coalition(kind, members);
+}
+
+/** Crash-restarts of correct replicas, each down for a moment only: after it, their timestamps
+ *  come from their durable reservation, ahead of their clock. Enough of them at once that with the
+ *  coalition's replicas f+1 stamps can lie past an expiry. */
+function scheduleQuickRestarts(
+  rng: Rng,
+  world: World,
+  replicas: readonly ReplicaNode[],
+  isCorrect: (r: number) => boolean,
+  coalition: Coalition,
+  f: number,
+  untilUs: number,
+  scenario: string[],
+): void {
+  const correct = replicas.filter((r) => isCorrect(r.id)).map((r) => r.id as number);
+  const together = Math.max(1, f + 1 - coalition.replicas.length);
+  for (let i = 0; i < QUICK_RESTARTS; i++) {
+    const at = rng.int(500_000, Math.max(600_000, untilUs - 1_000_000));
+    const down = rng.int(...QUICK_RESTART_DOWN_US);
+    const chosen = rng.shuffle(correct).slice(0, together);
+    scenario.push(`quick restart: replicas ${chosen.join(',')} at ${at / 1e6} s for ${down / 1000} ms`);
+    for (const r of chosen) {
+      world.at(at, () => {
+        if (replicas[r]!.up) replicas[r]!.crash();
+      });
+      world.at(at + down, () => {
+        if (!replicas[r]!.up) replicas[r]!.restart();
+      });
+    }
+  }
 }
 
 /** Replica 0 proposes first (it proposed genesis) and leads until a view times out; with stable
