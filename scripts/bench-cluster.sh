@@ -11,8 +11,11 @@
 # Environment: BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS (extra gen-conf options, e.g.
 # "--commit-rule 2-chain", or "--tls" for TLS on every link), BENCH_SERVER_BACKEND (uws: refuse
 # to run where no uWS build loads, so figures never silently come from ws; ws or auto to measure
-# that backend), BENCH_KEEP=1 keeps the temporary directory (logs, stores). The node on PATH runs
-# everything (e.g. PATH=<dir>/node_modules/.bin:$PATH after npm install --prefix <dir> node@22).
+# that backend), BENCH_KEEP=1 keeps the temporary directory (logs, stores),
+# BENCH_BYZANTINE="<id>:<kind>" runs that replica with `--byzantine <kind>`, BENCH_SIDECAR a
+# command run beside the benchmark client (with BENCH_CONF set to the cluster's conf directory),
+# e.g. an attacking client (scripts/bench-attack.sh uses both). The node on PATH runs everything
+# (e.g. PATH=<dir>/node_modules/.bin:$PATH after npm install --prefix <dir> node@22).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -48,9 +51,13 @@ trap cleanup EXIT
 # shellcheck disable=SC2086
 node dist/server/cli.js gen-conf --replicas "$replicas" --hosts 127.0.0.1 --base-peer-port 41000 --base-client-port 42000 \
   --base-http-port 43000 --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
+byz_id="${BENCH_BYZANTINE%%:*}"
+byz_kind="${BENCH_BYZANTINE#*:}"
 for ((i = 0; i < replicas; i++)); do
+  extra=()
+  [ -n "${BENCH_BYZANTINE:-}" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
   node dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
-    --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" >"$work/replica-$i.out" 2>&1 &
+    --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
   pids+=($!)
 done
 for ((i = 0; i < replicas; i++)); do
@@ -72,7 +79,18 @@ cpu_before=(); for p in "${pids[@]}"; do cpu_before+=("$(cpu_s "$p")"); done
 
 echo "bench-cluster $kind: $replicas replicas on 127.0.0.1 (Node $(node --version), $server), $seconds s, pompe bench ${bench_opts[*]}" \
   "(conf: $(node -e 'const p=require(process.argv[1]).protocol; console.log(`${p.commitRule}, slot ${p.slotUs} µs, Δ ${p.deltaUs} µs`)' "$work/conf/cluster.json"))"
+sidecar=""
+if [ -n "${BENCH_SIDECAR:-}" ]; then
+  BENCH_CONF="$work/conf" bash -c "$BENCH_SIDECAR" >"$work/sidecar.out" 2>&1 &
+  sidecar=$!
+fi
 node dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:'
+if [ -n "$sidecar" ]; then
+  kill "$sidecar" 2>/dev/null || true
+  wait "$sidecar" 2>/dev/null || true
+  echo "sidecar ($BENCH_SIDECAR):"
+  sed 's/^/  /' "$work/sidecar.out" | tail -n 5
+fi
 
 kill "$sampler" 2>/dev/null || true
 sampler=""

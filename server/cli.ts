@@ -24,6 +24,7 @@ import { nodeCrypto } from '../common/crypto/node.js';
 import { registerBenchCommand } from '../client/benchCommand.js';
 import { MAX_REPLICAS } from '../common/limits.js';
 import { ConfError } from './conf.js';
+import { BYZANTINE_KINDS, type ByzantineKind } from './faultInjection.js';
 import { registerDashboardCommand } from './dashboard/command.js';
 import { genConf, keygen, LOOPBACK_PROTOCOL, readPublicKeys } from './genConf.js';
 import { isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logging.js';
@@ -194,6 +195,11 @@ export function buildProgram(): Command {
     )
     .option('--tls-cert <file>', "this replica's TLS certificate when cluster.json has tls (default: <conf>/replica-<id>.tls.crt)")
     .option('--tls-key <file>', "this replica's TLS key (default: <conf>/replica-<id>.tls.key)")
+    .addOption(
+      new Option('--byzantine <kind>', `misbehave on purpose, for experiments under attack (${BYZANTINE_KINDS.join(', ')}; see server/faultInjection.ts)`).choices([
+        ...BYZANTINE_KINDS,
+      ]),
+    )
     .action(
       (o: {
         conf: string;
@@ -205,6 +211,7 @@ export function buildProgram(): Command {
         serverBackend: ServerBackendChoice;
         tlsCert?: string;
         tlsKey?: string;
+        byzantine?: ByzantineKind;
       }) =>
         guarded(async () => {
           const code = await runReplicaProcess({
@@ -217,6 +224,7 @@ export function buildProgram(): Command {
             serverBackend: o.serverBackend,
             tlsCertFile: o.tlsCert,
             tlsKeyFile: o.tlsKey,
+            byzantine: o.byzantine,
           });
           // Closed handles may leave nothing to keep the loop alive, but a library timer might.
           process.exit(code);

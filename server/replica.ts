@@ -27,7 +27,8 @@ import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import type { StateMachine } from '../ordering/stateMachine.js';
 import { ConfError, defaultDataDir, loadReplicaConf, markerFileName, readStoreMarker, writeStoreMarker, type ReplicaConf } from './conf.js';
-import { Driver } from './drive.js';
+import { Driver, type DrivenCore } from './drive.js';
+import { injectFaults, type ByzantineKind } from './faultInjection.js';
 import { ExecutedChain } from './executedChain.js';
 import { checkHealth, checkReady, PersistWatch, type Check } from './health.js';
 import { HttpListenError, HttpServer } from './http.js';
@@ -95,6 +96,8 @@ export interface ReplicaOptions {
   readonly tlsKeyFile?: string | undefined;
   /** Blocks per chunk when replaying the committed chain at start. */
   readonly replayChunkBlocks?: number | undefined;
+  /** Misbehave on purpose, for experiments and tests under attack (server/faultInjection.ts). */
+  readonly byzantine?: ByzantineKind | undefined;
 }
 
 /** Replaceable parts, for embedding the replica or testing it. */
@@ -230,7 +233,8 @@ async function startModules(
 
   // Core, and the replay that rebuilds its state machine.
   const chain = new ExecutedChain(modules.stateMachine ?? new KvStore(), crypto);
-  const core = new ReplicaCore({ config, self, crypto, signer: crypto.signer(conf.keyPair.secretKey), stateMachine: chain, recovered });
+  const signer = crypto.signer(conf.keyPair.secretKey);
+  const core = new ReplicaCore({ config, self, crypto, signer, stateMachine: chain, recovered });
   const replayStartedMs = Date.now();
   let replayedBlocks = 0;
   for await (const chunk of storage.committedChain(opts.replayChunkBlocks ?? DEFAULT_REPLAY_CHUNK_BLOCKS)) {
@@ -289,23 +293,29 @@ async function startModules(
     if (modules.onFatal !== undefined) modules.onFatal(error);
     else crash(error, logger);
   };
-  const loop = new Driver({
-    core: {
-      step: (input, nowUs) => {
-        const out = core.step(input, nowUs);
-        try {
-          observer.observe(input, out, observedCore(core), nowUs);
-        } catch (error) {
-          // Observability must never stop the replica.
-          logger.error({ err: error }, 'step observer failed');
-        }
-        return out;
-      },
-      nextWakeUs: () => core.nextWakeUs(),
-      get view() {
-        return core.consensus.view;
-      },
+  const honest: DrivenCore = {
+    step: (input, nowUs) => {
+      const out = core.step(input, nowUs);
+      try {
+        observer.observe(input, out, observedCore(core), nowUs);
+      } catch (error) {
+        // Observability must never stop the replica.
+        logger.error({ err: error }, 'step observer failed');
+      }
+      return out;
     },
+    nextWakeUs: () => core.nextWakeUs(),
+    get view() {
+      return core.consensus.view;
+    },
+  };
+  const byzantine =
+    opts.byzantine === undefined
+      ? null
+      : injectFaults(opts.byzantine, honest, { config, self, crypto, signer, inputSoon: (input) => setImmediate(() => driver?.input(input)) });
+  if (byzantine !== null) logger.warn({ byzantine: opts.byzantine }, `this replica misbehaves on purpose (--byzantine ${opts.byzantine})`);
+  const loop = new Driver({
+    core: byzantine?.core ?? honest,
     storage: persistWatch.wrap(storage),
     sender: transport,
     metrics,

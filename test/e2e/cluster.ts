@@ -77,9 +77,9 @@ export class TestCluster {
     return join(this.dir, `replica-${i}.log`);
   }
 
-  start(i: number): ChildProcess {
+  start(i: number, extraArgs: readonly string[] = []): ChildProcess {
     if (this.procs[i] !== null) throw new Error(`replica ${i} is already running`);
-    const child = spawn(process.execPath, [CLI, 'replica', '--conf', this.dir, '--id', String(i), '--log-file', this.logFile(i)], {
+    const child = spawn(process.execPath, [CLI, 'replica', '--conf', this.dir, '--id', String(i), '--log-file', this.logFile(i), ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d: Buffer) => (this.output[i] += String(d)));
