@@ -11,6 +11,13 @@ import { freePortRange } from '../server/freePorts.js';
 import { genConf } from '../server/genConf.js';
 import { startReplica, type RunningReplica } from '../server/replica.js';
 
+/**
+ * How long startLocalCluster waits for every replica to reach every other one. A story that stops a
+ * replica must not start before the others have ever seen it: a link that was never up cannot go down.
+ */
+const ALL_LINKS_UP_TIMEOUT_MS = 30_000;
+const ALL_LINKS_UP_POLL_MS = 20;
+
 export interface LocalCluster {
   /** The conf directory (cluster.json, the replicas' secret files and their stores). */
   readonly dir: string;
@@ -33,9 +40,18 @@ export async function startLocalCluster(n: number, stateMachine: (id: number) =>
     for (let id = 0; id < n; id++) {
       replicas.push(await startReplica({ confDir: dir, id, logLevel: 'warn', logFile: join(dir, `replica-${id}.log`) }, { stateMachine: stateMachine(id) }));
     }
+    await allLinksUp(replicas, n);
   } catch (error) {
     await close();
     throw error;
   }
   return { dir, replicas, close };
+}
+
+async function allLinksUp(replicas: readonly RunningReplica[], n: number): Promise<void> {
+  const deadline = Date.now() + ALL_LINKS_UP_TIMEOUT_MS;
+  while (!replicas.every((r) => r.status().peersUp.length === n - 1)) {
+    if (Date.now() > deadline) throw new Error(`the local cluster's replicas did not all reach each other within ${ALL_LINKS_UP_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, ALL_LINKS_UP_POLL_MS));
+  }
 }
