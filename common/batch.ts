@@ -4,17 +4,26 @@
  * A batch travels as one byte string and is named by its SHA-256 digest, so its layout is fixed and
  * written in exactly one way (big-endian):
  *
- *   magic u8 = 0x50 | version u8 = 1 | collectorId u64 | nonce u64 | expiresAtUs u64 | commandCount u32
- *   then per command: clientId u64 | seq u64 | length u32 | payload (length bytes)
+ *   magic u8 = 0x50 | version u8 = 2 | mode u8 | collectorKey (32) | nonce u64 | expiresAtUs u64 | commandCount u32
+ *   then per command, by mode:
+ *     direct  (0): seq u64 | length u32 | payload
+ *     gateway (1): clientKey (32) | seq u64 | expiresAtUs u64 | length u32 | payload | clientSig (64)
+ *   then the collector's signature (64) over everything before it (common/batchAuth.ts).
  *
- * and nothing after the last command. u64 fields are limited to 2^53 − 1 like every u64 on the wire.
+ * A client's identity is its Ed25519 public key. In direct mode the collector is the client: every
+ * command is the collector's own, and the batch signature binds them all. In gateway mode the
+ * collector is a replica batching thin clients' commands, each signed by its client over
+ * (clientKey, seq, expiresAtUs, payload). u64 fields are limited to 2^53 − 1 like every u64 on the
+ * wire.
  *
- * The ordering and consensus paths only ever call readBatchHeader (O(1)); only execution walks the
- * commands (decodeBatchCommands). Decoded payloads are views into the batch bytes, so the caller
- * must keep those bytes unchanged while it uses them.
+ * The ordering and consensus paths read only the header (readBatchHeader, O(1)); phase 1 also
+ * checks the signatures (gateway batches: walking the commands); execution walks the commands
+ * (decodeBatchCommands). Decoded keys, payloads and signatures are views into the batch bytes, so
+ * the caller must keep those bytes unchanged while it uses them.
  */
 import { assert } from './assert.js';
 import { ByteReader, ByteWriter } from './bytes.js';
+import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './crypto/types.js';
 import { ErrorCode, err, ok, type Result } from './errors.js';
 import {
   MAX_BATCH_BYTES,
@@ -26,78 +35,144 @@ import {
 
 /** First byte of every batch: 'P'. Lets a reader tell a batch from stray bytes at a glance. */
 export const BATCH_MAGIC = 0x50;
-/** Bumped if the layout ever changes; a reader refuses versions it does not know. */
-export const BATCH_VERSION = 1;
-/** magic + version + collectorId + nonce + expiresAtUs + commandCount. */
-export const BATCH_HEADER_BYTES = 1 + 1 + 8 + 8 + 8 + 4;
-/** clientId + seq + length, before each command's payload. */
-export const COMMAND_HEADER_BYTES = 8 + 8 + 4;
+/** Bumped when the layout changes; a reader refuses versions it does not know. Version 1 tagged
+ *  commands with numbers anyone could pick; version 2 names clients by their keys and is signed. */
+export const BATCH_VERSION = 2;
 
-export interface Command {
-  readonly clientId: number;
+export const BatchMode = {
+  /** A client's own batch: the collector key is the client's, every command is its own. */
+  Direct: 0,
+  /** A gateway replica's batch of thin clients' commands, each signed by its client. */
+  Gateway: 1,
+} as const;
+export type BatchMode = (typeof BatchMode)[keyof typeof BatchMode];
+
+/** magic + version + mode + collectorKey + nonce + expiresAtUs + commandCount. */
+export const BATCH_HEADER_BYTES = 1 + 1 + 1 + ED25519_PUBLIC_KEY_BYTES + 8 + 8 + 4;
+/** The collector's signature at the end of every batch. */
+export const BATCH_TRAILER_BYTES = ED25519_SIGNATURE_BYTES;
+/** Before each direct-mode payload: seq + length. */
+export const DIRECT_COMMAND_HEADER_BYTES = 8 + 4;
+/** Around each gateway-mode payload: clientKey + seq + expiresAtUs + length, and the client's signature after it. */
+export const GATEWAY_COMMAND_OVERHEAD_BYTES = ED25519_PUBLIC_KEY_BYTES + 8 + 8 + 4 + ED25519_SIGNATURE_BYTES;
+/** Offset of the collector key in the header. */
+const COLLECTOR_KEY_OFFSET = 3;
+
+/** A client numbers its commands 1, 2, 3, …: there is no command 0 (execution's windows start there). */
+export const MIN_COMMAND_SEQ = 1;
+
+/** A direct-mode command: the collector's own. */
+export interface DirectCommand {
   readonly seq: number;
   readonly payload: Uint8Array;
 }
 
-export interface BatchInput {
-  readonly collectorId: number;
-  readonly nonce: number;
+/** A thin client's command as it signed it (gateway mode). */
+export interface SignedCommand {
+  readonly clientKey: Uint8Array;
+  readonly seq: number;
+  /** The client's own deadline: the command does not execute at a timestamp past it. */
   readonly expiresAtUs: number;
-  readonly commands: readonly Command[];
+  readonly payload: Uint8Array;
+  readonly sig: Uint8Array;
 }
 
+/** A command as execution sees it, whatever the batch's mode. */
+export interface Command {
+  /** The client's public key: the collector's in direct mode (one shared view for the whole batch). */
+  readonly clientKey: Uint8Array;
+  readonly seq: number;
+  /** The command's deadline: its own in gateway mode, the batch's in direct mode. */
+  readonly expiresAtUs: number;
+  readonly payload: Uint8Array;
+}
+
+interface BatchFields {
+  readonly collectorKey: Uint8Array;
+  readonly nonce: number;
+  readonly expiresAtUs: number;
+}
+
+export type BatchInput =
+  | (BatchFields & { readonly mode: typeof BatchMode.Direct; readonly commands: readonly DirectCommand[] })
+  | (BatchFields & { readonly mode: typeof BatchMode.Gateway; readonly commands: readonly SignedCommand[] });
+
 export interface BatchHeader {
-  readonly collectorId: number;
+  readonly mode: BatchMode;
+  /** A view into the batch bytes. */
+  readonly collectorKey: Uint8Array;
   readonly nonce: number;
   readonly expiresAtUs: number;
   readonly commandCount: number;
 }
 
+/** Bytes one command adds to a batch of this mode. */
+export function commandBytes(mode: BatchMode, payloadLength: number): number {
+  return (mode === BatchMode.Direct ? DIRECT_COMMAND_HEADER_BYTES : GATEWAY_COMMAND_OVERHEAD_BYTES) + payloadLength;
+}
+
 /** Exact encoded size of a batch holding these commands. */
-export function batchSize(commands: readonly Command[]): number {
-  let size = BATCH_HEADER_BYTES;
-  for (const c of commands) size += COMMAND_HEADER_BYTES + c.payload.length;
+export function batchSize(input: BatchInput): number {
+  let size = BATCH_HEADER_BYTES + BATCH_TRAILER_BYTES;
+  for (const c of input.commands) size += commandBytes(input.mode, c.payload.length);
   return size;
 }
 
 /**
- * Encodes a batch into one buffer of exactly its size. The collector forms batches itself, so a batch
- * out of bounds is a programmer error (it must split commands across batches before this).
+ * Encodes a batch into one buffer of exactly its size; `sign` returns the collector's signature
+ * over the bytes before it (batchAuth.ts: batchSigner). The collector forms batches itself, so a
+ * batch out of bounds is a programmer error (it must split commands across batches before this).
  */
-export function encodeBatch(batch: BatchInput): Uint8Array {
-  const count = batch.commands.length;
+export function encodeBatch(input: BatchInput, sign: (body: Uint8Array) => Uint8Array): Uint8Array {
+  const count = input.commands.length;
   assert(count >= 1 && count <= MAX_COMMANDS_PER_BATCH, `batch must hold 1..${MAX_COMMANDS_PER_BATCH} commands, got ${count}`);
-  const size = batchSize(batch.commands);
+  assert(input.collectorKey.length === ED25519_PUBLIC_KEY_BYTES, `collector key must be ${ED25519_PUBLIC_KEY_BYTES} bytes`);
+  const size = batchSize(input);
   assert(size <= MAX_BATCH_BYTES, `batch of ${size} bytes exceeds MAX_BATCH_BYTES (${MAX_BATCH_BYTES})`);
 
   const w = new ByteWriter(size);
-  w.u8(BATCH_MAGIC).u8(BATCH_VERSION).u64(batch.collectorId).u64(batch.nonce).u64(batch.expiresAtUs).u32(count);
-  for (const c of batch.commands) {
+  w.u8(BATCH_MAGIC).u8(BATCH_VERSION).u8(input.mode).bytes(input.collectorKey).u64(input.nonce).u64(input.expiresAtUs).u32(count);
+  for (const c of input.commands) {
     assert(c.payload.length <= MAX_COMMAND_BYTES, `command payload of ${c.payload.length} bytes exceeds MAX_COMMAND_BYTES`);
     assert(c.seq >= MIN_COMMAND_SEQ, `command sequence numbers start at ${MIN_COMMAND_SEQ}, got ${c.seq}`);
-    w.u64(c.clientId).u64(c.seq).u32(c.payload.length).bytes(c.payload);
   }
-  const out = w.finish();
+  if (input.mode === BatchMode.Direct) {
+    for (const c of input.commands) w.u64(c.seq).u32(c.payload.length).bytes(c.payload);
+  } else {
+    for (const c of input.commands) {
+      assert(c.clientKey.length === ED25519_PUBLIC_KEY_BYTES && c.sig.length === ED25519_SIGNATURE_BYTES, 'a signed command needs a 32-byte key and a 64-byte signature');
+      w.bytes(c.clientKey).u64(c.seq).u64(c.expiresAtUs).u32(c.payload.length).bytes(c.payload).bytes(c.sig);
+    }
+  }
+  const sig = sign(w.finish());
+  assert(sig.length === ED25519_SIGNATURE_BYTES, `a batch signature is ${ED25519_SIGNATURE_BYTES} bytes, got ${sig.length}`);
+  const out = w.bytes(sig).finish();
   assert(out.length === size, `batch size mismatch: computed ${size}, wrote ${out.length}`);
   return out;
 }
 
 const badBatch = (message: string): Result<never> => err(ErrorCode.BadBatch, message);
 
+/** The smallest command of each mode: an empty payload with its fixed fields. */
+const minCommandBytes = (mode: BatchMode): number => commandBytes(mode, 0);
+
 /**
- * Reads and checks the header only, in O(1): magic, version, total size, command count and that the
- * bytes are long enough to hold that many (empty) commands. It does not walk the commands.
+ * Reads and checks the header only, in O(1): magic, version, mode, total size, command count and
+ * that the bytes are long enough to hold that many (empty) commands and the trailing signature.
+ * It does not walk the commands.
  */
 export function readBatchHeader(bytes: Uint8Array): Result<BatchHeader> {
   if (bytes.length > MAX_BATCH_BYTES) return badBatch(`batch of ${bytes.length} bytes exceeds ${MAX_BATCH_BYTES}`);
-  if (bytes.length < BATCH_HEADER_BYTES) return badBatch(`batch of ${bytes.length} bytes is shorter than its header`);
+  if (bytes.length < BATCH_HEADER_BYTES + BATCH_TRAILER_BYTES) return badBatch(`batch of ${bytes.length} bytes is shorter than its header and signature`);
 
   const r = new ByteReader(bytes);
   const magic = r.u8();
   const version = r.u8();
+  const mode = r.u8();
   if (magic !== BATCH_MAGIC) return badBatch(`batch magic is 0x${magic.toString(16)}, expected 0x50`);
-  if (version !== BATCH_VERSION) return badBatch(`batch version ${version} is not supported`);
-  const collectorId = r.u64();
+  if (version !== BATCH_VERSION) return badBatch(`batch version ${version} is not supported (this replica reads version ${BATCH_VERSION})`);
+  if (mode !== BatchMode.Direct && mode !== BatchMode.Gateway) return badBatch(`batch mode ${mode} is not known`);
+  const collectorKey = r.bytes(ED25519_PUBLIC_KEY_BYTES);
   const nonce = r.u64();
   const expiresAtUs = r.u64();
   const commandCount = r.u32();
@@ -106,40 +181,60 @@ export function readBatchHeader(bytes: Uint8Array): Result<BatchHeader> {
   if (commandCount < 1 || commandCount > MAX_COMMANDS_PER_BATCH) {
     return badBatch(`batch command count ${commandCount} is outside 1..${MAX_COMMANDS_PER_BATCH}`);
   }
-  if (commandCount * COMMAND_HEADER_BYTES > bytes.length - BATCH_HEADER_BYTES) {
+  if (commandCount * minCommandBytes(mode) > bytes.length - BATCH_HEADER_BYTES - BATCH_TRAILER_BYTES) {
     return badBatch(`batch of ${bytes.length} bytes is too short for ${commandCount} commands`);
   }
-  return ok({ collectorId, nonce, expiresAtUs, commandCount });
+  return ok({ mode, collectorKey, nonce, expiresAtUs, commandCount });
+}
+
+/** The collector key of a batch whose header is known to be valid, without parsing the rest. */
+export function batchCollectorKey(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(COLLECTOR_KEY_OFFSET, COLLECTOR_KEY_OFFSET + ED25519_PUBLIC_KEY_BYTES);
+}
+
+/** What the collector's signature covers: every byte before it (a view). */
+export function batchBody(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(0, bytes.length - BATCH_TRAILER_BYTES);
+}
+
+/** The collector's signature (a view). */
+export function batchSignature(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(bytes.length - BATCH_TRAILER_BYTES);
+}
+
+/** A decoded command with the client's signature (null in direct mode: the batch signature covers it). */
+export interface BatchCommand extends Command {
+  readonly sig: Uint8Array | null;
 }
 
 /**
- * Walks every command (for execution). Payloads are views into `bytes`. Rejects a batch whose
- * commands run past its end, leave bytes after the last command, or exceed MAX_COMMAND_BYTES.
+ * Walks every command. Keys, payloads and signatures are views into `bytes`. Rejects a batch whose
+ * commands run past its signature, leave bytes before it, or exceed MAX_COMMAND_BYTES. It does
+ * not check any signature (batchAuth.ts does).
  */
-/** A client numbers its commands 1, 2, 3, …: execution treats everything up to a client's
- *  highest contiguous executed number as done, so there is no command 0. */
-export const MIN_COMMAND_SEQ = 1;
-
-export function decodeBatchCommands(bytes: Uint8Array): Result<Command[]> {
+export function decodeBatchCommands(bytes: Uint8Array): Result<BatchCommand[]> {
   const header = readBatchHeader(bytes);
   if (!header.ok) return header;
+  const { mode, collectorKey, expiresAtUs: batchExpiresAtUs, commandCount } = header.value;
 
-  const r = new ByteReader(bytes);
+  const r = new ByteReader(batchBody(bytes));
   r.bytes(BATCH_HEADER_BYTES);
-  const commands: Command[] = [];
-  for (let i = 0; i < header.value.commandCount; i++) {
-    const clientId = r.u64();
+  const commands: BatchCommand[] = [];
+  for (let i = 0; i < commandCount; i++) {
+    const gateway = mode === BatchMode.Gateway;
+    const clientKey = gateway ? r.bytes(ED25519_PUBLIC_KEY_BYTES) : collectorKey;
     const seq = r.u64();
+    const expiresAtUs = gateway ? r.u64() : batchExpiresAtUs;
     const length = r.u32();
     if (r.failed) return badBatch(`batch command ${i}: header truncated or integer above 2^53 − 1`);
     if (seq < MIN_COMMAND_SEQ) return badBatch(`batch command ${i}: sequence number ${seq}, they start at ${MIN_COMMAND_SEQ}`);
     if (length > MAX_COMMAND_BYTES) return badBatch(`batch command ${i}: payload of ${length} bytes exceeds ${MAX_COMMAND_BYTES}`);
-    if (length > r.remaining) return badBatch(`batch command ${i}: payload of ${length} bytes runs past the end`);
-    commands.push({ clientId, seq, payload: r.bytes(length) });
+    if (length + (gateway ? ED25519_SIGNATURE_BYTES : 0) > r.remaining) return badBatch(`batch command ${i}: payload of ${length} bytes runs past the end`);
+    const payload = r.bytes(length);
+    const sig = gateway ? r.bytes(ED25519_SIGNATURE_BYTES) : null;
+    commands.push({ clientKey, seq, expiresAtUs, payload, sig });
   }
-  if (r.remaining !== 0) {
-    return badBatch(`batch has ${r.remaining} bytes after its ${header.value.commandCount} commands`);
-  }
+  if (r.remaining !== 0) return badBatch(`batch has ${r.remaining} bytes after its ${commandCount} commands`);
   return ok(commands);
 }
 

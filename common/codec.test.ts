@@ -133,7 +133,7 @@ function samples(): Message[] {
     { type: 'batchResponse', batches: [filled(300, 1), filled(5, 2)] },
     { type: 'helloChallenge', replica: 0 as ReplicaId, nonce: dg(8) },
     { type: 'hello', replica: 3 as ReplicaId, nonce: dg(8), sig: sg(13) },
-    { type: 'clientHello', collectorId: 2 ** 40 + 17 },
+    { type: 'clientHello', key: dg(20), nonce: dg(21), sig: sg(22) },
     { type: 'submit', batch: filled(50_000, 4) },
     { type: 'sequence', oc, batch: null },
     { type: 'sequence', oc, batch: filled(1000, 5) },
@@ -141,9 +141,9 @@ function samples(): Message[] {
     { type: 'ack', digest: dg(10), ocHash: dg(11), replica: 1 as ReplicaId, sig: sg(14) },
     { type: 'refused', digest: dg(12), replica: 0 as ReplicaId, reason: RefusalReason.Late, frontier: 123_456 },
     { type: 'executed', digest: dg(13), position: 99, ts: 1_700_000_000_000_000, results: filled(40, 6), replica: 2 as ReplicaId, sig: sg(15) },
-    { type: 'command', clientId: 5, seq: 2 ** 53 - 1, payload: filled(32, 7) },
-    { type: 'commandOrdered', clientId: 5, seq: 1, digest: dg(14), ts: 1_700_000_000_000_000 },
-    { type: 'commandExecuted', clientId: 5, seq: 1, position: 0, result: new Uint8Array(0) },
+    { type: 'command', clientKey: dg(23), seq: 2 ** 53 - 1, expiresAtUs: 1_700_000_000_000_000, payload: filled(32, 7), sig: sg(24) },
+    { type: 'commandOrdered', seq: 1, digest: dg(14), ts: 1_700_000_000_000_000 },
+    { type: 'commandExecuted', seq: 1, position: 0, result: new Uint8Array(0) },
     { type: 'error', code: ErrorCode.InvalidField, message: 'tsReply: sig: expected 64 bytes — ü ✓ 𝄞' },
   ];
 }
@@ -245,16 +245,16 @@ function messageArbs(n: number): Record<MessageType, fc.Arbitrary<Message>> {
     batchResponse: fc.record({ type: fc.constant('batchResponse' as const), batches: fc.array(someBytes(300), { maxLength: 4 }) }),
     helloChallenge: fc.record({ type: fc.constant('helloChallenge' as const), replica: replicaArb(n), nonce: bytesOf(32) }),
     hello: fc.record({ type: fc.constant('hello' as const), replica: replicaArb(n), nonce: bytesOf(32), sig: sigArb }),
-    clientHello: fc.record({ type: fc.constant('clientHello' as const), collectorId: uintArb }),
+    clientHello: fc.record({ type: fc.constant('clientHello' as const), key: bytesOf(32), nonce: bytesOf(32), sig: sigArb }),
     submit: fc.record({ type: fc.constant('submit' as const), batch: someBytes(2000) }),
     sequence: fc.record({ type: fc.constant('sequence' as const), oc: ocArb(n), batch: fc.option(someBytes(500), { nil: null }) }),
     tsReply: fc.record({ type: fc.constant('tsReply' as const), digest: digestArb, stamp: stampArb(n) }),
     ack: fc.record({ type: fc.constant('ack' as const), digest: digestArb, ocHash: digestArb, replica: replicaArb(n), sig: sigArb }),
     refused: fc.record({ type: fc.constant('refused' as const), digest: digestArb, replica: replicaArb(n), reason: refusalArb, frontier: uintArb }),
     executed: fc.record({ type: fc.constant('executed' as const), digest: digestArb, position: uintArb, ts: uintArb, results: someBytes(300), replica: replicaArb(n), sig: sigArb }),
-    command: fc.record({ type: fc.constant('command' as const), clientId: uintArb, seq: uintArb, payload: someBytes(100) }),
-    commandOrdered: fc.record({ type: fc.constant('commandOrdered' as const), clientId: uintArb, seq: uintArb, digest: digestArb, ts: uintArb }),
-    commandExecuted: fc.record({ type: fc.constant('commandExecuted' as const), clientId: uintArb, seq: uintArb, position: uintArb, result: someBytes(100) }),
+    command: fc.record({ type: fc.constant('command' as const), clientKey: bytesOf(32), seq: uintArb, expiresAtUs: uintArb, payload: someBytes(100), sig: sigArb }),
+    commandOrdered: fc.record({ type: fc.constant('commandOrdered' as const), seq: uintArb, digest: digestArb, ts: uintArb }),
+    commandExecuted: fc.record({ type: fc.constant('commandExecuted' as const), seq: uintArb, position: uintArb, result: someBytes(100) }),
     error: fc.record({ type: fc.constant('error' as const), code: textArb(64), message: textArb(1024) }),
   };
 }
@@ -345,10 +345,12 @@ describe('codec: round trip', () => {
 });
 
 describe('codec: integers', () => {
-  const hello = (encodedInt: number[]): Uint8Array => cat([0x92, MessageTag.clientHello], encodedInt);
+  // The integer under test is commandOrdered's seq, the first field after the tag.
+  const hello = (encodedInt: number[]): Uint8Array => cat([0x94, MessageTag.commandOrdered], encodedInt, [0xc4, 32], new Uint8Array(32), [0x00]);
+  const withSeq = (v: unknown): unknown[] => [MessageTag.commandOrdered, v, new Uint8Array(32), 0];
   const collectorId = (frame: Uint8Array): number => {
     const msg = decodeOk(frame, ctx4);
-    return msg.type === 'clientHello' ? msg.collectorId : -1;
+    return msg.type === 'commandOrdered' ? msg.seq : -1;
   };
 
   it('accepts every msgpack integer form and integral floats up to 2^53 − 1', () => {
@@ -361,8 +363,8 @@ describe('codec: integers', () => {
     expect(collectorId(hello([0xd1, 0x01, 0x00]))).toBe(256);
     expect(collectorId(hello([0xd2, 0x00, 0x01, 0x00, 0x00]))).toBe(65536);
     expect(collectorId(hello([0xd3, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00]))).toBe(2 ** 32);
-    expect(collectorId(pack([MessageTag.clientHello, 2 ** 53 - 1]))).toBe(2 ** 53 - 1); // msgpackr writes float64
-    expect(collectorId(pack([MessageTag.clientHello, 2n ** 53n - 1n]))).toBe(2 ** 53 - 1); // msgpackr writes uint64
+    expect(collectorId(pack(withSeq(2 ** 53 - 1)))).toBe(2 ** 53 - 1); // msgpackr writes float64
+    expect(collectorId(pack(withSeq(2n ** 53n - 1n)))).toBe(2 ** 53 - 1); // msgpackr writes uint64
     expect(collectorId(hello([0xca, 0x47, 0x80, 0x00, 0x00]))).toBe(65536); // float32 65536.0
     expect(Object.is(collectorId(hello([0xcb, 0x80, 0, 0, 0, 0, 0, 0, 0])), 0)).toBe(true); // -0.0 reads as 0
   });
@@ -371,12 +373,12 @@ describe('codec: integers', () => {
     for (const bytes of [[0xff], [0xe0], [0xd0, 0xff], [0xd1, 0xff, 0xff], [0xd2, 0x80, 0, 0, 0], [0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]) {
       expectErr(decodeMessage(hello(bytes), ctx4), ErrorCode.InvalidField, 'negative');
     }
-    expectErr(decodeMessage(pack([MessageTag.clientHello, -1.0]), ctx4), ErrorCode.InvalidField, 'collectorId');
+    expectErr(decodeMessage(pack(withSeq(-1.0)), ctx4), ErrorCode.InvalidField, 'seq');
   });
 
   it('rejects non-integral floats, NaN and infinities', () => {
     for (const v of [1.5, 0.1, NaN, Infinity, -Infinity]) {
-      expectErr(decodeMessage(pack([MessageTag.clientHello, v]), ctx4), ErrorCode.InvalidField, 'collectorId');
+      expectErr(decodeMessage(pack(withSeq(v)), ctx4), ErrorCode.InvalidField, 'seq');
     }
     expectErr(decodeMessage(hello([0xca, 0x3f, 0xc0, 0x00, 0x00]), ctx4), ErrorCode.InvalidField, 'not an integer'); // float32 1.5
   });
@@ -388,21 +390,21 @@ describe('codec: integers', () => {
       [0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // 2^63 − 1
     ];
     for (const bytes of tooBig) expectErr(decodeMessage(hello(bytes), ctx4), ErrorCode.InvalidField, 'above');
-    expectErr(decodeMessage(pack([MessageTag.clientHello, 2 ** 53]), ctx4), ErrorCode.InvalidField, 'above');
-    expectErr(decodeMessage(pack([MessageTag.clientHello, 2n ** 63n]), ctx4), ErrorCode.InvalidField, 'above');
-    expectErr(decodeMessage(pack([MessageTag.clientHello, 1e300]), ctx4), ErrorCode.InvalidField, 'above');
+    expectErr(decodeMessage(pack(withSeq(2 ** 53)), ctx4), ErrorCode.InvalidField, 'above');
+    expectErr(decodeMessage(pack(withSeq(2n ** 63n)), ctx4), ErrorCode.InvalidField, 'above');
+    expectErr(decodeMessage(pack(withSeq(1e300)), ctx4), ErrorCode.InvalidField, 'above');
   });
 
   it('rejects other types where an integer is due', () => {
     for (const v of ['7', null, true, new Uint8Array(1), [1]]) {
-      expectErr(decodeMessage(pack([MessageTag.clientHello, v]), ctx4), ErrorCode.InvalidField, 'collectorId');
+      expectErr(decodeMessage(pack(withSeq(v)), ctx4), ErrorCode.InvalidField, 'seq');
     }
   });
 
   it('asserts when asked to encode an invalid integer (a programmer error)', () => {
-    expect(() => encodeMessage({ type: 'clientHello', collectorId: -1 })).toThrow(/non-negative safe integer/);
-    expect(() => encodeMessage({ type: 'clientHello', collectorId: 1.5 })).toThrow(/non-negative safe integer/);
-    expect(() => encodeMessage({ type: 'clientHello', collectorId: 2 ** 53 })).toThrow(/non-negative safe integer/);
+    for (const seq of [-1, 1.5, 2 ** 53]) {
+      expect(() => encodeMessage({ type: 'commandOrdered', seq, digest: dg(1), ts: 0 })).toThrow(/non-negative safe integer/);
+    }
     expect(() => encodeMessage({ type: 'tsReply', digest: filled(31, 0) as Digest, stamp: stamp(0, 1) })).toThrow(/32 bytes/);
   });
 });
@@ -423,7 +425,7 @@ describe('codec: rejecting bad frames', () => {
   });
 
   it('rejects unknown tags', () => {
-    for (const tag of [0, 21, 99, 127, 255, 65535, 2 ** 40]) {
+    for (const tag of [0, 10, 17, 18, 19, 25, 99, 127, 255, 65535, 2 ** 40]) {
       expectErr(decodeMessage(pack([tag, 1]), ctx4), ErrorCode.UnknownMessage, `tag ${tag}`);
     }
   });
@@ -436,7 +438,7 @@ describe('codec: rejecting bad frames', () => {
   });
 
   it('rejects trailing bytes after a frame', () => {
-    const frame = encodeMessage({ type: 'clientHello', collectorId: 1 });
+    const frame = encodeMessage({ type: 'commandOrdered', seq: 1, digest: dg(1), ts: 2 });
     expectErr(decodeMessage(cat(frame, [0xc0]), ctx4), ErrorCode.MalformedFrame, '1 bytes after the end');
     expectErr(decodeMessage(cat(encodeMessage(samples()[13]!), [0]), ctx4), ErrorCode.MalformedFrame, 'after the end');
   });
@@ -457,8 +459,8 @@ describe('codec: rejecting bad frames', () => {
   });
 
   it('rejects msgpack extensions anywhere, without running them', () => {
-    const bigintExt = cat([0x92, MessageTag.clientHello, 0xc7, 0x08, 0x42], new Array(8).fill(0x01));
-    expectErr(decodeMessage(bigintExt, ctx4), ErrorCode.InvalidField, 'collectorId');
+    const bigintExt = cat([0x94, MessageTag.commandOrdered, 0xc7, 0x08, 0x42], new Array(8).fill(0x01));
+    expectErr(decodeMessage(bigintExt, ctx4), ErrorCode.InvalidField, 'seq');
     const timestampExt = cat([0x92, MessageTag.submit, 0xd6, 0xff, 0, 0, 0, 1]);
     expectErr(decodeMessage(timestampExt, ctx4), ErrorCode.InvalidField, 'batch');
   });

@@ -31,7 +31,7 @@
  */
 import { Packr } from 'msgpackr';
 import { assert } from './assert.js';
-import { ED25519_SIGNATURE_BYTES } from './crypto/types.js';
+import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from './crypto/types.js';
 import { ErrorCode, err, ok, type Result } from './errors.js';
 import { DIGEST_BYTES, MAX_WIRE_INTEGER, isWireInteger, type Digest, type Height, type ReplicaId, type Slot, type View } from './ids.js';
 import {
@@ -66,7 +66,9 @@ import {
   type TimeoutCert,
 } from './messages.js';
 
-/** The type tag of each message: the first element of its frame. Never renumber or reuse. */
+/** The type tag of each message: the first element of its frame. Never renumber or reuse.
+ *  Retired: 10 (clientHello with a self-chosen collector id), 17–19 (thin-client messages tagged
+ *  with a self-chosen client id), replaced by 21–24 when clients became keys. */
 export const MessageTag = {
   proposal: 1,
   vote: 2,
@@ -77,20 +79,22 @@ export const MessageTag = {
   batchResponse: 7,
   helloChallenge: 8,
   hello: 9,
-  clientHello: 10,
   submit: 11,
   sequence: 12,
   tsReply: 13,
   ack: 14,
   refused: 15,
   executed: 16,
-  command: 17,
-  commandOrdered: 18,
-  commandExecuted: 19,
   error: 20,
+  clientHello: 21,
+  command: 22,
+  commandOrdered: 23,
+  commandExecuted: 24,
 } as const satisfies Record<MessageType, number>;
 
 export const SIGNATURE_BYTES = ED25519_SIGNATURE_BYTES;
+/** Client keys on the wire: raw Ed25519 public keys. */
+export const PUBLIC_KEY_BYTES = ED25519_PUBLIC_KEY_BYTES;
 /** A link-authentication challenge: 256 bits of fresh randomness, never guessed or repeated. */
 export const HELLO_NONCE_BYTES = 32;
 /** The encoding of "no seal" in a vote's or timeout's attachment. */
@@ -234,7 +238,7 @@ function messageFields(msg: Message): unknown[] {
     case 'hello':
       return [int(msg.replica, 'hello.replica'), fixed(msg.nonce, HELLO_NONCE_BYTES, 'hello.nonce'), fixed(msg.sig, SIGNATURE_BYTES, 'hello.sig')];
     case 'clientHello':
-      return [int(msg.collectorId, 'clientHello.collectorId')];
+      return [fixed(msg.key, PUBLIC_KEY_BYTES, 'clientHello.key'), fixed(msg.nonce, HELLO_NONCE_BYTES, 'clientHello.nonce'), fixed(msg.sig, SIGNATURE_BYTES, 'clientHello.sig')];
     case 'submit':
       return [msg.batch];
     case 'sequence':
@@ -260,11 +264,17 @@ function messageFields(msg: Message): unknown[] {
         fixed(msg.sig, SIGNATURE_BYTES, 'executed.sig'),
       ];
     case 'command':
-      return [int(msg.clientId, 'command.clientId'), int(msg.seq, 'command.seq'), msg.payload];
+      return [
+        fixed(msg.clientKey, PUBLIC_KEY_BYTES, 'command.clientKey'),
+        int(msg.seq, 'command.seq'),
+        int(msg.expiresAtUs, 'command.expiresAtUs'),
+        msg.payload,
+        fixed(msg.sig, SIGNATURE_BYTES, 'command.sig'),
+      ];
     case 'commandOrdered':
-      return [int(msg.clientId, 'commandOrdered.clientId'), int(msg.seq, 'commandOrdered.seq'), fixed(msg.digest, DIGEST_BYTES, 'commandOrdered.digest'), int(msg.ts, 'commandOrdered.ts')];
+      return [int(msg.seq, 'commandOrdered.seq'), fixed(msg.digest, DIGEST_BYTES, 'commandOrdered.digest'), int(msg.ts, 'commandOrdered.ts')];
     case 'commandExecuted':
-      return [int(msg.clientId, 'commandExecuted.clientId'), int(msg.seq, 'commandExecuted.seq'), int(msg.position, 'commandExecuted.position'), msg.result];
+      return [int(msg.seq, 'commandExecuted.seq'), int(msg.position, 'commandExecuted.position'), msg.result];
     case 'error':
       return [clip(msg.code, MAX_ERROR_CODE_CHARS), clip(msg.message, MAX_ERROR_MESSAGE_CHARS)];
   }
@@ -752,8 +762,8 @@ const schemas: MessageSchema[] = [
   },
   {
     type: 'clientHello',
-    length: 2,
-    read: (r) => ({ type: 'clientHello', collectorId: r.uint('collectorId') }),
+    length: 4,
+    read: (r) => ({ type: 'clientHello', key: r.fixedBytes('key', PUBLIC_KEY_BYTES), nonce: r.fixedBytes('nonce', HELLO_NONCE_BYTES), sig: signature(r, 'sig') }),
   },
   {
     type: 'submit',
@@ -802,20 +812,26 @@ const schemas: MessageSchema[] = [
   },
   {
     type: 'command',
-    length: 4,
-    read: (r) => ({ type: 'command', clientId: r.uint('clientId'), seq: r.uint('seq'), payload: r.bytes('payload', MAX_COMMAND_BYTES) }),
+    length: 6,
+    read: (r) => ({
+      type: 'command',
+      clientKey: r.fixedBytes('clientKey', PUBLIC_KEY_BYTES),
+      seq: r.uint('seq'),
+      expiresAtUs: r.uint('expiresAtUs'),
+      payload: r.bytes('payload', MAX_COMMAND_BYTES),
+      sig: signature(r, 'sig'),
+    }),
   },
   {
     type: 'commandOrdered',
-    length: 5,
-    read: (r) => ({ type: 'commandOrdered', clientId: r.uint('clientId'), seq: r.uint('seq'), digest: digest(r, 'digest'), ts: r.uint('ts') }),
+    length: 4,
+    read: (r) => ({ type: 'commandOrdered', seq: r.uint('seq'), digest: digest(r, 'digest'), ts: r.uint('ts') }),
   },
   {
     type: 'commandExecuted',
-    length: 5,
+    length: 4,
     read: (r) => ({
       type: 'commandExecuted',
-      clientId: r.uint('clientId'),
       seq: r.uint('seq'),
       position: r.uint('position'),
       result: r.bytes('result', MAX_RESULT_BYTES),

@@ -3,10 +3,12 @@ import { AssertionError } from './assert.js';
 import { toHex } from './bytes.js';
 import {
   buildClusterConfig,
+  clientAllowed,
   DEFAULT_PROTOCOL,
   faultsTolerated,
   formatClusterConfig,
   generateCluster,
+  MAX_ALLOWED_CLIENT_KEYS,
   parseClusterConfig,
   quorumSize,
   tryGenerateCluster,
@@ -149,7 +151,7 @@ describe('replicas', () => {
 
 describe('unknown and missing fields', () => {
   it('rejects an unknown field at every level, naming it', () => {
-    expectInvalid({ ...validJson(), extra: 1 }, /extra is not a known field \(known: version, replicas, protocol, devSingleReplica, tls\)/);
+    expectInvalid({ ...validJson(), extra: 1 }, /extra is not a known field \(known: version, replicas, protocol, devSingleReplica, tls, clientKeys\)/);
     const replica = validJson();
     replica.replicas[1]!['peerport'] = 1;
     expectInvalid(replica, /replicas\[1\]\.peerport is not a known field/);
@@ -248,6 +250,42 @@ describe('round trip and cluster id', () => {
     expect(other((j) => (j.protocol['slotUs'] = 6_000))).not.toBe(toHex(expected));
     expect(other((j) => (j.replicas[0]!['host'] = 'elsewhere'))).toBe(toHex(expected));
     expect(other((j) => (j.protocol['viewTimeoutMs'] = 2_000))).toBe(toHex(expected));
+    expect(other((j) => (j['clientKeys'] = [toHex(new Uint8Array(32).fill(1))]))).toBe(toHex(expected));
+  });
+});
+
+describe('client allow-list', () => {
+  const hex = (fill: number): string => toHex(new Uint8Array(32).fill(fill));
+
+  it('is open without clientKeys, and admits only the listed keys with it', () => {
+    const open = expectValid(validJson());
+    expect(open.clientKeys).toBeNull();
+    expect(clientAllowed(open, hex(9))).toBe(true);
+    const json = validJson();
+    json['clientKeys'] = [hex(1), hex(2).toUpperCase()];
+    const listed = expectValid(json);
+    expect(clientAllowed(listed, hex(1))).toBe(true);
+    expect(clientAllowed(listed, hex(2))).toBe(true);
+    expect(clientAllowed(listed, hex(3))).toBe(false);
+  });
+
+  it('round-trips through the file, and from generateCluster', () => {
+    const { config } = generateCluster({ n: 4, keySeed: 'allow', clientKeys: [new Uint8Array(32).fill(5)] }, backend);
+    const text = formatClusterConfig(config);
+    expect(JSON.parse(text)).toMatchObject({ clientKeys: [hex(5)] });
+    const parsed = parseClusterConfig(text, backend);
+    expect(parsed.ok && [...parsed.value.clientKeys!]).toEqual([hex(5)]);
+    expect(JSON.parse(formatClusterConfig(expectValid(validJson())))).not.toHaveProperty('clientKeys');
+  });
+
+  it('refuses malformed, repeated and too many keys, naming the entry', () => {
+    const withKeys = (keys: unknown): Json => ({ ...validJson(), clientKeys: keys });
+    expectInvalid(withKeys('abc'), /clientKeys must be an array/);
+    expectInvalid(withKeys([hex(1), 'zz']), /clientKeys\[1\] must be 32 bytes of hex/);
+    expectInvalid(withKeys([hex(1).slice(2)]), /clientKeys\[0\]/);
+    expectInvalid(withKeys([7]), /clientKeys\[0\]/);
+    expectInvalid(withKeys([hex(1), hex(1)]), /clientKeys\[1\] repeats/);
+    expectInvalid(withKeys(Array.from({ length: MAX_ALLOWED_CLIENT_KEYS + 1 }, (_, i) => hex(i % 256))), /at most 10000/);
   });
 });
 

@@ -9,20 +9,25 @@
  *   "replicas": [ {"id": 0, "host": "127.0.0.1", "peerPort": 10000, "clientPort": 20000,
  *                  "httpPort": 30000, "publicKey": "<hex>"}, ... ],
  *   "protocol": { "commitRule": "3-chain", "genesisUs": ..., "slotUs": ..., ... },
- *   "tls": { "ca": "-----BEGIN CERTIFICATE-----\n..." } }
+ *   "tls": { "ca": "-----BEGIN CERTIFICATE-----\n..." },
+ *   "clientKeys": ["<hex>", ...] }
  * ```
  *
  * `tls` (optional) means every replica serves wss:// on its peer and client ports; `ca` is the
  * PEM of the certificate authority that signed the replicas' certificates, which peers and
  * clients verify against (absent: the platform's trusted roots). Each replica's own certificate
  * and key are files beside its secret key (server/conf.ts), not in this shared file.
+ *
+ * `clientKeys` is optional: without it any client key may submit (open, as experiments need); with
+ * it only those keys may (replicas refuse the rest: RefusalReason.NotAllowed). It does not enter the
+ * cluster id, so it can change without re-keying; replicas with different lists refuse differently.
  */
 import { assert } from './assert.js';
-import { toHex, utf8 } from './bytes.js';
+import { fromHex, toHex, utf8 } from './bytes.js';
 import { ED25519_PUBLIC_KEY_BYTES, type CryptoBackend, type KeyPair, type PublicKeyHandle } from './crypto/types.js';
 import { ok, type Result } from './errors.js';
 import { replicaId, type Digest, type ReplicaId } from './ids.js';
-import { fieldPath, parseJsonText, Problems, readBoolean, readHex, readInteger, readObject, readString } from './json-input.js';
+import { describeJsonType, fieldPath, parseJsonText, Problems, readBoolean, readHex, readInteger, readObject, readString } from './json-input.js';
 import { MAX_REPLICAS } from './limits.js';
 import { DEFAULT_PROTOCOL, protocolConfigToJson, readProtocolConfig, type ProtocolConfig } from './protocol-config.js';
 import { clusterIdInput } from './signing.js';
@@ -34,7 +39,13 @@ export const CLUSTER_CONFIG_VERSION = 1;
 /** Smallest Byzantine-fault-tolerant cluster: n = 3f + 1 with f = 1. */
 export const MIN_BFT_REPLICAS = 4;
 
-/** A config of MAX_REPLICAS replicas is ~40 KB; anything far larger is not a config. */
+/** Most client keys an allow-list holds: a lookup per batch is O(1) whatever its size, but the list
+ *  is parsed by every replica and client at start; larger client populations use an open cluster
+ *  with admission control, or a proxy of their own. */
+export const MAX_ALLOWED_CLIENT_KEYS = 10_000;
+
+/** A config of MAX_REPLICAS replicas is ~40 KB and a full allow-list ~700 KB; anything far larger
+ *  is not a config. */
 export const MAX_CLUSTER_CONFIG_CHARS = 1024 * 1024;
 
 /** A CA bundle of a few PEM certificates is a few KB; this leaves room for a long chain. */
@@ -82,13 +93,18 @@ export interface ClusterConfig {
   readonly devSingleReplica: boolean;
   /** Present: replicas serve wss:// (absent in configs built before TLS existed, and without it). */
   readonly tls?: ClusterTls;
+  /** Lowercase hex of the client keys that may submit; null: any key may (clientAllowed). */
+  readonly clientKeys: ReadonlySet<string> | null;
 }
+
+/** True if the cluster lets `keyHex` (a client key in lowercase hex) submit. */
+export const clientAllowed = (config: ClusterConfig, keyHex: string): boolean => config.clientKeys === null || config.clientKeys.has(keyHex);
 
 export const faultsTolerated = (n: number): number => Math.floor((n - 1) / 3);
 export const quorumSize = (n: number): number => n - faultsTolerated(n);
 
 const TOP_FIELDS = ['version', 'replicas', 'protocol'] as const;
-const TOP_OPTIONAL_FIELDS = ['devSingleReplica', 'tls'] as const;
+const TOP_OPTIONAL_FIELDS = ['devSingleReplica', 'tls', 'clientKeys'] as const;
 const REPLICA_FIELDS = ['id', 'host', 'peerPort', 'clientPort', 'httpPort', 'publicKey'] as const;
 const PORT_FIELDS = ['peerPort', 'clientPort', 'httpPort'] as const;
 
@@ -109,10 +125,11 @@ export function buildClusterConfig(input: unknown, backend: CryptoBackend): Resu
   const protocol = Object.hasOwn(top, 'protocol') ? readProtocolConfig(top['protocol'], 'protocol', problems) : undefined;
   const replicas = Object.hasOwn(top, 'replicas') ? readReplicas(top['replicas'], devSingleReplica, backend, problems) : undefined;
   const tls = Object.hasOwn(top, 'tls') ? readTls(top['tls'], problems) : undefined;
+  const clientKeys = Object.hasOwn(top, 'clientKeys') ? readClientKeys(top['clientKeys'], problems) : null;
   if (protocol === undefined || replicas === undefined || !problems.empty) return problems.toError();
   const n = replicas.length;
   const clusterId = backend.sha256(clusterIdInput(replicas.map((r) => r.publicKey), protocol.genesisUs, protocol.slotUs));
-  return ok({ replicas, n, f: faultsTolerated(n), q: quorumSize(n), clusterId, protocol, devSingleReplica, ...(tls === undefined ? {} : { tls }) });
+  return ok({ replicas, n, f: faultsTolerated(n), q: quorumSize(n), clusterId, protocol, devSingleReplica, clientKeys, ...(tls === undefined ? {} : { tls }) });
 }
 
 function readTls(value: unknown, problems: Problems): ClusterTls | undefined {
@@ -121,6 +138,31 @@ function readTls(value: unknown, problems: Problems): ClusterTls | undefined {
   const ca = readString(obj, 'ca', 'tls', MAX_TLS_CA_CHARS, problems);
   if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) problems.add('tls.ca must hold PEM certificates (-----BEGIN CERTIFICATE-----)');
   return { ca: ca ?? null };
+}
+
+/** The allow-list: hex keys of 32 bytes, no duplicates. The keys are not parsed as curve points
+ *  here (that costs ~1 ms each); a key that is not one can never sign, so it admits nobody. */
+function readClientKeys(value: unknown, problems: Problems): ReadonlySet<string> | null {
+  if (!Array.isArray(value)) {
+    problems.add(`clientKeys must be an array of hex strings, got ${describeJsonType(value)}`);
+    return null;
+  }
+  if (value.length > MAX_ALLOWED_CLIENT_KEYS) {
+    problems.add(`clientKeys holds ${value.length} keys, at most ${MAX_ALLOWED_CLIENT_KEYS} are allowed`);
+    return null;
+  }
+  const keys = new Set<string>();
+  value.forEach((entry, i) => {
+    const bytes = typeof entry === 'string' ? fromHex(entry) : null;
+    if (bytes === null || bytes.length !== ED25519_PUBLIC_KEY_BYTES) {
+      problems.add(`clientKeys[${i}] must be ${ED25519_PUBLIC_KEY_BYTES} bytes of hex (${2 * ED25519_PUBLIC_KEY_BYTES} characters)`);
+      return;
+    }
+    const hex = toHex(bytes);
+    if (keys.has(hex)) problems.add(`clientKeys[${i}] repeats an earlier key`);
+    keys.add(hex);
+  });
+  return keys;
 }
 
 function readReplicas(value: unknown, devSingleReplica: boolean, backend: CryptoBackend, problems: Problems): ReplicaInfo[] | undefined {
@@ -211,6 +253,7 @@ export function formatClusterConfig(config: ClusterConfig): string {
     })),
     protocol: protocolConfigToJson(config.protocol),
     ...tlsJson(config.tls),
+    ...(config.clientKeys === null ? {} : { clientKeys: [...config.clientKeys] }),
   };
   return `${JSON.stringify(json, null, 2)}\n`;
 }
@@ -238,6 +281,8 @@ export interface GenerateClusterOptions {
    */
   readonly publicKeys?: readonly Uint8Array[];
   readonly tls?: ClusterTls;
+  /** The allow-list of client keys; omitted: any client key may submit. */
+  readonly clientKeys?: readonly Uint8Array[];
 }
 
 export interface GeneratedCluster {
@@ -290,6 +335,7 @@ export function tryGenerateCluster(options: GenerateClusterOptions, backend: Cry
     })),
     protocol: protocolConfigToJson({ ...DEFAULT_PROTOCOL, ...options.protocol }),
     ...tlsJson(options.tls),
+    ...(options.clientKeys === undefined ? {} : { clientKeys: options.clientKeys.map(toHex) }),
   };
   const config = buildClusterConfig(input, backend);
   if (!config.ok) return config;

@@ -23,8 +23,10 @@ export const ErrorCode = {
   InvalidConfig: 'INVALID_CONFIG',
   /** A peer handshake that failed. */
   HandshakeFailed: 'HANDSHAKE_FAILED',
-  /** A bounded store is full; the request may be retried later. */
+  /** A bounded store is full, or a budget is spent; the request may be retried later. */
   Overloaded: 'OVERLOADED',
+  /** The client's key is not on the cluster's allow-list. */
+  NotAllowed: 'NOT_ALLOWED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

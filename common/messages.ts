@@ -117,12 +117,18 @@ export const RefusalReason = {
   NeedBytes: 'needBytes',
   /** The batch is past its expiresAtUs, or expires too far in the future. */
   Expired: 'expired',
-  /** A bounded store is full. */
+  /** A budget of the sender (per connection or per client key) or a shared queue is past its mark:
+   *  the batch was not stamped; try again later, more slowly. */
   Overloaded: 'overloaded',
   /** The batch header is malformed or the batch too large. */
   BadBatch: 'badBatch',
   /** The OC does not verify. */
   BadCert: 'badCert',
+  /** The collector's batch signature, or a thin client's command signature, does not verify (or
+   *  the batch came from a source that may not send it: see ordering/batchCheck.ts). */
+  BadSignature: 'badSignature',
+  /** A client key in the batch is not on the cluster's allow-list (`clientKeys` in cluster.json). */
+  NotAllowed: 'notAllowed',
 } as const;
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
 
@@ -192,12 +198,19 @@ export interface HelloMsg {
   readonly sig: Uint8Array;
 }
 
-// collector → replica (a client in direct mode, a replica in gateway mode)
+// client ↔ replica, link authentication (server transport): the replica sends a helloChallenge
+// when a client connection opens, the client answers with its key, proving it holds it.
 export interface ClientHelloMsg {
   readonly type: 'clientHello';
-  /** The collector id written in this client's batch headers; Executed notices go to it. */
-  readonly collectorId: number;
+  /** The client's Ed25519 public key: its identity on this connection. */
+  readonly key: Uint8Array;
+  /** The nonce of the challenge this answers. */
+  readonly nonce: Uint8Array;
+  /** Over clientHelloMessage(clusterId, replica, nonce). */
+  readonly sig: Uint8Array;
 }
+
+// collector → replica (a client in direct mode, a replica in gateway mode)
 export interface SubmitMsg {
   readonly type: 'submit';
   readonly batch: Uint8Array;
@@ -244,23 +257,26 @@ export interface ExecutedMsg {
   readonly sig: Uint8Array;
 }
 
-// thin client ↔ gateway replica
+// thin client ↔ gateway replica. A thin client signs each command; the connection it arrives on
+// is authenticated as the same key, and the gateway answers on that connection only.
 export interface CommandMsg {
   readonly type: 'command';
-  readonly clientId: number;
+  readonly clientKey: Uint8Array;
   readonly seq: number;
+  /** The client's deadline for it (signed): it never executes at a timestamp past this. */
+  readonly expiresAtUs: number;
   readonly payload: Uint8Array;
+  /** Over commandMessage(clusterId, clientKey, seq, expiresAtUs, sha256(payload)). */
+  readonly sig: Uint8Array;
 }
 export interface CommandOrderedMsg {
   readonly type: 'commandOrdered';
-  readonly clientId: number;
   readonly seq: number;
   readonly digest: Digest;
   readonly ts: number;
 }
 export interface CommandExecutedMsg {
   readonly type: 'commandExecuted';
-  readonly clientId: number;
   readonly seq: number;
   readonly position: number;
   readonly result: Uint8Array;
@@ -275,8 +291,8 @@ export interface ErrorMsg {
 
 export type ConsensusMsg = ProposalMsg | VoteMsg | TimeoutMsg | BlockRequestMsg | BlockResponseMsg;
 export type PeerMsg = ConsensusMsg | BatchRequestMsg | BatchResponseMsg;
-export type HandshakeMsg = HelloChallengeMsg | HelloMsg;
-export type CollectorToReplicaMsg = ClientHelloMsg | SubmitMsg | SequenceMsg;
+export type HandshakeMsg = HelloChallengeMsg | HelloMsg | ClientHelloMsg;
+export type CollectorToReplicaMsg = SubmitMsg | SequenceMsg;
 export type ReplicaToCollectorMsg = TsReplyMsg | AckMsg | RefusedMsg | ExecutedMsg;
 export type GatewayMsg = CommandMsg | CommandOrderedMsg | CommandExecutedMsg;
 

@@ -20,6 +20,9 @@ export const DomainTag = {
   OrderingCert: 'pompe/oc/v1',
   SealEntries: 'pompe/seal-entries/v1',
   Cluster: 'pompe/cluster/v1',
+  Batch: 'pompe/batch/v1',
+  Command: 'pompe/command/v1',
+  ClientHello: 'pompe/client-hello/v1',
 } as const;
 export type DomainTag = (typeof DomainTag)[keyof typeof DomainTag];
 
@@ -69,6 +72,22 @@ export function executedMessage(clusterId: Uint8Array, digest: Digest, position:
 /** A peer proves it holds `from`'s key by signing the acceptor's fresh nonce. */
 export function helloMessage(clusterId: Uint8Array, from: ReplicaId, to: ReplicaId, nonce: Uint8Array): Uint8Array {
   return start(DomainTag.Hello, clusterId, 4 + nonce.length).u16(from).u16(to).bytes(nonce).finish();
+}
+
+/** A collector signs its batch: `bodyHash` is the SHA-256 of every batch byte before the signature
+ *  (common/batch.ts), so a batch of any size is signed over a fixed-width statement. */
+export function batchMessage(clusterId: Uint8Array, bodyHash: Digest): Uint8Array {
+  return start(DomainTag.Batch, clusterId, 32).bytes(bodyHash).finish();
+}
+
+/** A thin client signs its command (gateway mode); `payloadHash` is the SHA-256 of the payload. */
+export function commandMessage(clusterId: Uint8Array, clientKey: Uint8Array, seq: number, expiresAtUs: number, payloadHash: Digest): Uint8Array {
+  return start(DomainTag.Command, clusterId, 80).bytes(clientKey).u64(seq).u64(expiresAtUs).bytes(payloadHash).finish();
+}
+
+/** A client proves it holds its key by signing the replica's fresh nonce (server/transport). */
+export function clientHelloMessage(clusterId: Uint8Array, replica: ReplicaId, nonce: Uint8Array): Uint8Array {
+  return start(DomainTag.ClientHello, clusterId, 2 + nonce.length).u16(replica).bytes(nonce).finish();
 }
 
 /** The bytes hashed into a block's digest (the payload enters through its own hash). */
