@@ -1,51 +1,78 @@
 /**
- * Execution is exactly-once: a batch once by digest, a command once by (client id, seq) whatever
- * batch carries it, and the same results at every replica — malformed batches included.
+ * Execution is exactly-once: a batch once by digest, a command once by (client key, seq) whatever
+ * batch carries it, only within its deadline, and the same results at every replica — malformed
+ * batches included. A client's window moves only with its own commands, in bounded steps.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BATCH_MAGIC, BATCH_VERSION, decodeBatchCommands, decodeResults, encodeBatch, type Command } from '../common/batch.js';
+import { BATCH_MAGIC, BATCH_VERSION, BatchMode, decodeBatchCommands, decodeResults, encodeBatch, type Command } from '../common/batch.js';
 import { ByteWriter, toHex, utf8 } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
-import { MAX_RESULT_BYTES } from '../common/limits.js';
-import { Executor, ResultStatus, type ExecutedBatch } from './executor.js';
+import { MAX_BATCH_LIFETIME_US, MAX_RESULT_BYTES } from '../common/limits.js';
+import { Executor, MAX_SEQUENCE_WINDOW, MAX_WINDOW_ADVANCE_PER_BATCH, ResultStatus, type ExecutedBatch } from './executor.js';
 import { encodeKvCommand, KvOp, KvStore } from './kvStore.js';
 import type { ExecutionContext, StateMachine } from './stateMachine.js';
 import { testCrypto } from './testHarness.js';
 
-/** A KvStore that records every command it is given. */
+/** Client n's key: 32 bytes of n (the executor trusts phase 1 to have checked signatures). */
+const clientKey = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+const SIG = new Uint8Array(64);
+/** Far enough ahead of every test timestamp, within MAX_BATCH_LIFETIME_US of them. */
+const DEADLINE_US = 60_000_000;
+
+/** A KvStore that records every command it is given, as "client:seq". */
 class Recording implements StateMachine {
   readonly kv = new KvStore();
   readonly seen: string[] = [];
   readonly contexts: ExecutionContext[] = [];
   execute(commands: readonly Command[], ctx: ExecutionContext): Uint8Array[] {
-    for (const c of commands) this.seen.push(`${c.clientId}:${c.seq}`);
+    for (const c of commands) this.seen.push(`${c.clientKey[0]}:${c.seq}`);
     this.contexts.push(ctx);
     return this.kv.execute(commands);
   }
 }
 
 let nonce = 0;
-/** A batch written byte by byte, bypassing encodeBatch's checks (for what a hostile client sends). */
-function encodeRawBatch(commands: readonly (readonly [clientId: number, seq: number, payload: Uint8Array])[]): Uint8Array {
-  const w = new ByteWriter().u8(BATCH_MAGIC).u8(BATCH_VERSION).u64(1_000).u64(1).u64(10 ** 15).u32(commands.length);
-  for (const [clientId, seq, payload] of commands) w.u64(clientId).u64(seq).u32(payload.length).bytes(payload);
-  return w.finish();
+/** A direct batch written byte by byte, bypassing encodeBatch's checks (for what a hostile client sends). */
+function encodeRawBatch(commands: readonly (readonly [seq: number, payload: Uint8Array])[]): Uint8Array {
+  const w = new ByteWriter().u8(BATCH_MAGIC).u8(BATCH_VERSION).u8(BatchMode.Direct).bytes(clientKey(5)).u64(1).u64(DEADLINE_US).u32(commands.length);
+  for (const [seq, payload] of commands) w.u64(seq).u32(payload.length).bytes(payload);
+  return w.bytes(SIG).finish();
 }
 
-function batch(commands: readonly (readonly [clientId: number, seq: number, payload?: Uint8Array])[]): { bytes: Uint8Array; digest: Digest } {
-  const bytes = encodeBatch({
-    collectorId: 1000,
-    nonce: nonce++,
-    expiresAtUs: 1e9,
-    commands: commands.map(([clientId, seq, payload]) => ({ clientId, seq, payload: payload ?? utf8(`${clientId}:${seq}`) })),
-  });
+type Cmd = readonly [client: number, seq: number, payload?: Uint8Array, expiresAtUs?: number];
+
+/** A gateway-mode batch: any mix of clients, each command with its own deadline. */
+function batch(commands: readonly Cmd[]): { bytes: Uint8Array; digest: Digest } {
+  const bytes = encodeBatch(
+    {
+      mode: BatchMode.Gateway,
+      collectorKey: clientKey(200),
+      nonce: nonce++,
+      expiresAtUs: DEADLINE_US,
+      commands: commands.map(([client, seq, payload, expiresAtUs]) => ({
+        clientKey: clientKey(client),
+        seq,
+        expiresAtUs: expiresAtUs ?? DEADLINE_US,
+        payload: payload ?? utf8(`${client}:${seq}`),
+        sig: SIG,
+      })),
+    },
+    () => SIG,
+  );
+  return { bytes, digest: testCrypto.sha256(bytes) };
+}
+
+/** A direct-mode batch of client `client`, numbered from `firstSeq`. */
+function directBatch(client: number, firstSeq: number, count: number): { bytes: Uint8Array; digest: Digest } {
+  const commands = Array.from({ length: count }, (_, i) => ({ seq: firstSeq + i, payload: utf8(`${client}:${firstSeq + i}`) }));
+  const bytes = encodeBatch({ mode: BatchMode.Direct, collectorKey: clientKey(client), nonce: nonce++, expiresAtUs: DEADLINE_US, commands }, () => SIG);
   return { bytes, digest: testCrypto.sha256(bytes) };
 }
 
 let ts = 1_000_000;
-function run(ex: Executor, b: { bytes: Uint8Array; digest: Digest }): ExecutedBatch | null {
-  return ex.execute(b.digest, toHex(b.digest), ts++, b.bytes, 500 as Slot, 1);
+function run(ex: Executor, b: { bytes: Uint8Array; digest: Digest }, at = ts++): ExecutedBatch | null {
+  return ex.execute(b.digest, toHex(b.digest), at, b.bytes, 500 as Slot, 1);
 }
 
 function statuses(done: ExecutedBatch | null): number[] {
@@ -87,7 +114,7 @@ describe('Executor', () => {
     expect(ex.commandsExecuted).toBe(2);
   });
 
-  it('executes every (client, seq) exactly once when sequence numbers arrive out of order across batches', () => {
+  it('executes every (client key, seq) exactly once when sequence numbers arrive out of order across batches', () => {
     const command = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 25 }));
     fc.assert(
       fc.property(fc.array(fc.array(command, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }), (batches) => {
@@ -154,7 +181,7 @@ describe('Executor', () => {
   it('treats a batch with a command numbered 0 as malformed', () => {
     const sm = new Recording();
     const ex = new Executor(sm);
-    const bytes = encodeRawBatch([[5, 0, put('a', 'b')]]);
+    const bytes = encodeRawBatch([[0, put('a', 'b')]]);
     expect(decodeBatchCommands(bytes).ok).toBe(false);
     expect(statuses(run(ex, { bytes, digest: testCrypto.sha256(bytes) }))).toEqual([ResultStatus.MalformedBatch]);
     expect(sm.seen).toEqual([]);
@@ -177,5 +204,85 @@ describe('Executor', () => {
     const gets = Array.from({ length: 150 }, (_, i) => [6, 2 + i, get('v')] as const);
     const done = run(ex, batch(gets));
     expect(decodeResults(done!.results).ok).toBe(true);
+  });
+
+  it('executes a direct batch as its collector’s commands, looking the window up once', () => {
+    const sm = new Recording();
+    const ex = new Executor(sm);
+    expect(statuses(run(ex, directBatch(9, 1, 3)))).toEqual([0, 0, 0]);
+    expect(statuses(run(ex, batch([[9, 2], [9, 4]])))).toEqual([ResultStatus.Duplicate, ResultStatus.Executed]);
+    expect(sm.seen).toEqual(['9:1', '9:2', '9:3', '9:4']);
+  });
+
+  it('keeps one client’s window apart from another’s: the same numbers under another key are not duplicates', () => {
+    const ex = new Executor(new Recording());
+    run(ex, directBatch(1, 1, 5));
+    expect(statuses(run(ex, directBatch(2, 1, 5)))).toEqual([0, 0, 0, 0, 0]);
+    expect(statuses(run(ex, directBatch(1, 1, 5)))).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('refuses a command numbered more than the advance bound above its client’s window, and lets the client catch up', () => {
+    const sm = new Recording();
+    const ex = new Executor(sm);
+    run(ex, batch([[3, 1]]));
+    const far = 1 + MAX_WINDOW_ADVANCE_PER_BATCH + 1;
+    // One batch moves the window by at most the bound: the far command does not run…
+    expect(statuses(run(ex, batch([[3, far], [3, 2]])))).toEqual([ResultStatus.SeqTooFar, ResultStatus.Executed]);
+    expect(sm.seen).toEqual(['3:1', '3:2']);
+    expect(ex.commandsRefused).toBe(1);
+    // …but the window moved up by the bound, so the next batch reaches it.
+    expect(statuses(run(ex, batch([[3, far]])))).toEqual([ResultStatus.Executed]);
+    // A client whose commands failed for a long time skips numbers: a few batches catch it up.
+    const skipped = far + 3 * MAX_WINDOW_ADVANCE_PER_BATCH;
+    const tries = [0, 1, 2, 3].map(() => statuses(run(ex, batch([[3, skipped]])))[0]);
+    expect(tries).toEqual([ResultStatus.SeqTooFar, ResultStatus.SeqTooFar, ResultStatus.Executed, ResultStatus.Duplicate]);
+  });
+
+  it('never lets another key move a client’s window: a far-ahead flood under its own key leaves the victim’s numbers fresh', () => {
+    const ex = new Executor(new Recording());
+    run(ex, batch([[1, 1]]));
+    const flood = Array.from({ length: 100 }, (_, i) => [66, 2 ** 50 + i] as const);
+    run(ex, batch(flood));
+    expect(statuses(run(ex, batch([[1, 2], [1, 3]])))).toEqual([0, 0]);
+  });
+
+  it('tracks a bounded span: numbers far below the highest count as done, and the set stays bounded', () => {
+    const ex = new Executor(new Recording());
+    // Seq 1 never arrives; the client keeps going well past a window's span.
+    for (let first = 2; first < 2 + MAX_SEQUENCE_WINDOW + 1000; first += 5_000) run(ex, directBatch(8, first, 5_000));
+    expect(statuses(run(ex, batch([[8, 1]])))).toEqual([ResultStatus.Duplicate]);
+  });
+
+  it('starts a new client’s window where its numbers start, so a client that kept its key may continue', () => {
+    const ex = new Executor(new Recording());
+    const start = 10 ** 12;
+    expect(statuses(run(ex, directBatch(4, start, 3)))).toEqual([0, 0, 0]);
+    // Its commands still in flight below the first seen run when they arrive.
+    expect(statuses(run(ex, directBatch(4, start - 100, 2)))).toEqual([0, 0]);
+  });
+
+  it('runs a command only within its deadline, and not when the deadline lies too far ahead of its timestamp', () => {
+    const sm = new Recording();
+    const ex = new Executor(sm);
+    const at = 5_000_000;
+    const done = run(ex, batch([[2, 1, undefined, at - 1], [2, 2, undefined, at], [2, 3, undefined, at + MAX_BATCH_LIFETIME_US], [2, 4, undefined, at + MAX_BATCH_LIFETIME_US + 1]]), at);
+    expect(statuses(done)).toEqual([ResultStatus.Expired, ResultStatus.Executed, ResultStatus.Executed, ResultStatus.Expired]);
+    expect(sm.seen).toEqual(['2:2', '2:3']);
+    // An expired command did not enter the window: within its deadline later, it would run.
+    expect(statuses(run(ex, batch([[2, 1]]), at + 1))).toEqual([ResultStatus.Executed]);
+  });
+
+  it('forgets a full table’s oldest client only once its commands are past any deadline; a new client waits', () => {
+    const ex = new Executor(new Recording(), 2);
+    const at = 10_000_000;
+    run(ex, batch([[1, 1]]), at);
+    run(ex, batch([[2, 1]]), at + 1);
+    // A third client while both others ran within a batch lifetime: not executed.
+    expect(statuses(run(ex, batch([[3, 1]]), at + 2))).toEqual([ResultStatus.TooManyClients]);
+    // Later, client 1 is forgettable: client 3 takes its place…
+    const later = at + MAX_BATCH_LIFETIME_US + 1;
+    expect(statuses(run(ex, batch([[3, 1, undefined, later + 1_000]]), later))).toEqual([ResultStatus.Executed]);
+    // …and client 1's old command, replayed, is past its deadline: it cannot run twice.
+    expect(statuses(run(ex, batch([[1, 1]]), later + 1))).toEqual([ResultStatus.Expired]);
   });
 });

@@ -1,33 +1,54 @@
 /**
  * Execution of committed batches (DESIGN.md "Execution"): each batch once by digest, each command
- * once by (client id, sequence number), through the application's StateMachine, in the committed
+ * once by (client key, sequence number), through the application's StateMachine, in the committed
  * order. All its state derives from the executed sequence, so every correct replica holds the same.
  *
+ * A client is its public key, authenticated at phase 1 (ordering/batchCheck.ts): no one else can
+ * put a command under it, so only the client itself moves its window, and by at most
+ * MAX_WINDOW_ADVANCE_PER_BATCH per batch. A command also runs only within its deadline (the
+ * batch's, or a thin client's own): ts ≤ expiresAtUs ≤ ts + MAX_BATCH_LIFETIME_US, which is what
+ * lets a client's record be forgotten safely (a forgotten command can no longer run again).
+ *
  * Results: one entry per command, a status byte then the state machine's result:
- * 0 = executed, 1 = duplicate (executed earlier, skipped), 2 = the batch's commands are malformed
- * (then the batch has a single entry), 3 = executed but its result exceeded MAX_RESULT_BYTES or
- * the batch's results exceeded MAX_RESULTS_BLOB_BYTES (the result is dropped, the same way at every
- * replica). The blob is common/batch.ts's results format.
+ * 0 = executed, 1 = duplicate (executed earlier, or below the client's window: skipped),
+ * 2 = the batch's commands are malformed (then the batch has a single entry), 3 = executed but its
+ * result exceeded MAX_RESULT_BYTES or the batch's results exceeded MAX_RESULTS_BLOB_BYTES (the
+ * result is dropped, the same way at every replica), 4 = its sequence number is too far above the
+ * client's window (not executed), 5 = its timestamp is past its deadline, or the deadline too far
+ * ahead of it (not executed), 6 = the client is new and MAX_TRACKED_CLIENTS clients are still too
+ * recent to forget (not executed; retry later). The blob is common/batch.ts's results format.
  */
 import { decodeBatchCommands, encodeResults } from '../common/batch.js';
-import type { Command } from '../common/batch.js';
+import type { BatchCommand } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
-import { MAX_RESULT_BYTES, MAX_RESULTS_BLOB_BYTES } from '../common/limits.js';
+import { MAX_BATCH_LIFETIME_US, MAX_RESULT_BYTES, MAX_RESULTS_BLOB_BYTES } from '../common/limits.js';
 import type { StateMachine } from './stateMachine.js';
 
-export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2, ResultTooLarge: 3 } as const;
+export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2, ResultTooLarge: 3, SeqTooFar: 4, Expired: 5, TooManyClients: 6 } as const;
 
-/** How long a client's dedup record outlives its last executed command (by agreed timestamps):
- *  a command retried later than this after the client's last execution may execute again. */
+/** How long a client's dedup record outlives its last executed command (by agreed timestamps).
+ *  Longer than MAX_BATCH_LIFETIME_US, so a command it remembered is past its deadline once it is
+ *  forgotten; kept at minutes so that a client restarted with its key finds its window. */
 export const CLIENT_DEDUP_RETENTION_US = 600_000_000;
-/** Clients tracked at once; beyond it the least recently executed are forgotten first. */
+/** Clients tracked at once; beyond it the least recently executed are forgotten first, but only
+ *  those idle for MAX_BATCH_LIFETIME_US (see TooManyClients). */
 export const MAX_TRACKED_CLIENTS = 1_000_000;
-/** Out-of-order sequence numbers remembered per client. A client's commands execute out of order
- *  only across its concurrent batches; beyond this the lowest gaps are treated as executed. */
+/** Sequence numbers tracked one by one below a client's highest. A client's commands execute out
+ *  of order only across its concurrent batches; beyond this the lowest gaps count as done. */
 export const MAX_SEQUENCE_WINDOW = 65_536;
+/** How far one batch may raise its client's window: a command numbered further above the window's
+ *  top than this is refused (SeqTooFar), and the top moves up by this much. A client's commands in
+ *  flight stay well within it (client/options.ts bounds them), so only a client that skipped this
+ *  many numbers (its commands failing for a long time) is refused, and it catches up in a few
+ *  batches. It keeps a client's window, and the work of tracking it, moving in bounded steps. */
+export const MAX_WINDOW_ADVANCE_PER_BATCH = 65_536;
 
 const DUPLICATE = Uint8Array.of(ResultStatus.Duplicate);
 const TOO_LARGE = Uint8Array.of(ResultStatus.ResultTooLarge);
+const TOO_FAR = Uint8Array.of(ResultStatus.SeqTooFar);
+const EXPIRED = Uint8Array.of(ResultStatus.Expired);
+const TOO_MANY_CLIENTS = Uint8Array.of(ResultStatus.TooManyClients);
 /** Bytes of one results-blob entry besides the result: its u32 length and the status byte. */
 const RESULT_ENTRY_OVERHEAD = 5;
 /** The blob's own header (u32 count). */
@@ -35,10 +56,15 @@ const RESULTS_HEADER = 4;
 const EXECUTED_EMPTY = Uint8Array.of(ResultStatus.Executed);
 
 interface ClientWindow {
-  /** Every sequence number ≤ low has executed. */
+  /** Every sequence number ≤ low has executed (or is too old to tell). */
   low: number;
   /** Executed sequence numbers above low + 1. */
   above: Set<number> | null;
+  /** The highest sequence number the window has reached (≥ low). */
+  top: number;
+  /** The batch position whose advance bound `cap` is (top at its start + the bound). */
+  capPosition: number;
+  cap: number;
   lastTs: number;
 }
 
@@ -51,11 +77,18 @@ export interface ExecutedBatch {
 export class Executor {
   private position = 0;
   private readonly executedDigests = new Map<string, Slot>();
-  private readonly clients = new Map<number, ClientWindow>();
+  /** By client key (hex), in least-recently-executed order. */
+  private readonly clients = new Map<string, ClientWindow>();
   commandsExecuted = 0;
   duplicatesSkipped = 0;
+  /** Commands not executed for their number or deadline (statuses 4–6). */
+  commandsRefused = 0;
 
-  constructor(private readonly stateMachine: StateMachine) {}
+  constructor(
+    private readonly stateMachine: StateMachine,
+    /** MAX_TRACKED_CLIENTS unless a test needs a small table. */
+    private readonly maxTrackedClients = MAX_TRACKED_CLIENTS,
+  ) {}
 
   get nextPosition(): number {
     return this.position;
@@ -77,19 +110,32 @@ export class Executor {
     if (!decoded.ok) return { position, results: encodeResults([Uint8Array.of(ResultStatus.MalformedBatch)]), commands: 0 };
 
     const commands = decoded.value;
-    const fresh: Command[] = [];
+    const fresh: BatchCommand[] = [];
     const freshIndex: number[] = [];
     const results: Uint8Array[] = new Array(commands.length);
-    // A batch's commands mostly come from one client (direct mode): look its window up once per run.
+    // A direct batch's commands share one key view: look its window up once per run of them.
     let window: ClientWindow | null = null;
-    let windowClient = -1;
+    let windowKey: Uint8Array | null = null;
     for (let i = 0; i < commands.length; i++) {
       const c = commands[i]!;
-      if (window === null || c.clientId !== windowClient) {
-        window = this.touchClient(c.clientId, ts);
-        windowClient = c.clientId;
+      if (c.expiresAtUs < ts || c.expiresAtUs > ts + MAX_BATCH_LIFETIME_US) {
+        results[i] = EXPIRED;
+        this.commandsRefused++;
+        continue;
       }
-      if (firstTime(window, c.seq)) {
+      if (c.clientKey !== windowKey) {
+        window = this.touchClient(toHex(c.clientKey), c.seq, ts, position);
+        windowKey = c.clientKey;
+      }
+      if (window === null) {
+        results[i] = TOO_MANY_CLIENTS;
+        this.commandsRefused++;
+      } else if (c.seq > window.cap) {
+        // Not executed; the window still moves up by the bound, so the client catches up.
+        raiseTop(window, window.cap);
+        results[i] = TOO_FAR;
+        this.commandsRefused++;
+      } else if (firstTime(window, c.seq)) {
         fresh.push(c);
         freshIndex.push(i);
       } else {
@@ -125,29 +171,49 @@ export class Executor {
     for (const [key, expiresSlot] of this.executedDigests) if (expiresSlot < committedThrough) this.executedDigests.delete(key);
   }
 
-  /** The client's window, moved to the most recently executed end of the map. */
-  private touchClient(clientId: number, ts: number): ClientWindow {
-    let w = this.clients.get(clientId);
+  /**
+   * The client's window, moved to the most recently executed end of the map, with this batch's
+   * advance bound; null if the client is new and the table is full of clients too recent to forget.
+   * A new window starts half a window below `seq` (the first number seen), so the client's commands
+   * still in flight below it run when they arrive, and a client that kept its key across a restart
+   * may continue from where it was.
+   */
+  private touchClient(key: string, seq: number, ts: number, position: number): ClientWindow | null {
+    let w = this.clients.get(key);
     if (w === undefined) {
-      w = { low: 0, above: null, lastTs: ts };
+      if (this.clients.size >= this.maxTrackedClients) this.forgetIdleClients(ts, 1);
+      if (this.clients.size >= this.maxTrackedClients) return null;
+      const low = Math.max(0, seq - 1 - MAX_SEQUENCE_WINDOW / 2);
+      w = { low, above: null, top: low, capPosition: -1, cap: 0, lastTs: ts };
     } else {
       // Re-insert to keep the map in least-recently-executed order.
-      this.clients.delete(clientId);
+      this.clients.delete(key);
     }
     w.lastTs = ts;
-    this.clients.set(clientId, w);
+    if (w.capPosition !== position) {
+      w.capPosition = position;
+      w.cap = w.top + MAX_WINDOW_ADVANCE_PER_BATCH;
+    }
+    this.clients.set(key, w);
     return w;
   }
 
-  private forgetIdleClients(ts: number): void {
-    for (const [id, w] of this.clients) {
-      if (this.clients.size <= MAX_TRACKED_CLIENTS && w.lastTs >= ts - CLIENT_DEDUP_RETENTION_US) break;
-      this.clients.delete(id);
+  /** Forgets clients idle for CLIENT_DEDUP_RETENTION_US, and while the table (plus `room` new
+   *  ones) exceeds MAX_TRACKED_CLIENTS the least recently executed — but never one executed within
+   *  MAX_BATCH_LIFETIME_US: a command it ran may still be within its deadline, and forgetting it
+   *  would let that command run again. */
+  private forgetIdleClients(ts: number, room = 0): void {
+    for (const [key, w] of this.clients) {
+      const idle = w.lastTs < ts - CLIENT_DEDUP_RETENTION_US;
+      const forgettable = w.lastTs < ts - MAX_BATCH_LIFETIME_US;
+      if (!idle && !(this.clients.size + room > this.maxTrackedClients && forgettable)) break;
+      this.clients.delete(key);
     }
   }
 }
 
-/** Records `seq` as executed in the client's window; false if it had executed before. */
+/** Records `seq` as executed in the client's window; false if it had executed before (or lies below
+ *  the window). The caller checked seq ≤ cap. */
 function firstTime(w: ClientWindow, seq: number): boolean {
   if (seq <= w.low || w.above?.has(seq) === true) return false;
   if (seq === w.low + 1) {
@@ -156,15 +222,23 @@ function firstTime(w: ClientWindow, seq: number): boolean {
       while (w.above.delete(w.low + 1)) w.low++;
       if (w.above.size === 0) w.above = null;
     }
+    if (w.low > w.top) w.top = w.low;
     return true;
   }
   if (w.above === null) w.above = new Set();
   w.above.add(seq);
-  if (w.above.size > MAX_SEQUENCE_WINDOW) {
-    let highest = 0;
-    for (const s of w.above) if (s > highest) highest = s;
-    w.low = highest - MAX_SEQUENCE_WINDOW / 2;
-    for (const s of w.above) if (s <= w.low) w.above.delete(s);
-  }
+  raiseTop(w, seq);
   return true;
+}
+
+/** Moves the window's top up to `seq`; when the tracked span passes MAX_SEQUENCE_WINDOW, the lowest
+ *  half counts as done (amortised: the set is walked once per half window). */
+function raiseTop(w: ClientWindow, seq: number): void {
+  if (seq > w.top) w.top = seq;
+  if (w.top - w.low <= MAX_SEQUENCE_WINDOW) return;
+  w.low = w.top - MAX_SEQUENCE_WINDOW / 2;
+  if (w.above === null) return;
+  for (const s of w.above) if (s <= w.low) w.above.delete(s);
+  while (w.above.delete(w.low + 1)) w.low++;
+  if (w.above.size === 0) w.above = null;
 }
