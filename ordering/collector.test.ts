@@ -89,7 +89,7 @@ describe('Collector', () => {
     expect(reply(0, ackFrom(0, hash)).events).toEqual([]); // the same replica twice
     expect(reply(3, ackFrom(3, hash)).events).toEqual([]); // q − 1 valid acks
     const out = reply(1, ackFrom(1, hash));
-    expect(out.events).toEqual([{ kind: 'ordered', digest: batch.digest, ts: 200, ocHash: hash, attempts: 1 }]);
+    expect(out.events).toEqual([{ kind: 'ordered', digest: batch.digest, ts: 200, ocHash: hash, attempts: 1, throttled: false }]);
   });
 
   it.each<[string, [number, RefusalReason][], boolean]>([
@@ -206,5 +206,35 @@ describe('Collector', () => {
     const { reply } = start();
     expect(reply(0, refused(0, 'expired')).events).toEqual([]);
     expect(reply(1, refused(1, 'expired')).events).toMatchObject([{ kind: 'failed', digest: batch.digest }]);
+  });
+
+  it.each<RefusalReason>(['badSignature', 'notAllowed', 'badBatch'])('fails a batch f+1 replicas refuse as %s, naming the reason', (reason) => {
+    const { reply } = start();
+    expect(reply(0, refused(0, reason)).events).toEqual([]);
+    expect(reply(1, refused(1, reason)).events).toMatchObject([{ kind: 'failed', digest: batch.digest, reason: `refused by f+1 replicas: ${reason}` }]);
+  });
+
+  it('backs off on overloaded instead of failing: asks again later each time, and reports the batch throttled', () => {
+    const { reply, tick, toSequencing } = start();
+    for (const r of [0, 1, 2, 3]) expect(reply(r, refused(r, 'overloaded')).events).toEqual([]);
+    // No re-send before the retry delay, then again only to those that gave no stamp, later each time.
+    expect(tick(RETRY - 1).send).toEqual([]);
+    expect(tick(RETRY).send.map((s) => s.to)).toEqual([0, 1, 2, 3]);
+    expect(tick(RETRY + 2 * RETRY - 1).send).toEqual([]);
+    expect(tick(RETRY + 2 * RETRY).send).toHaveLength(4);
+    const oc = toSequencing();
+    const hash = ocHash(testCrypto, oc);
+    reply(0, ackFrom(0, hash));
+    reply(1, ackFrom(1, hash));
+    expect(reply(2, ackFrom(2, hash)).events).toMatchObject([{ kind: 'ordered', throttled: true }]);
+  });
+
+  it('does not report a batch throttled for one overloaded replica', () => {
+    const { reply, toSequencing } = start();
+    reply(3, refused(3, 'overloaded'));
+    const hash = ocHash(testCrypto, toSequencing());
+    reply(0, ackFrom(0, hash));
+    reply(1, ackFrom(1, hash));
+    expect(reply(2, ackFrom(2, hash)).events).toMatchObject([{ kind: 'ordered', throttled: false }]);
   });
 });

@@ -10,7 +10,10 @@
  * A replica's `late` or `busy` alone changes nothing; f+1 of them (one is correct) restart phase 1
  * with the same bytes and digest and fresh timestamps. Lost messages are re-sent to the replicas
  * that have not answered; a batch is never submitted under a different digest, so a retry can
- * never execute twice.
+ * never execute twice. `overloaded` is a replica asking for less: the collector waits for its
+ * re-send timer (doubling per attempt) before asking that replica again, and reports the batch
+ * as throttled once f+1 replicas said so, so an owner with a window can shrink it. f+1 refusals
+ * that retrying cannot change (expired, bad batch, bad signature, not allowed) fail the batch.
  */
 import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
@@ -48,7 +51,15 @@ export type CollectorInput =
   | { readonly kind: 'tick' };
 
 export type CollectorEvent =
-  | { readonly kind: 'ordered'; readonly digest: Digest; readonly ts: number; readonly ocHash: Digest; readonly attempts: number }
+  | {
+      readonly kind: 'ordered';
+      readonly digest: Digest;
+      readonly ts: number;
+      readonly ocHash: Digest;
+      readonly attempts: number;
+      /** f+1 replicas answered `overloaded` on the way: the cluster asks its clients for less. */
+      readonly throttled: boolean;
+    }
   | { readonly kind: 'executed'; readonly digest: Digest; readonly position: number; readonly ts: number; readonly results: Uint8Array }
   | { readonly kind: 'failed'; readonly digest: Digest; readonly reason: string };
 
@@ -84,6 +95,8 @@ interface InFlight {
   acks: Set<ReplicaId>;
   /** Replicas that refused the current attempt, by reason. */
   refusals: Map<ReplicaId, string>;
+  /** Replicas that answered `overloaded` (any attempt). */
+  overloadedBy: Set<ReplicaId>;
   /** Execution reports: "position:resultsHash" → replicas. */
   executions: Map<string, Set<ReplicaId>>;
   executionReporters: Set<ReplicaId>;
@@ -146,6 +159,7 @@ export class Collector {
       ocHashHex: '',
       acks: new Set(),
       refusals: new Map(),
+      overloadedBy: new Set(),
       executions: new Map(),
       executionReporters: new Set(),
       retryUs: this.opts.retryUs,
@@ -223,6 +237,7 @@ export class Collector {
       ts: medianTimestamp(oc.stamps, this.opts.config.f),
       ocHash: computeOcHash(this.opts.crypto, oc),
       attempts: batch.attempts,
+      throttled: batch.overloadedBy.size >= this.opts.config.f + 1,
     });
     this.rearm(batch, true);
   }
@@ -237,6 +252,10 @@ export class Collector {
         return;
       case RefusalReason.Early:
         // The replica's clock is behind the median; the re-send timer asks it again.
+        return;
+      case RefusalReason.Overloaded:
+        // The re-send timer asks again, later each time; f+1 of them mark the batch throttled.
+        batch.overloadedBy.add(from);
         return;
       case RefusalReason.Late:
       case RefusalReason.Busy:
@@ -253,7 +272,7 @@ export class Collector {
       this.restart(batch);
     } else if (count([RefusalReason.BadCert]) >= f + 1) {
       this.recoverFromBadOc(batch);
-    } else if (count([RefusalReason.Expired, RefusalReason.BadBatch, RefusalReason.Overloaded]) >= f + 1) {
+    } else if (count([RefusalReason.Expired, RefusalReason.BadBatch, RefusalReason.BadSignature, RefusalReason.NotAllowed]) >= f + 1) {
       this.fail(batch, `refused by f+1 replicas: ${msg.reason}`);
     }
   }

@@ -7,12 +7,13 @@ import { utf8 } from '../common/bytes.js';
 import { encodeKvCommand, KvOp, KvStore } from './kvStore.js';
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+const CLIENT = new Uint8Array(32);
 const put = (k: string, v: string): Uint8Array => encodeKvCommand(KvOp.Put, utf8(k), utf8(v));
 const get = (k: string): Uint8Array => encodeKvCommand(KvOp.Get, utf8(k));
 const del = (k: string): Uint8Array => encodeKvCommand(KvOp.Delete, utf8(k));
 
 function run(kv: KvStore, payloads: readonly Uint8Array[]): string[] {
-  const commands: Command[] = payloads.map((payload, i) => ({ clientId: 1, seq: i + 1, payload }));
+  const commands: Command[] = payloads.map((payload, i) => ({ clientKey: CLIENT, seq: i + 1, expiresAtUs: 0, payload }));
   return kv.execute(commands).map(text);
 }
 
@@ -45,7 +46,7 @@ describe('KvStore', () => {
   it('gives a get the value as it was, even if a later put in the batch overwrites it in place', () => {
     const kv = new KvStore();
     run(kv, [put('k', 'aaaa')]);
-    const results = kv.execute([get('k'), put('k', 'bbbb'), get('k')].map((payload, i) => ({ clientId: 1, seq: i + 1, payload })));
+    const results = kv.execute([get('k'), put('k', 'bbbb'), get('k')].map((payload, i) => ({ clientKey: CLIENT, seq: i + 1, expiresAtUs: 0, payload })));
     expect(results.map(text)).toEqual(['aaaa', '', 'bbbb']);
     // Nor does a caller holding a read see later writes.
     const held = kv.read(utf8('k'))!;
@@ -58,7 +59,7 @@ describe('KvStore', () => {
     const long = 'x'.repeat(40);
     const keys = [Uint8Array.of(0xff, 0), Uint8Array.of(0xff), Uint8Array.of(0, 0xff), utf8('é'), utf8(long), utf8(long + 'y')];
     const cmds = keys.map((k, i) => encodeKvCommand(KvOp.Put, k, utf8(`v${i}`)));
-    kv.execute(cmds.map((payload, i) => ({ clientId: 1, seq: i + 1, payload })));
+    kv.execute(cmds.map((payload, i) => ({ clientKey: CLIENT, seq: i + 1, expiresAtUs: 0, payload })));
     expect(kv.size).toBe(keys.length);
     keys.forEach((k, i) => expect(text(kv.read(k)!)).toBe(`v${i}`));
   });

@@ -11,7 +11,7 @@ function pending(source: string, key: string, bytes = 10, expiresSlot = 100): Pe
     key,
     digest: new Uint8Array(32) as Digest,
     bytes: new Uint8Array(bytes),
-    header: { collectorId: 1000, nonce: 0, expiresAtUs: 0, commandCount: 1 },
+    header: { mode: 0, collectorKey: new Uint8Array(32), nonce: 0, expiresAtUs: 0, commandCount: 1 },
     source,
     ts: 1,
     tsSig: new Uint8Array(64),

@@ -2,7 +2,9 @@
  * Shared helpers for the ordering tests: a seeded cluster (same keys every run), batches, signed
  * timestamps, OCs, seals and a fresh ReplicaCore. Test support only; nothing in the cores uses it.
  */
-import { encodeBatch, type Command } from '../common/batch.js';
+import { BatchMode, encodeBatch, type DirectCommand } from '../common/batch.js';
+import { batchSigner } from '../common/batchAuth.js';
+import { utf8 } from '../common/bytes.js';
 import { generateCluster, type ClusterConfig, type ProtocolConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import type { Signer } from '../common/crypto/types.js';
@@ -46,9 +48,33 @@ export interface TestBatch {
   readonly digest: Digest;
 }
 
-export function makeBatch(opts: { collectorId?: number; nonce: number; expiresAtUs: number; commands?: readonly Command[] }): TestBatch {
-  const commands = opts.commands ?? [{ clientId: 1, seq: opts.nonce + 1, payload: Uint8Array.of(opts.nonce & 0xff) }];
-  const bytes = encodeBatch({ collectorId: opts.collectorId ?? 1000, nonce: opts.nonce, expiresAtUs: opts.expiresAtUs, commands });
+const clientSigners = new Map<number, Signer>();
+
+/** Test client `n`'s key pair (seeded, cached): a client is its Ed25519 key. */
+export function testClient(n = 0): Signer {
+  let signer = clientSigners.get(n);
+  if (signer === undefined) {
+    signer = testCrypto.signer(testCrypto.sha256(utf8(`pompe/test-client/${n}`)));
+    clientSigners.set(n, signer);
+  }
+  return signer;
+}
+
+/** A direct-mode batch of a test client (client 0 unless told), signed by it for `keys`' cluster. */
+export function makeBatch(opts: {
+  keys?: TestKeys;
+  client?: Signer;
+  nonce: number;
+  expiresAtUs: number;
+  commands?: readonly DirectCommand[];
+}): TestBatch {
+  const client = opts.client ?? testClient();
+  const config = (opts.keys ?? testKeys()).config;
+  const commands = opts.commands ?? [{ seq: opts.nonce + 1, payload: Uint8Array.of(opts.nonce & 0xff) }];
+  const bytes = encodeBatch(
+    { mode: BatchMode.Direct, collectorKey: client.publicKey, nonce: opts.nonce, expiresAtUs: opts.expiresAtUs, commands },
+    batchSigner(config.clusterId, testCrypto, client),
+  );
   return { bytes, digest: testCrypto.sha256(bytes) };
 }
 

@@ -9,6 +9,7 @@ import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
 import type { Message, OrderingCert, SealEntry } from '../common/messages.js';
 import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
+import type { ClientIdentity } from './clientKeys.js';
 import type { StateMachine } from './stateMachine.js';
 
 /** Durable writes of the ordering phase. */
@@ -37,6 +38,9 @@ export type ReplicaInput =
   | { readonly kind: 'start' }
   | { readonly kind: 'peer'; readonly from: ReplicaId; readonly msg: Message }
   | { readonly kind: 'client'; readonly conn: number; readonly msg: Message }
+  /** The connection proved it holds this client key (the transport checked a signed challenge);
+   *  comes before any of the connection's messages, once per connection. */
+  | { readonly kind: 'clientAuthenticated'; readonly conn: number; readonly identity: ClientIdentity }
   | { readonly kind: 'clientClosed'; readonly conn: number }
   | { readonly kind: 'tick' }
   /** Leave the current view now (sign a timeout), as a replica does that sees no progress: for an

@@ -1,0 +1,38 @@
+/**
+ * A token bucket: `ratePerSecond` tokens a second, at most `burst` saved up. Time is an input
+ * (µs), so the pure cores and the driver use the same one. A budget with a rate of 0 never refills.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private atUs: number;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    nowUs: number,
+  ) {
+    this.tokens = burst;
+    this.atUs = nowUs;
+  }
+
+  /** Takes `cost` tokens if there are that many (after refilling to `nowUs`); false leaves it as it was. */
+  take(cost: number, nowUs: number): boolean {
+    this.refill(nowUs);
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
+    return true;
+  }
+
+  /** Tokens available at `nowUs`. */
+  available(nowUs: number): number {
+    this.refill(nowUs);
+    return this.tokens;
+  }
+
+  private refill(nowUs: number): void {
+    if (nowUs > this.atUs) {
+      this.tokens = Math.min(this.burst, this.tokens + ((nowUs - this.atUs) * this.ratePerSecond) / 1e6);
+      this.atUs = nowUs;
+    }
+  }
+}
