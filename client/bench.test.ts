@@ -343,17 +343,16 @@ describe('pompe bench command', () => {
 describe('workload', () => {
   it('builds 32-byte kv puts with keys from the key space and distinct tags', () => {
     const w = new KvWorkload(32, 50, 8);
-    const commands = w.commands(1234, 7, 8);
+    const commands = w.commands(7, 8);
     expect(commands.map((c) => c.seq)).toEqual([7, 8, 9, 10, 11, 12, 13, 14]);
     const kv = new KvStore();
     for (const c of commands) {
       expect(c.payload).toHaveLength(32);
-      expect(c.clientId).toBe(1234);
       const key = new DataView(c.payload.buffer, c.payload.byteOffset + 3, 8);
       expect(key.getUint32(0) * 2 ** 32 + key.getUint32(4)).toBeLessThan(50);
     }
     // Valid puts: the store executes them (an empty result; a bad command would say ERR).
-    expect(kv.execute(commands).every((r) => r.length === 0)).toBe(true);
+    expect(kv.execute(commands.map((c) => ({ ...c, clientKey: new Uint8Array(32), expiresAtUs: 0 }))).every((r) => r.length === 0)).toBe(true);
     expect(kv.size).toBeGreaterThan(0);
     expect(kv.size).toBeLessThanOrEqual(8);
     expect(() => new KvWorkload(10, 5, 1)).toThrow(RangeError);

@@ -28,7 +28,6 @@ import { formatSummary, summarizeHistogram, type BenchSummary } from './benchSta
 import { KvWorkload } from './benchWorkload.js';
 import { wallClockUs } from './clock.js';
 import { DetailLogWriter, installFlushOnSignal, LatencyLogWriter } from './latencyLog.js';
-import { randomClientId } from './options.js';
 import type { SocketFactory } from './transport.js';
 
 export type SocketSharing = 'shared' | 'per-client';
@@ -115,13 +114,15 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
   const logs = await Promise.all(Array.from({ length: o.clients }, (_, i) => openLogs(o.logDir, o.clientIndexBase + i)));
   const allWriters = logs.flatMap((l) => [l.order, l.exec, l.detail]);
 
-  const sessionCount = o.sockets === 'shared' ? 1 : o.clients;
-  const sessions = Array.from(
-    { length: sessionCount },
-    () =>
+  // One client key per session: per client, or one shared (direct mode only: a thin client is its key).
+  const sessionCount = o.sockets === 'shared' && o.mode === 'direct' ? 1 : o.clients;
+  const keys = Array.from({ length: sessionCount }, () => o.crypto.generateKeyPair());
+  const sessions = keys.map(
+    (key) =>
       new BenchSession({
         config,
         crypto: o.crypto,
+        signer: o.crypto.signer(key.secretKey),
         transport: o.transport,
         clock,
         verifySignatures: o.verifySignatures,
@@ -132,14 +133,13 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
   );
   const closedLoop = o.rate === null;
   const clients: BenchClient[] = logs.map((clientLogs, i) => {
-    const session = sessions[o.sockets === 'shared' ? 0 : i]!;
+    const session = sessions[sessionCount === 1 ? 0 : i]!;
     const index = o.clientIndexBase + i;
-    const clientId = randomClientId();
     const workload = new KvWorkload(o.commandBytes, o.keySpace, o.mode === 'direct' ? o.batchSize : 1);
     if (o.mode === 'gateway') {
-      return new GatewayBenchClient(ctx, config, session, workload, clientLogs, {
+      return new GatewayBenchClient(ctx, config, o.crypto, session, workload, clientLogs, {
         index,
-        clientId,
+        key: keys[i]!,
         window: o.outstanding * o.batchSize,
         timeoutMs: o.timeoutMs,
         failoverMs: o.failoverMs,
@@ -148,7 +148,6 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
     }
     return new DirectBenchClient(ctx, session, o.crypto, workload, clientLogs, {
       index,
-      clientId,
       batchSize: o.batchSize,
       outstanding: o.outstanding,
       adaptiveWindow: o.adaptiveWindow,

@@ -7,7 +7,7 @@
  * detail line whatever becomes of it (detailLog.ts), warm-up included; the latency logs hold the
  * measured ones.
  */
-import { encodeBatch } from '../common/batch.js';
+import { BatchMode, encodeBatch } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import type { Digest } from '../common/ids.js';
@@ -28,7 +28,6 @@ export interface ClientLogs {
 
 export interface DirectClientOptions {
   readonly index: number;
-  readonly clientId: number;
   readonly batchSize: number;
   /** Batches in flight at most. */
   readonly outstanding: number;
@@ -59,7 +58,6 @@ interface BenchBatch extends SessionBatch {
 const SEND_BACKOFF_MS = 1;
 
 export class DirectBenchClient implements BatchOwner {
-  private nextSeq = 1;
   private nonce = 0;
   /** Batches in flight. */
   inFlight = 0;
@@ -85,10 +83,9 @@ export class DirectBenchClient implements BatchOwner {
     readonly logs: ClientLogs,
     private readonly opts: DirectClientOptions,
   ) {
-    session.addCollector(opts.clientId);
     this.window = new CongestionWindow(opts.outstanding);
     this.latencies = new Float64Array(opts.batchSize);
-    this.name = String(opts.clientId);
+    this.name = toHex(session.signer.publicKey);
   }
 
   get index(): number {
@@ -149,12 +146,13 @@ export class DirectBenchClient implements BatchOwner {
 
   private submitBatch(count: number, submitUs: number, stepUs: number): void {
     const nowUs = this.ctx.clock();
-    const { clientId } = this.opts;
-    const firstSeq = this.nextSeq;
-    this.nextSeq += count;
+    const firstSeq = this.session.takeSeqs(count);
     const expiresAtUs = nowUs + this.opts.batchLifetimeUs;
-    const commands = this.workload.commands(clientId, firstSeq, count);
-    const bytes = encodeBatch({ collectorId: clientId, nonce: this.nonce++, expiresAtUs, commands });
+    const commands = this.workload.commands(firstSeq, count);
+    const bytes = encodeBatch(
+      { mode: BatchMode.Direct, collectorKey: this.session.signer.publicKey, nonce: this.nonce++, expiresAtUs, commands },
+      this.session.sign,
+    );
     const digest: Digest = this.crypto.sha256(bytes);
     const batch: BenchBatch = {
       owner: this,
@@ -177,9 +175,9 @@ export class DirectBenchClient implements BatchOwner {
     this.session.submit(batch, bytes, expiresAtUs);
   }
 
-  onOrdered(b: SessionBatch, ts: number, nowUs: number, attempts: number): void {
+  onOrdered(b: SessionBatch, ts: number, nowUs: number, attempts: number, throttled: boolean): void {
     const batch = b as BenchBatch;
-    this.window.onOrdered(attempts);
+    this.window.onOrdered(attempts, throttled);
     batch.orderedUs = nowUs;
     batch.ts = ts;
     this.ctx.counters.orderedTotal += batch.count;

@@ -3,7 +3,7 @@
  * registerBenchCommand; also runnable on its own: `node dist/client/benchCommand.js bench ...`).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BATCH_HEADER_BYTES, COMMAND_HEADER_BYTES } from '../common/batch.js';
+import { BATCH_HEADER_BYTES, BATCH_TRAILER_BYTES, BatchMode, commandBytes } from '../common/batch.js';
 import { cryptoBackend, isCryptoBackendName } from '../common/crypto/index.js';
 import { MAX_COMMANDS_PER_BATCH, MAX_CONNECTIONS_PER_ADDRESS } from '../common/limits.js';
 import { AUTO_PER_CLIENT_MAX, BenchError, resolveSocketSharing, runBench, type BenchOptions, type SocketSharing } from './bench.js';
@@ -167,7 +167,7 @@ async function benchAction(raw: RawOptions): Promise<number> {
     return EXIT_USAGE;
   }
   const perBatch = raw.mode === 'direct' ? raw.batchSize : 1;
-  if (BATCH_HEADER_BYTES + perBatch * (COMMAND_HEADER_BYTES + raw.commandBytes) > config.protocol.maxBatchBytes) {
+  if (BATCH_HEADER_BYTES + BATCH_TRAILER_BYTES + perBatch * commandBytes(BatchMode.Direct, raw.commandBytes) > config.protocol.maxBatchBytes) {
     process.stderr.write(
       `bench: a batch of ${perBatch} command(s) of ${raw.commandBytes} bytes exceeds the cluster's maxBatchBytes (${config.protocol.maxBatchBytes}); lower --batch-size or --command-bytes\n`,
     );

@@ -7,6 +7,7 @@
  */
 import type { ClusterConfig } from '../common/config.js';
 import { toHex } from '../common/bytes.js';
+import type { CryptoBackend, KeyPair } from '../common/crypto/types.js';
 import type { BenchContext } from './benchContext.js';
 import type { ClientLogs } from './benchClient.js';
 import type { BenchSession } from './benchSession.js';
@@ -20,7 +21,8 @@ import type { OrderedInfo, PendingCommand, SubmitResult } from './pending.js';
 
 export interface GatewayClientOptions {
   readonly index: number;
-  readonly clientId: number;
+  /** The session's key pair (a gateway client has a session of its own). */
+  readonly key: KeyPair;
   /** Commands in flight at most. */
   readonly window: number;
   readonly timeoutMs: number;
@@ -30,7 +32,6 @@ export interface GatewayClientOptions {
 
 export class GatewayBenchClient {
   private readonly engine: GatewayEngine;
-  private nextSeq = 1;
   /** Commands in flight. */
   inFlight = 0;
   inFlightMeasured = 0;
@@ -44,7 +45,8 @@ export class GatewayBenchClient {
   constructor(
     private readonly ctx: BenchContext,
     config: ClusterConfig,
-    session: BenchSession,
+    crypto: CryptoBackend,
+    private readonly session: BenchSession,
     private readonly workload: KvWorkload,
     readonly logs: ClientLogs,
     private readonly opts: GatewayClientOptions,
@@ -52,17 +54,18 @@ export class GatewayBenchClient {
     const resolved = resolveOptions(
       {
         mode: 'gateway',
-        clientId: opts.clientId,
+        key: opts.key,
         gateway: opts.index % config.n,
         timeoutMs: opts.timeoutMs,
         gatewayFailoverMs: opts.failoverMs,
         clock: ctx.clock,
       },
       config,
+      crypto,
     );
-    this.name = String(opts.clientId);
-    this.engine = new GatewayEngine(config, session.links, resolved, { released: () => this.released() });
-    session.addGateway(opts.clientId, this.engine);
+    this.name = toHex(opts.key.publicKey);
+    this.engine = new GatewayEngine(config, crypto, session.links, resolved, { released: () => this.released() });
+    session.setGateway(this.engine);
   }
 
   get index(): number {
@@ -114,9 +117,9 @@ export class GatewayBenchClient {
   }
 
   private submit(submitUs: number): void {
-    const seq = this.nextSeq++;
+    const seq = this.session.takeSeqs(1);
     // The engine encodes the command into its frame at once, so a scratch view is safe here.
-    const payload = this.workload.commands(this.opts.clientId, seq, 1)[0]!.payload;
+    const payload = this.workload.commands(seq, 1)[0]!.payload;
     const measured = this.ctx.isMeasured(submitUs);
     const cmd: PendingCommand = {
       seq,

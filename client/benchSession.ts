@@ -1,13 +1,16 @@
 /**
- * A benchmark session: one socket per replica and what runs over it. In direct mode one
- * CollectorDriver carries the batches of every client on the session (the Collector keys batches by
- * digest, not by client), events go back to each batch's owner, and a sweep abandons batches past
- * their deadline. In gateway mode each client has its own GatewayEngine on the shared sockets,
- * found by client id. The benchmark runs one session for all its clients (default) or one per client.
+ * A benchmark session: one client identity (its own key pair) with one socket per replica, and
+ * what runs over it. In direct mode one CollectorDriver carries the batches of every client on the
+ * session (the Collector keys batches by digest, not by client), events go back to each batch's
+ * owner, and a sweep abandons batches past their deadline. Clients sharing a session share its key,
+ * so they number their commands from the session's one counter. In gateway mode a session serves
+ * one client (its GatewayEngine). The benchmark runs one session per client (default up to
+ * AUTO_PER_CLIENT_MAX clients), or one shared by all.
  */
+import { batchSigner } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import type { CollectorEvent, CollectorStats } from '../ordering/collector.js';
@@ -19,8 +22,9 @@ import type { SocketFactory } from './transport.js';
 
 /** What a session needs from a batch's owner. */
 export interface BatchOwner {
-  /** `attempts`: phase-1 attempts the batch took (1: ordered without a restart). */
-  onOrdered(batch: SessionBatch, ts: number, nowUs: number, attempts: number): void;
+  /** `attempts`: phase-1 attempts the batch took (1: ordered without a restart); `throttled`: f+1
+   *  replicas answered `overloaded` on the way. */
+  onOrdered(batch: SessionBatch, ts: number, nowUs: number, attempts: number, throttled: boolean): void;
   /** `ts`: the timestamp the batch executed at (from the agreeing Executed notices). */
   onExecuted(batch: SessionBatch, position: number, ts: number, results: Uint8Array, nowUs: number): void;
   onFailed(batch: SessionBatch, reason: string, timedOut: boolean, nowUs: number): void;
@@ -35,6 +39,8 @@ export interface SessionBatch {
 export interface SessionOptions {
   readonly config: ClusterConfig;
   readonly crypto: CryptoBackend;
+  /** The session's client key: it authenticates the sockets and signs the batches or commands. */
+  readonly signer: Signer;
   readonly transport: SocketFactory;
   readonly clock: () => number;
   readonly verifySignatures: boolean;
@@ -47,12 +53,21 @@ export interface SessionOptions {
 export class BenchSession {
   readonly links: ReplicaLinks;
   private readonly driver: CollectorDriver;
+  /** Signs a direct batch body with the session's key. */
+  readonly sign: (body: Uint8Array) => Uint8Array;
   private readonly batches = new Map<string, SessionBatch>();
-  private readonly gateways = new Map<number, GatewayEngine>();
+  private gateway: GatewayEngine | null = null;
   private readonly timeouts: Sweeper;
+  private nextSeq = 1;
 
   constructor(private readonly opts: SessionOptions) {
-    this.links = new ReplicaLinks({ config: opts.config, transport: opts.transport, onMessage: (from, msg) => this.onMessage(from, msg) });
+    this.sign = batchSigner(opts.config.clusterId, opts.crypto, opts.signer);
+    this.links = new ReplicaLinks({
+      config: opts.config,
+      transport: opts.transport,
+      signer: opts.signer,
+      onMessage: (from, msg) => this.onMessage(from, msg),
+    });
     this.driver = new CollectorDriver({
       config: opts.config,
       crypto: opts.crypto,
@@ -71,12 +86,20 @@ export class BenchSession {
     return this.batches.size;
   }
 
-  addCollector(collectorId: number): void {
-    this.links.addCollectorId(collectorId);
+  get signer(): Signer {
+    return this.opts.signer;
   }
 
-  addGateway(clientId: number, engine: GatewayEngine): void {
-    this.gateways.set(clientId, engine);
+  /** The first of `count` fresh sequence numbers of the session's key. */
+  takeSeqs(count: number): number {
+    const first = this.nextSeq;
+    this.nextSeq += count;
+    return first;
+  }
+
+  /** Gateway mode: the one client of this session. */
+  setGateway(engine: GatewayEngine): void {
+    this.gateway = engine;
   }
 
   /** Direct mode: drives a batch (already encoded and hashed once by its owner). */
@@ -106,7 +129,7 @@ export class BenchSession {
         return;
       case 'commandOrdered':
       case 'commandExecuted':
-        this.gateways.get(msg.clientId)?.onMessage(from, msg);
+        this.gateway?.onMessage(from, msg);
         return;
       default:
         return;
@@ -119,7 +142,7 @@ export class BenchSession {
     if (batch === undefined) return;
     switch (event.kind) {
       case 'ordered':
-        batch.owner.onOrdered(batch, event.ts, nowUs, event.attempts);
+        batch.owner.onOrdered(batch, event.ts, nowUs, event.attempts, event.throttled);
         return;
       case 'executed':
         this.batches.delete(key);

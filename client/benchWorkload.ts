@@ -7,7 +7,7 @@
  * encodeBatch views into it (encodeBatch copies), so a batch costs one allocation, not one per
  * command.
  */
-import type { Command } from '../common/batch.js';
+import type { DirectCommand } from '../common/batch.js';
 import { KvOp } from '../ordering/kvStore.js';
 
 export const KV_KEY_BYTES = 8;
@@ -39,11 +39,11 @@ export class KvWorkload {
   }
 
   /**
-   * `count` put commands tagged (clientId, firstSeq + i). The payloads are views into the scratch
-   * buffer: valid until the next call (encode the batch before that).
+   * `count` put commands numbered firstSeq + i. The payloads are views into the scratch buffer:
+   * valid until the next call (encode the batch before that).
    */
-  commands(clientId: number, firstSeq: number, count: number): Command[] {
-    const out: Command[] = new Array(count);
+  commands(firstSeq: number, count: number): DirectCommand[] {
+    const out: DirectCommand[] = new Array(count);
     const { view, commandBytes } = this;
     for (let i = 0; i < count; i++) {
       const at = i * commandBytes;
@@ -57,7 +57,7 @@ export class KvWorkload {
         view.setUint32(at + 11, Math.floor(seq / 2 ** 32));
         view.setUint32(at + 15, seq >>> 0);
       }
-      out[i] = { clientId, seq: firstSeq + i, payload: this.payloads[i]! };
+      out[i] = { seq: firstSeq + i, payload: this.payloads[i]! };
     }
     return out;
   }

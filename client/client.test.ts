@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { encodeResults } from '../common/batch.js';
 import { formatClusterConfig, generateCluster, type ClusterConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import { PompeClient, PompeClientError, type PompeClientOptions } from './client.js';
 import { batchResults, countStatuses } from './results.js';
@@ -107,7 +106,9 @@ describe('connect, options and close', () => {
 
   it('bad options and configs are BAD_CONFIG', async () => {
     const { config } = generateCluster({ n: 4, keySeed: 'bad' }, nodeCrypto);
-    await expectError(PompeClient.connect({ config, clientId: MAX_REPLICAS - 1 }), 'BAD_CONFIG');
+    await expectError(PompeClient.connect({ config, key: { secretKey: new Uint8Array(31), publicKey: new Uint8Array(32) } }), 'BAD_CONFIG');
+    const key = nodeCrypto.generateKeyPair();
+    await expectError(PompeClient.connect({ config, key: { ...key, publicKey: nodeCrypto.generateKeyPair().publicKey } }), 'BAD_CONFIG');
     await expectError(PompeClient.connect({ config, batch: { maxCommands: 0 } }), 'BAD_CONFIG');
     await expectError(PompeClient.connect({ config, timeoutMs: -5 }), 'BAD_CONFIG');
     await expectError(PompeClient.connect({ config, mode: 'sideways' as 'direct' }), 'BAD_CONFIG');

@@ -11,7 +11,8 @@
  * window halves; a batch ordered at its first attempt widens it by one batch per window's worth of
  * batches, up to the configured maximum. One restart alone is not taken as overload: near capacity
  * a few batches restart once (a GC pause, a slow fsync), and halving on each of those cost a third
- * of the throughput in the 4-client run above.
+ * of the throughput in the 4-client run above. A batch f+1 replicas answered `overloaded` (their
+ * admission control: ordering/admission.ts) counts like one that restarted again and again.
  */
 
 /** Phase-1 attempts at which an ordered batch counts as a sign of overload. */
@@ -34,14 +35,15 @@ export class CongestionWindow {
     return Math.max(1, Math.floor(this.size));
   }
 
-  /** A batch was ordered after `attempts` attempts of phase 1 (1: no restart). */
-  onOrdered(attempts: number): void {
+  /** A batch was ordered after `attempts` attempts of phase 1 (1: no restart); `throttled`: f+1
+   *  replicas answered it `overloaded`. */
+  onOrdered(attempts: number, throttled = false): void {
     this.orderedSinceHalving++;
-    if (attempts <= 1) {
+    if (attempts <= 1 && !throttled) {
       this.size = Math.min(this.max, this.size + 1 / this.size);
       return;
     }
-    if (attempts < OVERLOAD_ATTEMPTS) return;
+    if (attempts < OVERLOAD_ATTEMPTS && !throttled) return;
     // Batches in flight together see the same overload: count it once per window's worth.
     if (this.orderedSinceHalving < this.limit || this.size <= 1) return;
     this.size = Math.max(1, this.size / 2);

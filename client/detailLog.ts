@@ -7,7 +7,7 @@
  * Format: the header line below, then one line per command, eleven space-separated fields, `-`
  * where a value is unknown:
  *
- *   client     the client's identity (no spaces; today its numeric client id)
+ *   client     the client's identity: its public key, hex
  *   seq        its sequence number (1, 2, 3, … per client)
  *   digest     hex SHA-256 of the batch that carried it (gateway mode: as its gateway reported)
  *   submit_us  wall-clock µs it was submitted (or scheduled, open loop)

@@ -1,9 +1,11 @@
 /**
- * Direct mode: the client forms batches itself (by size, or after a delay: whichever comes first)
- * and drives each through the ordering phase with a Collector (collectorDriver.ts), then resolves
- * every command of the batch from the execution results f+1 replicas agreed on.
+ * Direct mode: the client forms batches itself (by size, or after a delay: whichever comes first),
+ * signs each with its key, and drives each through the ordering phase with a Collector
+ * (collectorDriver.ts), then resolves every command of the batch from the execution results f+1
+ * replicas agreed on.
  */
-import { BATCH_HEADER_BYTES, COMMAND_HEADER_BYTES, encodeBatch, type Command } from '../common/batch.js';
+import { BATCH_HEADER_BYTES, BATCH_TRAILER_BYTES, BatchMode, commandBytes, encodeBatch, type DirectCommand } from '../common/batch.js';
+import { batchSigner } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
@@ -18,6 +20,8 @@ import { markExecuted, markFailed, markOrdered, type EngineHost, type PendingCom
 import { batchResults } from './results.js';
 import { Sweeper, sweepIntervalFor } from './sweeper.js';
 
+const EMPTY_BATCH_BYTES = BATCH_HEADER_BYTES + BATCH_TRAILER_BYTES;
+
 interface InFlightBatch {
   readonly digest: Digest;
   readonly commands: PendingCommand[];
@@ -27,12 +31,13 @@ interface InFlightBatch {
 export class DirectEngine {
   private readonly driver: CollectorDriver;
   private open: PendingCommand[] = [];
-  private openBytes = BATCH_HEADER_BYTES;
+  private openBytes = EMPTY_BATCH_BYTES;
   private openTimer: ReturnType<typeof setTimeout> | null = null;
   private cutQueued = false;
   private nonce = 0;
   private readonly batches = new Map<string, InFlightBatch>();
   private readonly timeouts: Sweeper;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
   private closed = false;
 
   constructor(
@@ -52,7 +57,7 @@ export class DirectEngine {
       maxRetryUs: opts.maxRetryMs * 1000,
       onEvent: (event, nowUs) => this.onEvent(event, nowUs),
     });
-    links.addCollectorId(opts.clientId);
+    this.sign = batchSigner(config.clusterId, crypto, opts.signer);
     this.timeouts = new Sweeper(sweepIntervalFor(opts.timeoutMs), () => this.sweepTimeouts());
   }
 
@@ -69,7 +74,7 @@ export class DirectEngine {
   }
 
   start(cmd: PendingCommand): void {
-    const size = COMMAND_HEADER_BYTES + cmd.payload.length;
+    const size = commandBytes(BatchMode.Direct, cmd.payload.length);
     if (this.open.length > 0 && this.openBytes + size > this.config.protocol.maxBatchBytes) this.cut();
     this.open.push(cmd);
     this.openBytes += size;
@@ -138,13 +143,12 @@ export class DirectEngine {
     this.disarmCut();
     const commands = this.open;
     this.open = [];
-    this.openBytes = BATCH_HEADER_BYTES;
+    this.openBytes = EMPTY_BATCH_BYTES;
     const nowUs = this.opts.clock();
     const lifetimeUs = Math.min(this.opts.timeoutMs * 1000, this.config.protocol.batchLifetimeUs);
     const expiresAtUs = nowUs + lifetimeUs;
-    const clientId = this.opts.clientId;
-    const tagged: Command[] = commands.map((c) => ({ clientId, seq: c.seq, payload: c.payload }));
-    const bytes = encodeBatch({ collectorId: clientId, nonce: this.nonce++, expiresAtUs, commands: tagged });
+    const tagged: DirectCommand[] = commands.map((c) => ({ seq: c.seq, payload: c.payload }));
+    const bytes = encodeBatch({ mode: BatchMode.Direct, collectorKey: this.opts.signer.publicKey, nonce: this.nonce++, expiresAtUs, commands: tagged }, this.sign);
     const digest = this.crypto.sha256(bytes);
     this.batches.set(toHex(digest), { digest, commands, deadlineUs: nowUs + this.opts.timeoutMs * 1000 });
     this.timeouts.poke();

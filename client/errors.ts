@@ -12,6 +12,8 @@
  *   gateway mode) for longer than `quorumLossGraceMs`. Commands in flight then may still execute
  *   (as after TIMEOUT); commands submitted while unavailable were never sent. Submit again once
  *   the client is available (`client.available`, `onAvailabilityChange`).
+ * - NOT_ALLOWED: the cluster admits only the client keys on its allow-list (`clientKeys` in
+ *   cluster.json), and this client's key is not one: f+1 replicas refused it (connect(), or a batch).
  * - BAD_CONFIG: the options or the cluster config are invalid (thrown by connect()).
  */
 export const PompeClientErrorCode = {
@@ -20,6 +22,7 @@ export const PompeClientErrorCode = {
   Refused: 'REFUSED',
   Expired: 'EXPIRED',
   Unavailable: 'UNAVAILABLE',
+  NotAllowed: 'NOT_ALLOWED',
   BadConfig: 'BAD_CONFIG',
 } as const;
 export type PompeClientErrorCode = (typeof PompeClientErrorCode)[keyof typeof PompeClientErrorCode];
@@ -42,5 +45,6 @@ export const isPompeClientError = (value: unknown, code?: PompeClientErrorCode):
 /** Maps a Collector 'failed' reason (ordering/collector.ts) to the error a caller sees. */
 export function collectorFailure(reason: string): PompeClientError {
   if (/expired/i.test(reason)) return new PompeClientError(PompeClientErrorCode.Expired, reason);
+  if (/notAllowed/.test(reason)) return new PompeClientError(PompeClientErrorCode.NotAllowed, `${reason} (this client's key is not on the cluster's allow-list)`);
   return new PompeClientError(PompeClientErrorCode.Refused, reason);
 }

@@ -10,7 +10,6 @@ import { resolveOptions } from './options.js';
 import type { OrderedInfo, PendingCommand, SubmitResult } from './pending.js';
 
 const { config } = generateCluster({ n: 4, keySeed: 'gateway-engine' }, nodeCrypto);
-const CLIENT = 5_000;
 const FAILOVER_MS = 1_000;
 
 let nowUs = 0;
@@ -51,8 +50,8 @@ async function advance(ms: number): Promise<void> {
 }
 
 const reply = (from: number, msg: Message): void => engine.onMessage(from as ReplicaId, msg);
-const ordered = (seq: number, ts: number): Message => ({ type: 'commandOrdered', clientId: CLIENT, seq, digest: asDigest(new Uint8Array(32)), ts });
-const executed = (seq: number, position: number, status = 0): Message => ({ type: 'commandExecuted', clientId: CLIENT, seq, position, result: Uint8Array.of(status, 42) });
+const ordered = (seq: number, ts: number): Message => ({ type: 'commandOrdered', seq, digest: asDigest(new Uint8Array(32)), ts });
+const executed = (seq: number, position: number, status = 0): Message => ({ type: 'commandExecuted', seq, position, result: Uint8Array.of(status, 42) });
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -60,8 +59,8 @@ beforeEach(() => {
   up = [true, true, true, true];
   sent = [];
   settled = [];
-  const opts = resolveOptions({ mode: 'gateway', clientId: CLIENT, gateway: 0, gatewayFailoverMs: FAILOVER_MS, timeoutMs: 20_000, clock: () => nowUs }, config);
-  engine = new GatewayEngine(config, links, opts, { released: () => {} });
+  const opts = resolveOptions({ mode: 'gateway', gateway: 0, gatewayFailoverMs: FAILOVER_MS, timeoutMs: 20_000, clock: () => nowUs }, config, nodeCrypto);
+  engine = new GatewayEngine(config, nodeCrypto, links, opts, { released: () => {} });
 });
 afterEach(() => {
   engine.close(null);

@@ -1,10 +1,10 @@
 /**
- * Gateway mode: the client sends each command on its own (`command` with its (client id, seq) tag)
- * to one replica, which batches thin clients' commands and runs the ordering phase for them, then
+ * Gateway mode: the client signs each command (its key, seq, deadline and payload) and sends it on
+ * its own to one replica, which batches thin clients' commands and runs the ordering phase for them, then
  * answers `commandOrdered` and `commandExecuted` (once f+1 replicas agree on the result). A command
  * the gateway has not answered within `gatewayFailoverMs` is sent again, same tag, through the next
- * replica whose link is up, which becomes the gateway for later commands too; the tag makes the
- * command execute once however many gateways carried it (a late copy reports status 'duplicate',
+ * replica whose link is up, which becomes the gateway for later commands too; its (key, seq) makes
+ * the command execute once however many gateways carried it (a late copy reports status 'duplicate',
  * with the position where the copy was skipped, not where the command executed).
  *
  * A gateway that answered anything within the failover delay is alive, only slow (a loaded
@@ -15,10 +15,13 @@
  * silent gateway, or one whose link is down, loses its other commands at the first deadline.
  *
  * The client trusts its gateway's reports (they are not signed by f+1 replicas); a client that
- * cannot trust one replica uses direct mode.
+ * cannot trust one replica uses direct mode. A gateway cannot alter or invent a command: every
+ * replica checks the client's signature before stamping it.
  */
+import { signCommand } from '../common/batchAuth.js';
 import { encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
+import type { CryptoBackend } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import { PompeClientError, PompeClientErrorCode } from './errors.js';
@@ -67,6 +70,7 @@ export class GatewayEngine {
 
   constructor(
     private readonly config: ClusterConfig,
+    private readonly crypto: CryptoBackend,
     private readonly links: GatewayLinks,
     private readonly opts: ResolvedOptions,
     private readonly host: EngineHost,
@@ -87,7 +91,10 @@ export class GatewayEngine {
 
   start(cmd: PendingCommand): void {
     const nowUs = this.opts.clock();
-    const frame = encodeMessage({ type: 'command', clientId: this.opts.clientId, seq: cmd.seq, payload: cmd.payload });
+    // The command's own deadline: after it, no gateway can get it executed (its signature covers it).
+    const lifetimeUs = Math.min(this.opts.timeoutMs * 1000, this.config.protocol.batchLifetimeUs);
+    const signed = signCommand(this.config.clusterId, this.crypto, this.opts.signer, { seq: cmd.seq, expiresAtUs: nowUs + lifetimeUs, payload: cmd.payload });
+    const frame = encodeMessage({ type: 'command', ...signed });
     const thin: ThinCommand = {
       cmd,
       frame,
@@ -105,7 +112,6 @@ export class GatewayEngine {
 
   onMessage(from: ReplicaId, msg: Message): void {
     if (msg.type !== 'commandOrdered' && msg.type !== 'commandExecuted') return;
-    if (msg.clientId !== this.opts.clientId) return;
     const nowUs = this.opts.clock();
     this.lastReplyUs[from] = nowUs;
     const thin = this.pending.get(msg.seq);

@@ -1,15 +1,21 @@
 /**
  * One socket to every replica's client port, kept up: reconnects with capped exponential backoff
- * and jitter, and on every (re)connect announces the collector ids whose Executed notices this
- * socket should receive (clientHello). Frames are decoded and validated here (common/codec) and
- * handed on as typed messages with the sending replica. Sending never throws: a frame for a replica
- * that is down is dropped and counted, and the protocol above re-sends (the collector retries
- * replicas that have not answered; a thin client fails over).
+ * and jitter, and on every (re)connect proves the client's key: the replica sends a challenge
+ * (helloChallenge with a fresh nonce) and the client answers with its key and a signature over
+ * (cluster id, replica, nonce) (clientHello). A link is up once that answer is sent; the replica
+ * then sends this connection the Executed notices of this key's batches, and of no one else's.
+ * Frames are decoded and validated here (common/codec) and handed on as typed messages with the
+ * sending replica. Sending never throws: a frame for a replica that is down is dropped and
+ * counted, and the protocol above re-sends (the collector retries replicas that have not
+ * answered; a thin client fails over).
  */
 import { decodeMessage, encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
+import type { Signer } from '../common/crypto/types.js';
+import { ErrorCode } from '../common/errors.js';
 import type { ReplicaId } from '../common/ids.js';
-import type { Message } from '../common/messages.js';
+import type { HelloChallengeMsg, Message } from '../common/messages.js';
+import { clientHelloMessage } from '../common/signing.js';
 import { replicaUrl, type ClientSocket, type SocketFactory } from './transport.js';
 
 /** First reconnect delay: a replica restarting on the same machine is back within ~100 ms. */
@@ -27,10 +33,14 @@ const CLIENT_BOUND_TYPES: ReadonlySet<Message['type']> = new Set<Message['type']
   'commandExecuted',
   'error',
 ]);
+/** What a replica may send before the link is authenticated. */
+const PRE_AUTH_TYPES: ReadonlySet<Message['type']> = new Set<Message['type']>(['helloChallenge', 'error']);
 
 export interface ReplicaLinksOptions {
   readonly config: ClusterConfig;
   readonly transport: SocketFactory;
+  /** The client's key: it answers every replica's challenge with it. */
+  readonly signer: Signer;
   /** A valid message from a replica. */
   readonly onMessage: (from: ReplicaId, msg: Message) => void;
   /** A link came up or went down. */
@@ -53,11 +63,17 @@ export interface LinkStats {
   lastServerError: string;
 }
 
+/** Why a link is not up: `notAllowed` once the replica refused this client's key. */
+export type LinkRefusal = 'notAllowed';
+
 interface Link {
   readonly replica: ReplicaId;
   readonly url: string;
   socket: ClientSocket | null;
+  /** The socket is open and this client answered the replica's challenge. */
   up: boolean;
+  /** The replica refused the key (NOT_ALLOWED), most recently. */
+  refused: boolean;
   /** The first connection attempt has ended (open or failed). */
   tried: boolean;
   backoffMs: number;
@@ -66,7 +82,6 @@ interface Link {
 
 export class ReplicaLinks {
   private readonly links: Link[];
-  private readonly helloFrames = new Map<number, Uint8Array>();
   private closed = false;
   private upCount = 0;
   private readonly waiters: { ready: () => boolean; resolve: () => void }[] = [];
@@ -78,6 +93,7 @@ export class ReplicaLinks {
       url: replicaUrl(r.host, r.clientPort, opts.config.tls !== undefined),
       socket: null,
       up: false,
+      refused: false,
       tried: false,
       backoffMs: opts.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS,
       timer: null,
@@ -98,6 +114,16 @@ export class ReplicaLinks {
     return this.when(() => this.upCount >= count);
   }
 
+  /** Replicas that refused this client's key. */
+  get refusedBy(): number {
+    return this.links.filter((l) => l.refused).length;
+  }
+
+  /** Resolves once at least `count` replicas refused this client's key. */
+  whenRefused(count: number): Promise<void> {
+    return this.when(() => this.refusedBy >= count);
+  }
+
   /** Resolves once `replica`'s link is up, or its first attempt failed while another link is up. */
   whenPreferredOrAny(replica: number): Promise<void> {
     return this.when(() => this.links[replica]?.up === true || (this.links[replica]?.tried !== false && this.upCount > 0));
@@ -116,14 +142,6 @@ export class ReplicaLinks {
         w.resolve();
       }
     }
-  }
-
-  /** Announces a collector id on every link, now and after every reconnect. */
-  addCollectorId(collectorId: number): void {
-    if (this.helloFrames.has(collectorId)) return;
-    const frame = encodeMessage({ type: 'clientHello', collectorId });
-    this.helloFrames.set(collectorId, frame);
-    for (const link of this.links) if (link.up) link.socket!.send(frame);
   }
 
   /** Sends one encoded frame to one replica; false (and counted) if its link is down. */
@@ -176,14 +194,27 @@ export class ReplicaLinks {
     );
   }
 
+  /** The socket is open: the replica's challenge comes next. */
   private onOpen(link: Link): void {
     if (this.closed) return;
-    link.up = true;
     link.tried = true;
+    link.backoffMs = this.opts.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS;
+  }
+
+  /** Answers the replica's challenge with this client's key; the link is up from then on (the
+   *  replica reads our frames in order, so it has the answer before anything we send next). */
+  private onChallenge(link: Link, challenge: HelloChallengeMsg): void {
+    if (link.up || challenge.replica !== link.replica) {
+      this.stats.badFrames++;
+      return;
+    }
+    const { config, signer } = this.opts;
+    const sig = signer.sign(clientHelloMessage(config.clusterId, link.replica, challenge.nonce));
+    link.socket!.send(encodeMessage({ type: 'clientHello', key: signer.publicKey, nonce: challenge.nonce, sig }));
+    link.up = true;
+    link.refused = false;
     this.upCount++;
     this.stats.connects++;
-    link.backoffMs = this.opts.reconnectInitialMs ?? DEFAULT_RECONNECT_INITIAL_MS;
-    for (const frame of this.helloFrames.values()) link.socket!.send(frame);
     this.opts.onLinkChange?.(link.replica, true);
     this.wakeWaiters();
   }
@@ -191,14 +222,19 @@ export class ReplicaLinks {
   private onFrame(link: Link, frame: Uint8Array): void {
     if (this.closed) return;
     const decoded = decodeMessage(frame, { replicaCount: this.opts.config.n });
-    if (!decoded.ok || !CLIENT_BOUND_TYPES.has(decoded.value.type)) {
+    if (!decoded.ok || !(link.up ? CLIENT_BOUND_TYPES : PRE_AUTH_TYPES).has(decoded.value.type)) {
       this.stats.badFrames++;
       return;
     }
     const msg = decoded.value;
+    if (msg.type === 'helloChallenge') return this.onChallenge(link, msg);
     if (msg.type === 'error') {
       this.stats.serverErrors[msg.code] = (this.stats.serverErrors[msg.code] ?? 0) + 1;
       this.stats.lastServerError = `replica ${link.replica}: ${msg.code}: ${msg.message}`;
+      if (msg.code === ErrorCode.NotAllowed && !link.refused) {
+        link.refused = true;
+        this.wakeWaiters();
+      }
     }
     this.opts.onMessage(link.replica, msg);
   }

@@ -2,10 +2,12 @@
  * PompeClient options: what a caller may set, the defaults, and their validation (a bad value is a
  * BAD_CONFIG error naming the option, never a crash later).
  */
+import { bytesEqual, toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import { ED25519_SECRET_KEY_BYTES, type CryptoBackend, type KeyPair, type Signer } from '../common/crypto/types.js';
 import { MAX_WIRE_INTEGER } from '../common/ids.js';
-import { MAX_BATCH_LIFETIME_US, MAX_COMMANDS_PER_BATCH, MAX_REPLICAS } from '../common/limits.js';
+import { MAX_BATCH_LIFETIME_US, MAX_COMMANDS_PER_BATCH } from '../common/limits.js';
+import { MAX_WINDOW_ADVANCE_PER_BATCH } from '../ordering/executor.js';
 import { PompeClientError, PompeClientErrorCode } from './errors.js';
 import type { Availability } from './quorumWatch.js';
 import type { SocketFactory } from './transport.js';
@@ -27,7 +29,7 @@ export interface PompeClientOptions {
   /** direct (default): this client forms batches and runs the ordering phase itself.
    *  gateway: it sends single commands to one replica, which does both for it. */
   readonly mode?: ClientMode;
-  /** Gateway mode: the replica to use first (default: clientId mod n). */
+  /** Gateway mode: the replica to use first (default: picked by the client's key). */
   readonly gateway?: number;
   /** Default (Node): node:crypto. In a browser pass nobleCrypto. */
   readonly crypto?: CryptoBackend;
@@ -45,9 +47,11 @@ export interface PompeClientOptions {
   readonly connectTimeoutMs?: number;
   /** Commands submitted but not yet settled; submit() waits while this many are. */
   readonly maxInFlight?: number;
-  /** This client's id (also its collector id): ≥ MAX_REPLICAS and < 2^53. Default: random. Reuse an
-   *  id only with a `firstSeq` above every sequence number it used: replicas skip repeats. */
-  readonly clientId?: number;
+  /** This client's Ed25519 key pair: its identity (its public key) and what signs its batches or
+   *  commands. Default: a fresh one. Load a kept one with loadClientKey (client/keyFile.ts). Reuse
+   *  a key only with a `firstSeq` above every sequence number it used in the last 10 minutes:
+   *  replicas skip repeats. */
+  readonly key?: KeyPair;
   readonly firstSeq?: number;
   /** Check replicas' ack and execution signatures (default true: trust no single replica). */
   readonly verifySignatures?: boolean;
@@ -71,7 +75,10 @@ export interface ResolvedOptions {
   readonly gatewayFailoverMs: number;
   readonly connectTimeoutMs: number;
   readonly maxInFlight: number;
-  readonly clientId: number;
+  /** Signs this client's batches (direct) or commands (gateway); its public key is the client. */
+  readonly signer: Signer;
+  /** Lowercase hex of the public key. */
+  readonly clientKeyHex: string;
   readonly firstSeq: number;
   readonly verifySignatures: boolean;
   readonly retryMs: number;
@@ -91,8 +98,10 @@ export const MAX_TIMEOUT_MS = MAX_BATCH_LIFETIME_US / 1000;
 export const DEFAULT_GATEWAY_FAILOVER_MS = 2_000;
 /** ~10 batches of 1000 32-byte commands: enough to keep a pipeline full, little memory. */
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
-/** Bounds the memory of promises and batch copies one client holds. */
-export const MAX_IN_FLIGHT_LIMIT = 1_000_000;
+/** Bounds the memory of promises and batch copies one client holds, and keeps the span of sequence
+ *  numbers in flight within what one batch may move the client's window at the replicas
+ *  (ordering/executor.ts), so no command of a client that keeps up is refused as too far ahead. */
+export const MAX_IN_FLIGHT_LIMIT = MAX_WINDOW_ADVANCE_PER_BATCH / 2;
 export const DEFAULT_BATCH: BatchOptions = { maxCommands: 1_000, maxDelayMs: 0 };
 /** A batch that waits longer than this for company adds more latency than any batching saves. */
 export const MAX_BATCH_DELAY_MS = 10_000;
@@ -112,12 +121,13 @@ export function portableClockUs(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
-/** A random collector id in [MAX_REPLICAS, 2^53): ids below MAX_REPLICAS belong to replicas. */
-export function randomClientId(): number {
-  const words = new Uint32Array(2);
-  globalThis.crypto.getRandomValues(words);
-  const value = (words[0]! & 0x1f_ffff) * 2 ** 32 + words[1]!; // 53 random bits
-  return MAX_REPLICAS + (value % (MAX_WIRE_INTEGER - MAX_REPLICAS));
+/** The client's signer: from the key pair given (checked), or a fresh key pair. */
+function clientSigner(key: KeyPair | undefined, crypto: CryptoBackend): Signer {
+  if (key === undefined) return crypto.signer(crypto.generateKeyPair().secretKey);
+  if (!(key.secretKey instanceof Uint8Array) || key.secretKey.length !== ED25519_SECRET_KEY_BYTES) bad(`key.secretKey must be ${ED25519_SECRET_KEY_BYTES} bytes`);
+  const signer = crypto.signer(key.secretKey);
+  if (!(key.publicKey instanceof Uint8Array) || !bytesEqual(signer.publicKey, key.publicKey)) bad('key.publicKey does not match key.secretKey');
+  return signer;
 }
 
 function bad(message: string): never {
@@ -131,16 +141,17 @@ function integer(name: string, value: number | undefined, fallback: number, min:
 }
 
 /** Applies defaults and checks ranges; throws BAD_CONFIG. */
-export function resolveOptions(o: PompeClientOptions, config: ClusterConfig): ResolvedOptions {
+export function resolveOptions(o: PompeClientOptions, config: ClusterConfig, crypto: CryptoBackend): ResolvedOptions {
   const mode = o.mode ?? 'direct';
   if (mode !== 'direct' && mode !== 'gateway') bad(`mode must be 'direct' or 'gateway', got ${String(mode)}`);
-  const clientId = integer('clientId', o.clientId, o.clientId ?? randomClientId(), MAX_REPLICAS, MAX_WIRE_INTEGER);
+  const signer = clientSigner(o.key, crypto);
   const timeoutMs = integer('timeoutMs', o.timeoutMs, DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
   const retryMs = integer('retryMs', o.retryMs, DEFAULT_RETRY_MS, 1, MAX_TIMEOUT_MS);
   const reconnectInitialMs = integer('reconnect.initialMs', o.reconnect?.initialMs, DEFAULT_RECONNECT_INITIAL_MS, 1, MAX_TIMEOUT_MS);
   return {
     mode,
-    gateway: integer('gateway', o.gateway, clientId % config.n, 0, config.n - 1),
+    // Thin clients spread over the replicas by their keys.
+    gateway: integer('gateway', o.gateway, signer.publicKey[0]! % config.n, 0, config.n - 1),
     clock: o.clock ?? portableClockUs,
     batch: {
       maxCommands: integer('batch.maxCommands', o.batch?.maxCommands, DEFAULT_BATCH.maxCommands, 1, MAX_COMMANDS_PER_BATCH),
@@ -150,7 +161,8 @@ export function resolveOptions(o: PompeClientOptions, config: ClusterConfig): Re
     gatewayFailoverMs: integer('gatewayFailoverMs', o.gatewayFailoverMs, Math.min(DEFAULT_GATEWAY_FAILOVER_MS, timeoutMs), 1, MAX_TIMEOUT_MS),
     connectTimeoutMs: integer('connectTimeoutMs', o.connectTimeoutMs, timeoutMs, 1, MAX_TIMEOUT_MS),
     maxInFlight: integer('maxInFlight', o.maxInFlight, DEFAULT_MAX_IN_FLIGHT, 1, MAX_IN_FLIGHT_LIMIT),
-    clientId,
+    signer,
+    clientKeyHex: toHex(signer.publicKey),
     firstSeq: integer('firstSeq', o.firstSeq, 1, 1, MAX_WIRE_INTEGER),
     verifySignatures: o.verifySignatures ?? true,
     retryMs,

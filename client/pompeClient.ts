@@ -16,7 +16,9 @@
  * - `track(command)` returns `{ seq, ordered, executed }`, two promises; `ordered` never causes an
  *   unhandled rejection if only `executed` is awaited.
  * - Failures reject with PompeClientError (errors.ts: TIMEOUT, CLOSED, REFUSED, EXPIRED,
- *   UNAVAILABLE, BAD_CONFIG).
+ *   UNAVAILABLE, NOT_ALLOWED, BAD_CONFIG).
+ * - Identity: the client is its Ed25519 key (`key`, or a fresh one); it proves the key to every
+ *   replica when it connects, and signs its batches (direct) or commands (gateway) with it.
  * - Below quorum (fewer than q replicas reachable in direct mode, none in gateway mode) for
  *   `quorumLossGraceMs`, the client is unavailable: commands in flight fail with UNAVAILABLE and
  *   new ones are refused at once, until enough replicas are back (`available`,
@@ -34,7 +36,7 @@
  * client.ts (Node: node:crypto, the `ws` package, files) or browser.ts (noble, the global
  * WebSocket). This module names neither, so a browser bundle never pulls in Node built-ins.
  */
-import { BATCH_HEADER_BYTES, COMMAND_HEADER_BYTES } from '../common/batch.js';
+import { BATCH_HEADER_BYTES, BATCH_TRAILER_BYTES, BatchMode, commandBytes } from '../common/batch.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_COMMAND_BYTES } from '../common/limits.js';
@@ -77,7 +79,8 @@ export interface SubmitOptions {
 }
 
 export interface ClientStats {
-  readonly clientId: number;
+  /** The client's public key, hex. */
+  readonly clientKey: string;
   readonly inFlight: number;
   readonly waiting: number;
   readonly submitted: number;
@@ -93,7 +96,8 @@ export interface ClientStats {
 const noop = (): void => {};
 
 export class PompeClient {
-  readonly clientId: number;
+  /** This client's public key (hex): its identity at the replicas. */
+  readonly clientKey: string;
   readonly mode: ResolvedOptions['mode'];
   private readonly links: ReplicaLinks;
   private readonly engine: DirectEngine | GatewayEngine;
@@ -114,12 +118,13 @@ export class PompeClient {
     transport: SocketFactory,
     private readonly opts: ResolvedOptions,
   ) {
-    this.clientId = opts.clientId;
+    this.clientKey = opts.clientKeyHex;
     this.mode = opts.mode;
     this.nextSeq = opts.firstSeq;
     this.links = new ReplicaLinks({
       config,
       transport,
+      signer: opts.signer,
       onMessage: (from, msg) => this.engine.onMessage(from, msg),
       onLinkChange: () => this.quorum.update(this.links.connected),
       reconnectInitialMs: opts.reconnectInitialMs,
@@ -131,16 +136,18 @@ export class PompeClient {
       onChange: (availability) => this.availabilityChanged(availability),
     });
     const host = { released: (cmd: PendingCommand) => this.released(cmd) };
-    this.engine = opts.mode === 'direct' ? new DirectEngine(config, crypto, this.links, opts, host) : new GatewayEngine(config, this.links, opts, host);
+    this.engine = opts.mode === 'direct' ? new DirectEngine(config, crypto, this.links, opts, host) : new GatewayEngine(config, crypto, this.links, opts, host);
     // In either mode a command must fit one of the cluster's batches on its own.
-    this.maxCommandBytes = Math.min(MAX_COMMAND_BYTES, config.protocol.maxBatchBytes - BATCH_HEADER_BYTES - COMMAND_HEADER_BYTES);
+    const overhead = BATCH_HEADER_BYTES + BATCH_TRAILER_BYTES + commandBytes(opts.mode === 'direct' ? BatchMode.Direct : BatchMode.Gateway, 0);
+    this.maxCommandBytes = Math.min(MAX_COMMAND_BYTES, config.protocol.maxBatchBytes - overhead);
   }
 
   /**
    * Connects to the cluster and resolves once enough replicas are reachable: q in direct mode
    * (fewer cannot order anything); in gateway mode the chosen gateway, or another replica once the
-   * gateway could not be reached. Rejects with BAD_CONFIG for bad options or
-   * config, TIMEOUT if the replicas cannot be reached within connectTimeoutMs.
+   * gateway could not be reached. Rejects with BAD_CONFIG for bad options or config, NOT_ALLOWED
+   * if f+1 replicas refuse this client's key (an allow-list without it), TIMEOUT if the replicas
+   * cannot be reached within connectTimeoutMs.
    */
   static async connect(options: PompeClientOptions): Promise<PompeClient> {
     if (options.config !== undefined && options.confDir !== undefined) {
@@ -160,15 +167,21 @@ export class PompeClient {
         config = await defaults.loadClusterConfig(options.confDir, crypto);
       }
     }
-    const resolved = resolveOptions(options, config);
+    const resolved = resolveOptions(options, config, crypto);
     const client = new PompeClient(config, crypto, transport, resolved);
     const needed = client.quorum.state.needed;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), resolved.connectTimeoutMs)));
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), resolved.connectTimeoutMs)));
     const ready = resolved.mode === 'direct' ? client.links.whenConnected(needed) : client.links.whenPreferredOrAny(resolved.gateway);
-    const ok = await Promise.race([ready.then(() => true), timedOut]);
+    // One Byzantine replica could claim to refuse anyone: f+1 refusals include a correct one.
+    const refused = client.links.whenRefused(config.f + 1).then(() => 'notAllowed' as const);
+    const outcome = await Promise.race([ready.then(() => 'ok' as const), refused, timedOut]);
     clearTimeout(timer);
-    if (!ok) {
+    if (outcome === 'notAllowed') {
+      await client.close();
+      throw new PompeClientError(PompeClientErrorCode.NotAllowed, `${config.f + 1} replicas refused client key ${resolved.clientKeyHex}: it is not on the cluster's allow-list`);
+    }
+    if (outcome === 'timeout') {
       const reached = client.links.connected;
       await client.close();
       throw new PompeClientError(
@@ -241,7 +254,7 @@ export class PompeClient {
   stats(): ClientStats {
     const e = this.engine;
     return {
-      clientId: this.clientId,
+      clientKey: this.clientKey,
       inFlight: this.inFlight,
       waiting: this.waiting.length - this.waitingHead,
       submitted: this.submitted,

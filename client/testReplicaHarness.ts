@@ -7,13 +7,15 @@
  * through sockets (delivered on the next event-loop turn). A replica can be stopped (its port
  * closes, its peers' messages to it are lost) and started again from its storage.
  */
+import { randomBytes } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
-import { decodeMessage, encodeMessage } from '../common/codec.js';
+import { decodeMessage, encodeMessage, HELLO_NONCE_BYTES } from '../common/codec.js';
 import { generateCluster, type ClusterConfig, type ProtocolConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import type { KeyPair } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
+import { checkClientHello, ClientKeyCache } from '../ordering/clientKeys.js';
 import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
@@ -50,6 +52,7 @@ class MiniReplica {
   mutedToClients = false;
   private server: WebSocketServer | null = null;
   private readonly conns = new Map<number, WebSocket>();
+  private readonly keys = new ClientKeyCache(nodeCrypto);
   private nextConn = 1;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timerAtUs = Number.POSITIVE_INFINITY;
@@ -117,15 +120,30 @@ class MiniReplica {
     }
     const conn = this.nextConn++;
     this.conns.set(conn, ws);
+    // As the server's transport does: a challenge first; nothing reaches the core before the
+    // client proves its key.
+    const nonce = new Uint8Array(randomBytes(HELLO_NONCE_BYTES));
+    let authenticated = false;
+    ws.send(encodeMessage({ type: 'helloChallenge', replica: this.id, nonce }));
     ws.on('message', (data, isBinary) => {
       if (!isBinary || this.core === null) return;
       const buf = data as Buffer;
-      const decoded = decodeMessage(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), { replicaCount: this.cluster.config!.n });
+      const config = this.cluster.config!;
+      const decoded = decodeMessage(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), { replicaCount: config.n });
       if (!decoded.ok) {
         ws.send(encodeMessage({ type: 'error', code: decoded.error.code, message: decoded.error.message.slice(0, 200) }));
         return;
       }
-      this.step({ kind: 'client', conn, msg: decoded.value });
+      const msg = decoded.value;
+      if (authenticated) return this.step({ kind: 'client', conn, msg });
+      const identity = msg.type === 'clientHello' ? checkClientHello(config, this.keys, this.id, nonce, msg, nodeCrypto) : `${msg.type} before the handshake`;
+      if (typeof identity === 'string') {
+        ws.send(encodeMessage({ type: 'error', code: 'HANDSHAKE_FAILED', message: identity }));
+        ws.close();
+        return;
+      }
+      authenticated = true;
+      this.step({ kind: 'clientAuthenticated', conn, identity });
     });
     ws.on('error', () => {});
     ws.on('close', () => {

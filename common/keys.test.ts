@@ -3,7 +3,7 @@ import { toHex } from './bytes.js';
 import { nobleCrypto, nodeCrypto, type CryptoBackend } from './crypto/index.js';
 import { ErrorCode } from './errors.js';
 import { replicaId } from './ids.js';
-import { formatSecretFile, MAX_SECRET_FILE_CHARS, parseSecretFile } from './keys.js';
+import { formatClientKeyFile, formatSecretFile, MAX_SECRET_FILE_CHARS, parseClientKeyFile, parseSecretFile } from './keys.js';
 
 const SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'; // RFC 8032 TEST 1
 const PUBLIC = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
@@ -68,5 +68,23 @@ describe.each([nodeCrypto, nobleCrypto].map((b) => [b.name, b] as const))('secre
 
   it('lists every problem at once', () => {
     expectError(JSON.stringify({ replica: 'x', publicKey: 'abc', extra: 1 }), backend, /secretKey is missing.*extra is not a known field.*replica must be an integer.*publicKey is not valid hex/);
+  });
+});
+
+describe.each([nodeCrypto, nobleCrypto].map((b) => [b.name, b] as const))('client key file (%s)', (_name, backend) => {
+  it('round-trips, without a replica id', () => {
+    const keyPair = backend.generateKeyPair();
+    const text = formatClientKeyFile(keyPair);
+    expect(JSON.parse(text)).not.toHaveProperty('replica');
+    const parsed = parseClientKeyFile(text, backend);
+    expect(parsed.ok && toHex(parsed.value.publicKey)).toBe(toHex(keyPair.publicKey));
+  });
+
+  it('refuses a mismatched pair and a replica key file, naming the problem, never the secret', () => {
+    const bad = parseClientKeyFile(JSON.stringify({ publicKey: PUBLIC.replace('d7', 'd8'), secretKey: SEED }), backend);
+    expect(!bad.ok && bad.error.message).toMatch(/client key file.*does not match secretKey/);
+    expect(!bad.ok && bad.error.message).not.toContain(SEED.slice(8));
+    const replicaFile = parseClientKeyFile(file({}), backend);
+    expect(!replicaFile.ok && replicaFile.error.message).toMatch(/replica is not a known field/);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The replica secret key file, as text (reading and writing the file is server/'s and scripts/'
- * job): `{"replica": <id>, "publicKey": "<hex, 32 bytes>", "secretKey": "<hex, 32-byte seed>"}`.
+ * Key files, as text (reading and writing the files is server/'s, client/'s and scripts/' job).
+ * A replica's: `{"replica": <id>, "publicKey": "<hex, 32 bytes>", "secretKey": "<hex, 32-byte seed>"}`;
+ * a client's: the same without `replica` (a client's identity is its public key).
  * The public key is stored beside the seed so that a key file mixed up with another replica's
  * entry in the cluster config is caught when loading, not when peers start rejecting signatures.
  */
@@ -27,16 +28,34 @@ export function formatSecretFile(replica: ReplicaId, keyPair: KeyPair): string {
 
 /** Never throws: bad input is an InvalidConfig error naming the field. */
 export function parseSecretFile(text: string, backend: CryptoBackend): Result<SecretFile> {
-  const parsed = parseJsonText(text, WHAT, MAX_SECRET_FILE_CHARS);
+  const parsed = parseKeyFile(text, backend, WHAT, true);
   if (!parsed.ok) return parsed;
-  const problems = new Problems(WHAT);
-  const obj = readObject(parsed.value, '', ['replica', 'publicKey', 'secretKey'], [], problems);
+  return ok({ replica: replicaId(parsed.value.replica!), keyPair: parsed.value.keyPair });
+}
+
+const CLIENT_WHAT = 'client key file';
+
+export function formatClientKeyFile(keyPair: KeyPair): string {
+  return `${JSON.stringify({ publicKey: toHex(keyPair.publicKey), secretKey: toHex(keyPair.secretKey) }, null, 2)}\n`;
+}
+
+/** A client's key file; never throws: bad input is an InvalidConfig error naming the field. */
+export function parseClientKeyFile(text: string, backend: CryptoBackend): Result<KeyPair> {
+  const parsed = parseKeyFile(text, backend, CLIENT_WHAT, false);
+  return parsed.ok ? ok(parsed.value.keyPair) : parsed;
+}
+
+function parseKeyFile(text: string, backend: CryptoBackend, what: string, withReplica: boolean): Result<{ replica: number | undefined; keyPair: KeyPair }> {
+  const parsed = parseJsonText(text, what, MAX_SECRET_FILE_CHARS);
+  if (!parsed.ok) return parsed;
+  const problems = new Problems(what);
+  const obj = readObject(parsed.value, '', withReplica ? ['replica', 'publicKey', 'secretKey'] : ['publicKey', 'secretKey'], [], problems);
   if (obj === undefined) return problems.toError();
-  const replica = readInteger(obj, 'replica', '', 0, MAX_REPLICAS - 1, problems);
+  const replica = withReplica ? readInteger(obj, 'replica', '', 0, MAX_REPLICAS - 1, problems) : undefined;
   const publicKey = readHex(obj, 'publicKey', '', ED25519_PUBLIC_KEY_BYTES, problems);
   // Never echo secret bytes into an error message: readHex reports only lengths and syntax.
   const secretKey = readHex(obj, 'secretKey', '', ED25519_SECRET_KEY_BYTES, problems);
-  if (replica === undefined || publicKey === undefined || secretKey === undefined || !problems.empty) {
+  if ((withReplica && replica === undefined) || publicKey === undefined || secretKey === undefined || !problems.empty) {
     return problems.toError();
   }
   const derived = backend.signer(secretKey).publicKey;
@@ -44,5 +63,5 @@ export function parseSecretFile(text: string, backend: CryptoBackend): Result<Se
     problems.add(`publicKey ${toHex(publicKey)} does not match secretKey, whose public key is ${toHex(derived)}`);
     return problems.toError();
   }
-  return ok({ replica: replicaId(replica), keyPair: { secretKey, publicKey } });
+  return ok({ replica, keyPair: { secretKey, publicKey } });
 }

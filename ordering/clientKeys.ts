@@ -5,8 +5,12 @@
  * parsed keys are cached, and the parses one source may cause are budgeted: otherwise a gateway
  * batch of fresh keys would cost every replica a millisecond per command.
  */
-import { toHex } from '../common/bytes.js';
+import { bytesEqual, toHex } from '../common/bytes.js';
+import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, PublicKeyHandle } from '../common/crypto/types.js';
+import type { ReplicaId } from '../common/ids.js';
+import type { ClientHelloMsg } from '../common/messages.js';
+import { clientHelloMessage } from '../common/signing.js';
 import { TokenBucket } from '../common/tokenBucket.js';
 
 /** Parsed client keys kept: a handle is a few hundred bytes, and a replica serving this many
@@ -86,4 +90,23 @@ export class ClientKeyCache {
     }
     return b.take(1, nowUs);
   }
+}
+
+/**
+ * Checks a client's answer to replica `self`'s challenge `nonce` (the transport's handshake; the
+ * simulator's stand-in for it): the identity it proves, or what is wrong with it.
+ */
+export function checkClientHello(
+  config: ClusterConfig,
+  keys: ClientKeyCache,
+  self: ReplicaId,
+  nonce: Uint8Array,
+  hello: ClientHelloMsg,
+  crypto: CryptoBackend,
+): ClientIdentity | string {
+  if (!bytesEqual(hello.nonce, nonce)) return 'clientHello answers a different nonce than the challenge sent';
+  const identity = keys.identity(hello.key);
+  if (identity === null) return 'clientHello key is not a valid Ed25519 public key';
+  if (!crypto.verify(identity.handle, clientHelloMessage(config.clusterId, self, nonce), hello.sig)) return 'clientHello signature does not verify with its key';
+  return identity;
 }
