@@ -276,6 +276,7 @@ async function startModules(
     },
     {
       onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
+      onClientAuthenticated: (conn, identity) => driver?.input({ kind: 'clientAuthenticated', conn, identity }),
       onClientMessage: (conn, msg) => driver?.input({ kind: 'client', conn, msg }),
       onClientClosed: (conn) => driver?.input({ kind: 'clientClosed', conn }),
       onPeerStatus: (peer, up) => {

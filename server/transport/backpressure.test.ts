@@ -134,9 +134,9 @@ describe('backpressure', () => {
     const t0 = c.transports[0]!;
     const client = await RawClient.connect(c.cluster.config.replicas[0]!.clientPort, 4);
     cleanups.push(() => client.close());
-    client.send({ type: 'clientHello', collectorId: 1 });
-    await waitUntil(() => c.inboxes[0]!.client.length === 1, 'client known');
-    const conn = c.inboxes[0]!.client[0]!.conn;
+    await client.authenticate(c.cluster.config);
+    await waitUntil(() => c.inboxes[0]!.authenticated.length === 1, 'client known');
+    const conn = c.inboxes[0]!.authenticated[0]!.conn;
     client.ws.pause();
     const count = 500; // 25 MB, below the 32 MiB client queue limit plus what the socket holds
     for (let s = 0; s < count; s++) expect(t0.sendToClient(conn, commandMsg(s, FRAME_PAYLOAD))).toBe(true);
@@ -154,9 +154,9 @@ describe('backpressure', () => {
     const t0 = c.transports[0]!;
     const client = await RawClient.connect(c.cluster.config.replicas[0]!.clientPort, 4);
     cleanups.push(() => client.close());
-    client.send({ type: 'clientHello', collectorId: 1 });
-    await waitUntil(() => c.inboxes[0]!.client.length === 1, 'client known');
-    const conn = c.inboxes[0]!.client[0]!.conn;
+    await client.authenticate(c.cluster.config);
+    await waitUntil(() => c.inboxes[0]!.authenticated.length === 1, 'client known');
+    const conn = c.inboxes[0]!.authenticated[0]!.conn;
     client.ws.pause();
     let refusedAt = -1;
     for (let s = 0; s < 1000 && refusedAt < 0; s++) {

@@ -26,7 +26,7 @@ const badFrames: { what: string; data: Uint8Array | string; binary?: boolean; co
   { what: 'a reserved msgpack byte', data: new Uint8Array([0xc1]), code: ErrorCode.MalformedFrame },
   { what: 'a truncated frame', data: pack([MessageTag.command, 1, 2, new Uint8Array(10)]).subarray(0, 8), code: ErrorCode.MalformedFrame },
   { what: 'an unknown tag', data: pack([99, 1]), code: ErrorCode.UnknownMessage },
-  { what: 'a negative integer', data: pack([MessageTag.command, -1, 2, new Uint8Array(1)]), code: ErrorCode.InvalidField },
+  { what: 'a negative integer', data: pack([MessageTag.command, new Uint8Array(32), -1, 2, new Uint8Array(1), new Uint8Array(64)]), code: ErrorCode.InvalidField },
   { what: 'a frame just over MAX_FRAME_BYTES', data: new Uint8Array(MAX_FRAME_BYTES + 1), code: ErrorCode.FrameTooLarge },
 ];
 
@@ -39,9 +39,11 @@ async function rawPeer(c: TestCluster, as: number): Promise<RawClient> {
   return r;
 }
 
+/** An authenticated raw link to replica 0's client port. */
 async function rawClient(c: TestCluster): Promise<RawClient> {
   const r = await RawClient.connect(c.cluster.config.replicas[0]!.clientPort, c.cluster.config.n);
   raws.push(r);
+  await r.authenticate(c.cluster.config);
   return r;
 }
 

@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { toHex } from '../../common/bytes.js';
 import { encodeMessage } from '../../common/codec.js';
 import { ErrorCode } from '../../common/errors.js';
 import { asDigest, height, replicaId, view } from '../../common/ids.js';
 import { MAX_CONNECTIONS_PER_ADDRESS } from '../../common/limits.js';
 import type { CommandMsg, Message } from '../../common/messages.js';
+import { clientHelloMessage } from '../../common/signing.js';
 import { CloseCode, PEER_ONLY_TYPES } from './listener.js';
-import { RawClient, commandMsg, startTestCluster, waitUntil, type TestCluster } from './testing.js';
+import { RawClient, commandMsg, startTestCluster, testClientSigner, waitUntil, type TestCluster } from './testing.js';
 
 let cluster: TestCluster | null = null;
 const raws: RawClient[] = [];
@@ -15,9 +17,11 @@ afterEach(async () => {
   cluster = null;
 });
 
-async function clientOf(c: TestCluster, replica = 0): Promise<RawClient> {
+/** A raw client connection, authenticated as test client `as` unless told not to. */
+async function clientOf(c: TestCluster, replica = 0, as: number | null = 0): Promise<RawClient> {
   const r = await RawClient.connect(c.cluster.config.replicas[replica]!.clientPort, c.cluster.config.n);
   raws.push(r);
+  if (as !== null) await r.authenticate(c.cluster.config, testClientSigner(as));
   return r;
 }
 
@@ -42,13 +46,20 @@ describe('client links', () => {
     const c = (cluster = await startTestCluster({ n: 4, start: [0] }));
     const t0 = c.transports[0]!;
     const inbox = c.inboxes[0]!;
-    const a = await clientOf(c);
-    const b = await clientOf(c);
-    a.send({ type: 'clientHello', collectorId: 7 });
+    const a = await clientOf(c, 0, 1);
+    const b = await clientOf(c, 0, 2);
+    a.send({ type: 'sequence', oc: { digest, stamps: [] }, batch: null });
     b.send({ type: 'submit', batch: new Uint8Array([1, 2, 3]) });
     await waitUntil(() => inbox.client.length === 2, 'client messages');
-    const connA = inbox.client.find((m) => m.msg.type === 'clientHello')!.conn;
+    const connA = inbox.client.find((m) => m.msg.type === 'sequence')!.conn;
     const connB = inbox.client.find((m) => m.msg.type === 'submit')!.conn;
+    // Each connection was announced with the key it proved, before its messages.
+    expect(inbox.authenticated.map((x) => [x.conn, toHex(x.identity.handle.raw)])).toEqual(
+      expect.arrayContaining([
+        [connA, toHex(testClientSigner(1).publicKey)],
+        [connB, toHex(testClientSigner(2).publicKey)],
+      ]),
+    );
     expect(connA).not.toBe(connB);
     expect(t0.stats().clientConnections).toBe(2);
 
@@ -78,17 +89,66 @@ describe('client links', () => {
     for (const m of peerOnly) client.sendRaw(encodeMessage(m));
     client.send(commandMsg(1)); // still delivered afterwards
     const errors = await client.waitForMessage('error', peerOnly.length);
-    expect(errors.every((e) => e.code === ErrorCode.HandshakeFailed && /replica-to-replica/.test(e.message))).toBe(true);
+    expect(errors.every((e) => e.code === ErrorCode.HandshakeFailed && /not accepted on an authenticated client link/.test(e.message))).toBe(true);
     await waitUntil(() => c.inboxes[0]!.client.length === 1, 'the command');
     expect(c.inboxes[0]!.client[0]!.msg.type).toBe('command');
     expect(c.transports[0]!.stats().rejectedFrames).toEqual({ [ErrorCode.HandshakeFailed]: peerOnly.length });
   });
 
+  it('delivers nothing from a connection before it proves a key, and closes one whose proof fails', async () => {
+    const c = (cluster = await startTestCluster({ n: 4, start: [0] }));
+    const inbox = c.inboxes[0]!;
+    const early = await clientOf(c, 0, null);
+    await early.waitForMessage('helloChallenge');
+    early.send(commandMsg(1));
+    const [refused] = await early.waitForMessage('error');
+    expect(refused).toMatchObject({ code: ErrorCode.HandshakeFailed });
+    expect(refused!.message).toMatch(/before the handshake/);
+
+    // Signed by another key than the one it names.
+    const liar = await clientOf(c, 0, null);
+    const [challenge] = await liar.waitForMessage('helloChallenge');
+    const sig = testClientSigner(9).sign(clientHelloMessage(c.cluster.config.clusterId, challenge!.replica, challenge!.nonce));
+    liar.send({ type: 'clientHello', key: testClientSigner(1).publicKey, nonce: challenge!.nonce, sig });
+    await liar.waitClosed();
+    expect(liar.closeCode).toBe(CloseCode.HandshakeFailed);
+    expect(liar.errors()[0]!.message).toMatch(/does not verify/);
+
+    // A replayed answer to another connection's challenge.
+    const replayer = await clientOf(c, 0, null);
+    await replayer.waitForMessage('helloChallenge');
+    replayer.send({ type: 'clientHello', key: testClientSigner(1).publicKey, nonce: challenge!.nonce, sig });
+    await replayer.waitClosed();
+    expect(replayer.errors()[0]!.message).toMatch(/different nonce/);
+
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(inbox.client).toEqual([]);
+    expect(inbox.authenticated).toEqual([]);
+    expect(c.transports[0]!.stats().handshakeFailures).toBe(2);
+  });
+
+  it('holds one identity per connection: a second clientHello is refused', async () => {
+    const c = (cluster = await startTestCluster({ n: 4, start: [0] }));
+    const client = await clientOf(c, 0, 1);
+    await waitUntil(() => c.inboxes[0]!.authenticated.length === 1, 'authenticated');
+    client.send({ type: 'clientHello', key: testClientSigner(2).publicKey, nonce: new Uint8Array(32), sig: new Uint8Array(64) });
+    const [error] = await client.waitForMessage('error');
+    expect(error!.code).toBe(ErrorCode.HandshakeFailed);
+    expect(c.inboxes[0]!.authenticated).toHaveLength(1);
+  });
+
+  it('closes a client connection that does not answer its challenge in time', async () => {
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { handshakeTimeoutMs: 100 } }));
+    const silent = await clientOf(c, 0, null);
+    await silent.waitClosed();
+    expect(silent.closeCode).toBe(CloseCode.HandshakeTimeout);
+  });
+
   it(`accepts at most MAX_CONNECTIONS_PER_ADDRESS (${MAX_CONNECTIONS_PER_ADDRESS}) connections per address, and again once one closes`, async () => {
     const c = (cluster = await startTestCluster({ n: 4, start: [0] }));
     const t0 = c.transports[0]!;
-    const clients = await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => clientOf(c)));
-    await expect(clientOf(c)).rejects.toThrow(/HTTP 429/);
+    const clients = await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => clientOf(c, 0, null)));
+    await expect(clientOf(c, 0, null)).rejects.toThrow(/HTTP 429/);
     expect(t0.stats().connectionsRefused).toBe(1);
     expect(t0.stats().clientConnections).toBe(MAX_CONNECTIONS_PER_ADDRESS);
     // The peer port keeps its own count: a replica can still dial in.
@@ -96,7 +156,7 @@ describe('client links', () => {
     raws.push(peerPortConn);
     clients[0]!.close();
     await waitUntil(() => t0.stats().clientConnections === MAX_CONNECTIONS_PER_ADDRESS - 1, 'a slot freed');
-    await clientOf(c);
+    await clientOf(c, 0, null);
   });
 
   it('applies a lower configured cap to the peer port too', async () => {

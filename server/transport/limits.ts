@@ -53,8 +53,9 @@ export const OVERSIZE_REPLY_GRACE_BYTES = 1 * MiB;
 export const SERVER_MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES + OVERSIZE_REPLY_GRACE_BYTES;
 
 /**
- * Largest frame accepted on a peer-port connection before it has authenticated. A hello is about
- * 110 bytes; anything larger is not a hello, so it is refused without being copied or decoded.
+ * Largest frame accepted on a connection (peer or client port) before it has authenticated. A hello
+ * or clientHello is about 110–140 bytes; anything larger is not one, so it is refused without being
+ * copied or decoded.
  */
 export const PRE_AUTH_MAX_FRAME_BYTES = 1024;
 

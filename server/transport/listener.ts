@@ -1,6 +1,8 @@
 /**
  * The replica's accepting side: the peer port (replicas that dialled us, each authenticated by a
- * signed challenge before anything it sends is delivered) and the client port (anonymous).
+ * signed challenge before anything it sends is delivered) and the client port (each connection
+ * proves a client key the same way — a challenge, answered by clientHello — before anything it
+ * sends is delivered; the key is its identity, passed to the core with onClientAuthenticated).
  *
  * Every frame, on either port: binary only; at most MAX_FRAME_BYTES (the library cuts anything
  * beyond a small grace before buffering it); copied out of the library's buffer before decoding,
@@ -17,8 +19,9 @@ import type { CryptoBackend } from '../../common/crypto/types.js';
 import { ErrorCode } from '../../common/errors.js';
 import type { ReplicaId } from '../../common/ids.js';
 import { MAX_FRAME_BYTES } from '../../common/limits.js';
-import type { HelloMsg, Message, MessageType } from '../../common/messages.js';
+import type { ClientHelloMsg, HelloMsg, Message, MessageType } from '../../common/messages.js';
 import { helloMessage } from '../../common/signing.js';
+import { checkClientHello, ClientKeyCache, type ClientIdentity } from '../../ordering/clientKeys.js';
 import { FrameQueue } from './frameQueue.js';
 import {
   BAD_INPUT_LOG_INTERVAL_MS,
@@ -61,6 +64,8 @@ export const CloseCode = {
 
 export interface ListenerEvents {
   onPeerMessage(from: ReplicaId, msg: Message): void;
+  /** Before any message of the connection: the key it proved it holds. */
+  onClientAuthenticated(conn: number, identity: ClientIdentity, address: string): void;
   onClientMessage(conn: number, msg: Message): void;
   onClientClosed(conn: number): void;
 }
@@ -90,10 +95,12 @@ class Conn {
   readonly badInputLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   errorWindowStartMs = 0;
   errorsInWindow = 0;
-  /** Peer port only: the challenge we sent, until the connection authenticates. */
+  /** The challenge we sent, until the connection authenticates. */
   nonce: Uint8Array | null = null;
   /** Peer port only: the replica this connection authenticated as. */
   peer: ReplicaId | null = null;
+  /** Client port only: the client key this connection proved. */
+  client: ClientIdentity | null = null;
   handshakeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -113,6 +120,8 @@ export class Listener {
   private readonly perAddress: Record<LinkKind, Map<string, number>> = { peer: new Map(), client: new Map() };
   private readonly refusedLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   private readonly handshakeLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
+  /** Client keys parsed at handshakes (a key costs ~1 ms to parse; a client reconnects with it). */
+  private readonly clientKeys: ClientKeyCache;
   private nextConnId = 1;
   private clientQueuedBytes = 0;
   private closed = false;
@@ -122,6 +131,7 @@ export class Listener {
     private readonly events: ListenerEvents,
   ) {
     this.decodeContext = { replicaCount: opts.config.n };
+    this.clientKeys = new ClientKeyCache(opts.crypto);
   }
 
   /** Binds the peer port and the client port of this replica; rejects (ListenError) if either fails. */
@@ -173,17 +183,14 @@ export class Listener {
     c.socket = socket;
     c.open = true;
     this.conns.add(c);
-    if (c.kind === 'client') {
-      this.clients.set(c.id, c);
-      return;
-    }
+    if (c.kind === 'client') this.clients.set(c.id, c);
     c.nonce = new Uint8Array(randomBytes(HELLO_NONCE_BYTES));
     this.send(c, encodeMessage({ type: 'helloChallenge', replica: this.opts.self, nonce: c.nonce }));
     c.handshakeTimer = setTimeout(() => {
       c.handshakeTimer = null;
       this.opts.counters.handshakeFailures++;
       this.handshakeLog.run((suppressed) =>
-        this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, 'peer-port connection did not authenticate in time: closing it'),
+        this.opts.logger.warn({ link: c.kind, address: c.address, conn: c.id, suppressed }, 'connection did not authenticate in time: closing it'),
       );
       this.closeConn(c, 'transport', CloseCode.HandshakeTimeout, 'handshake timeout');
     }, this.opts.limits.handshakeTimeoutMs);
@@ -239,8 +246,8 @@ export class Listener {
     this.opts.counters.frameIn(c.kind, size);
     if (!isBinary) return this.refuse(c, ErrorCode.MalformedFrame, 'text frame: frames are binary msgpack');
     if (size > MAX_FRAME_BYTES) return this.refuse(c, ErrorCode.FrameTooLarge, `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
-    if (c.kind === 'peer' && c.peer === null && size > PRE_AUTH_MAX_FRAME_BYTES) {
-      return this.refuse(c, ErrorCode.HandshakeFailed, `frame of ${size} bytes before the handshake: answer the helloChallenge with a hello first`);
+    if (c.nonce !== null && size > PRE_AUTH_MAX_FRAME_BYTES) {
+      return this.refuse(c, ErrorCode.HandshakeFailed, `frame of ${size} bytes before the handshake: answer the helloChallenge first`);
     }
     // The library's buffer is reused after this call, and decoded byte fields are views into the
     // frame, so copy before decoding (one memcpy of the frame).
@@ -250,8 +257,12 @@ export class Listener {
     const msg = decoded.value;
     if (msg.type === 'error') return this.onErrorNotice(c, msg.code, msg.message);
     if (c.kind === 'client') {
-      if (PEER_ONLY_TYPES.has(msg.type)) {
-        return this.refuse(c, ErrorCode.HandshakeFailed, `${msg.type} is a replica-to-replica message: it is accepted only on an authenticated peer link`);
+      if (c.client === null) {
+        if (msg.type === 'clientHello') return this.onClientHello(c, msg);
+        return this.refuse(c, ErrorCode.HandshakeFailed, `${msg.type} before the handshake: answer the helloChallenge with a clientHello first`);
+      }
+      if (PEER_ONLY_TYPES.has(msg.type) || msg.type === 'clientHello') {
+        return this.refuse(c, ErrorCode.HandshakeFailed, `${msg.type} is not accepted on an authenticated client link`);
       }
       this.events.onClientMessage(c.id, msg);
       return;
@@ -291,6 +302,26 @@ export class Listener {
     this.opts.logger.info({ peer: hello.replica, address: c.address, replacing: previous !== undefined }, 'inbound link from peer authenticated');
     // The newer connection wins: the peer redialled (it restarted, or judged the old link dead).
     if (previous !== undefined) this.closeConn(previous, 'transport', CloseCode.Replaced, 'replaced by a newer connection from the same replica');
+  }
+
+  private onClientHello(c: Conn, hello: ClientHelloMsg): void {
+    const { config, self, crypto } = this.opts;
+    const identity = checkClientHello(config, this.clientKeys, self, c.nonce!, hello, crypto);
+    if (typeof identity === 'string') {
+      this.opts.counters.handshakeFailures++;
+      this.opts.counters.reject('client', ErrorCode.HandshakeFailed);
+      this.handshakeLog.run((suppressed) =>
+        this.opts.logger.warn({ address: c.address, conn: c.id, problem: identity, suppressed }, 'client handshake failed: closing the connection'),
+      );
+      this.replyError(c, ErrorCode.HandshakeFailed, identity);
+      this.closeConn(c, 'transport', CloseCode.HandshakeFailed, 'handshake failed');
+      return;
+    }
+    if (c.handshakeTimer !== null) clearTimeout(c.handshakeTimer);
+    c.handshakeTimer = null;
+    c.nonce = null;
+    c.client = identity;
+    this.events.onClientAuthenticated(c.id, identity, c.address);
   }
 
   private onErrorNotice(c: Conn, code: string, message: string): void {

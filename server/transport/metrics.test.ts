@@ -42,7 +42,7 @@ describe('PromTransportMetrics', () => {
     expect(await value(registry, 'pompe_transport_bytes_sent_total', { link: 'peer' })).toBe(s.peer.bytesOut);
     expect(await value(registry, 'pompe_transport_frames_received_total', { link: 'peer' })).toBe(s.peer.framesIn);
     expect(await value(registry, 'pompe_transport_bytes_received_total', { link: 'client' })).toBe(s.client.bytesIn);
-    expect(await value(registry, 'pompe_transport_frames_sent_total', { link: 'client' })).toBe(1); // the error reply
+    expect(await value(registry, 'pompe_transport_frames_sent_total', { link: 'client' })).toBe(2); // the challenge and the error reply
     expect(await value(registry, 'pompe_transport_frames_rejected_total', { link: 'client', code: ErrorCode.MalformedFrame })).toBe(1);
     expect(await value(registry, 'pompe_transport_peer_up', { peer: '1' })).toBe(1);
     expect(await value(registry, 'pompe_transport_peer_queue_bytes', { peer: '2' })).toBe(s.peers.find((p) => p.peer === 2)!.queuedBytes);

@@ -9,10 +9,13 @@ import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
 import { generateCluster, type ClusterConfig, type GeneratedCluster } from '../../common/config.js';
+import { utf8 } from '../../common/bytes.js';
 import { nodeCrypto } from '../../common/crypto/node.js';
+import type { Signer } from '../../common/crypto/types.js';
 import { replicaId, type ReplicaId } from '../../common/ids.js';
 import type { ErrorMsg, HelloChallengeMsg, Message } from '../../common/messages.js';
-import { helloMessage } from '../../common/signing.js';
+import { clientHelloMessage, helloMessage } from '../../common/signing.js';
+import type { ClientIdentity } from '../../ordering/clientKeys.js';
 import { makeClusterCertificates, type ClusterCertificates } from '../tlsCerts.js';
 import type { ServerBackendChoice } from './backendChoice.js';
 import type { TransportLimits } from './limits.js';
@@ -71,6 +74,7 @@ export function randomBasePort(n: number): number {
 /** Records everything a transport delivers. */
 export class Inbox implements TransportHandlers {
   readonly peer: { from: ReplicaId; msg: Message }[] = [];
+  readonly authenticated: { conn: ClientConnId; identity: ClientIdentity; address: string }[] = [];
   readonly client: { conn: ClientConnId; msg: Message }[] = [];
   readonly closedClients: ClientConnId[] = [];
   readonly status: { peer: ReplicaId; up: boolean }[] = [];
@@ -79,6 +83,9 @@ export class Inbox implements TransportHandlers {
   onPeerMessage(from: ReplicaId, msg: Message): void {
     this.peer.push({ from, msg });
     this.onPeer?.(from, msg);
+  }
+  onClientAuthenticated(conn: ClientConnId, identity: ClientIdentity, address: string): void {
+    this.authenticated.push({ conn, identity, address });
   }
   onClientMessage(conn: ClientConnId, msg: Message): void {
     this.client.push({ conn, msg });
@@ -161,11 +168,17 @@ export async function waitUntil(condition: () => boolean, what: string, timeoutM
   }
 }
 
-/** A small client-type message with a sequence number (delivered on peer and client links). */
-export function commandMsg(seq: number, payloadBytes = 16, clientId = 1): Message {
+/** A small client-type message with a sequence number (delivered on peer and client links; the
+ *  transport does not look at its signature). */
+export function commandMsg(seq: number, payloadBytes = 16): Message {
   const payload = new Uint8Array(payloadBytes);
   payload.fill(seq & 0xff);
-  return { type: 'command', clientId, seq, payload };
+  return { type: 'command', clientKey: new Uint8Array(32).fill(1), seq, expiresAtUs: 1, payload, sig: new Uint8Array(64) };
+}
+
+/** A test client's key: client `n` of the transport tests. */
+export function testClientSigner(n = 0): Signer {
+  return nodeCrypto.signer(nodeCrypto.sha256(utf8(`pompe/transport-test-client/${n}`)));
 }
 
 /** A bare `ws` client for poking at a listener: records every frame it gets back, decoded. */
@@ -194,6 +207,13 @@ export class RawClient {
         resolve();
       }),
     );
+  }
+
+  /** Answers the replica's challenge as `signer`'s key (a client port's handshake); resolves once sent. */
+  async authenticate(config: ClusterConfig, signer: Signer = testClientSigner()): Promise<void> {
+    const [challenge] = await this.waitForMessage('helloChallenge');
+    const sig = signer.sign(clientHelloMessage(config.clusterId, challenge!.replica, challenge!.nonce));
+    this.send({ type: 'clientHello', key: signer.publicKey, nonce: challenge!.nonce, sig });
   }
 
   /** Resolves once connected; rejects if the upgrade is refused (e.g. HTTP 429). */

@@ -1,12 +1,14 @@
 /**
  * The replica's network layer (DESIGN.md "Wire, limits and bad input"), independent of the
- * protocol cores: authenticated replica-to-replica links and anonymous client links over
- * WebSockets, with bounded queues and backpressure.
+ * protocol cores: authenticated replica-to-replica links and client links over WebSockets (each
+ * client link proves a client key first), with bounded queues and backpressure.
  *
  * - Replica i dials every other replica's peer port once (peerLinks.ts) and sends to it over that
  *   link; it receives from replica j on its own listener, over the link j dialled (listener.ts),
  *   once j has answered a signed challenge. So `from` in onPeerMessage is always authenticated.
- * - Clients connect to the client port; each connection gets a ClientConnId.
+ * - Clients connect to the client port; each connection gets a ClientConnId and a challenge, and
+ *   is delivered (onClientAuthenticated, then its messages) once it answered with a valid
+ *   clientHello: the key it proved is its identity.
  * - Every frame is decoded and validated before a handler sees it; bad input is answered with an
  *   `error` notice and counted, never thrown.
  * - Frames are never dropped silently: the only loss is a peer or client queue passing its limit,
@@ -29,6 +31,7 @@ import type { ClusterConfig } from '../../common/config.js';
 import type { CryptoBackend, Signer } from '../../common/crypto/types.js';
 import type { ReplicaId } from '../../common/ids.js';
 import type { Message } from '../../common/messages.js';
+import type { ClientIdentity } from '../../ordering/clientKeys.js';
 import { chooseServerBackend, fallbackWarning, type ServerBackendChoice } from './backendChoice.js';
 import { resolveLimits, type TransportLimits } from './limits.js';
 import { Listener } from './listener.js';
@@ -55,7 +58,9 @@ export interface ServerInfo {
 export interface TransportHandlers {
   /** Decoded and validated, from an authenticated peer link; `from` is that peer. */
   onPeerMessage(from: ReplicaId, msg: Message): void;
-  /** From a client link (anonymous). Peer-only types never arrive here. */
+  /** A client link proved it holds this key (before any of its messages; once per link). */
+  onClientAuthenticated(conn: ClientConnId, identity: ClientIdentity, address: string): void;
+  /** From an authenticated client link. Peer-only types never arrive here. */
   onClientMessage(conn: ClientConnId, msg: Message): void;
   /** A client link closed by the client, the network, or the transport (queue overflow); not after closeClient(). */
   onClientClosed(conn: ClientConnId): void;
@@ -157,6 +162,7 @@ export class Transport {
       },
       {
         onPeerMessage: (from, msg) => this.handlers.onPeerMessage(from, msg),
+        onClientAuthenticated: (conn, identity, address) => this.handlers.onClientAuthenticated(conn, identity, address),
         onClientMessage: (conn, msg) => this.handlers.onClientMessage(conn, msg),
         onClientClosed: (conn) => this.handlers.onClientClosed(conn),
       },
