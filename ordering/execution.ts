@@ -40,8 +40,16 @@ interface QueuedExecution {
 export interface ExecutionParts {
   readonly batches: BatchStore;
   readonly supply: BatchSupply;
-  /** Sends a notice to the batch's collector (a client connection, a peer, or this replica's gateway). */
-  readonly notify: (collectorId: number, notice: ExecutedMsg) => void;
+  /** Sends a notice to the batch's collector, by its key (hex): the client connections proven to
+   *  hold it, or the gateway replica whose key it is (a peer, or this replica). */
+  readonly notify: (collectorKey: string, notice: ExecutedMsg) => void;
+}
+
+/** An Executed notice kept for its collector, which may ask for it again. */
+export interface KeptNotice {
+  readonly notice: ExecutedMsg;
+  /** The batch's collector key (hex): only it may have the notice again. */
+  readonly collectorKey: string;
 }
 
 export class ExecutionPipeline {
@@ -50,7 +58,7 @@ export class ExecutionPipeline {
   private head = 0;
   /** Keys of batches queued for execution (their bytes must stay in memory). */
   private readonly queued = new Set<string>();
-  private readonly notices = new Map<string, ExecutedMsg>();
+  private readonly notices = new Map<string, KeptNotice>();
   /** The end of the last block whose entries have all been through execution (see executedSlot). */
   private executedThroughSlot: Slot = GENESIS_SLOT;
   private replaying = false;
@@ -77,7 +85,7 @@ export class ExecutionPipeline {
     return this.queued.has(key);
   }
 
-  notice(key: string): ExecutedMsg | undefined {
+  notice(key: string): KeptNotice | undefined {
     return this.notices.get(key);
   }
 
@@ -139,7 +147,7 @@ export class ExecutionPipeline {
     const done = this.executor.execute(item.entry.digest, item.key, item.entry.ts, bytes, expiresSlot, item.height);
     this.parts.batches.release(item.key);
     if (done === null) return;
-    const collectorId = header.ok ? header.value.collectorId : -1;
+    const collectorKey = header.ok ? toHex(header.value.collectorKey) : '';
     const record: ExecutionRecord = {
       position: done.position,
       digest: item.entry.digest,
@@ -147,7 +155,7 @@ export class ExecutionPipeline {
       ocHash: item.entry.ocHash,
       blockHeight: item.height,
       commands: done.commands,
-      collectorId,
+      collectorKey,
       results: done.results,
       oc: item.oc,
       batch: bytes,
@@ -167,10 +175,11 @@ export class ExecutionPipeline {
       replica: ctx.self,
       sig: ctx.signer.sign(executedMessage(ctx.config.clusterId, item.entry.digest, done.position, item.entry.ts, resultsHash)),
     };
-    this.notices.set(item.key, notice);
-    if (this.notices.size > EXECUTED_NOTICE_CACHE) this.notices.delete(this.notices.keys().next().value as string);
     ctx.out.executed.push(record);
-    this.parts.notify(collectorId, notice);
+    if (collectorKey === '') return;
+    this.notices.set(item.key, { notice, collectorKey });
+    if (this.notices.size > EXECUTED_NOTICE_CACHE) this.notices.delete(this.notices.keys().next().value as string);
+    this.parts.notify(collectorKey, notice);
   }
 }
 

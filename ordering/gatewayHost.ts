@@ -1,13 +1,22 @@
 /**
- * Gateway mode at a replica (DESIGN.md "Ordering unit"): thin clients' commands batched by the
- * Gateway and ordered by this replica's own Collector, whose messages to this replica are handled
- * in place and whose replies come back through an inbox (the collector is not reentrant).
+ * Gateway mode at a replica (DESIGN.md "Ordering unit"): thin clients' signed commands checked,
+ * batched by the Gateway (signed with this replica's key) and ordered by this replica's own
+ * Collector, whose messages to this replica are handled in place and whose replies come back
+ * through an inbox (the collector is not reentrant).
+ *
+ * A command is taken only from a connection authenticated as the command's key, signed by it, and
+ * within its deadline: a bad one would make every replica refuse the whole batch it rides in.
  */
 import { MIN_COMMAND_SEQ } from '../common/batch.js';
+import { batchSigner, verifyCommandSignature } from '../common/batchAuth.js';
+import { ErrorCode } from '../common/errors.js';
+import { MAX_BATCH_LIFETIME_US } from '../common/limits.js';
 import type { CommandMsg, Message } from '../common/messages.js';
+import type { ClientIdentity } from './clientKeys.js';
 import { Collector, type CollectorEvent, type CollectorOutput } from './collector.js';
 import type { CoreContext } from './context.js';
 import { Gateway, type GatewayBatch } from './gateway.js';
+import { toHex } from '../common/bytes.js';
 
 /** Gateway defaults: a batch leaves at this many commands or after this delay. */
 const DEFAULT_GATEWAY_BATCH_COMMANDS = 1_000;
@@ -36,9 +45,10 @@ export class GatewayHost {
     private readonly onLocalRequest: (msg: Message) => void,
     opts: GatewayHostOptions | undefined,
   ) {
-    const { config, crypto, self } = ctx;
+    const { config, crypto, signer } = ctx;
     this.gateway = new Gateway({
-      collectorId: self,
+      collectorKey: signer.publicKey,
+      sign: batchSigner(config.clusterId, crypto, signer),
       crypto,
       maxBatchCommands: opts?.maxBatchCommands ?? DEFAULT_GATEWAY_BATCH_COMMANDS,
       maxBatchBytes: config.protocol.maxBatchBytes,
@@ -54,13 +64,29 @@ export class GatewayHost {
     return a === null ? b : b === null ? a : Math.min(a, b);
   }
 
-  onCommand(conn: number, msg: CommandMsg): void {
-    if (msg.seq < MIN_COMMAND_SEQ) {
-      this.ctx.out.toClients.push({ conn, msg: { type: 'error', code: 'INVALID_FIELD', message: `command sequence numbers start at ${MIN_COMMAND_SEQ}` } });
+  /** A thin client's command on connection `conn`, authenticated as `identity` (undefined: not). */
+  onCommand(conn: number, msg: CommandMsg, identity: ClientIdentity | undefined): void {
+    const problem = this.check(msg, identity);
+    if (problem !== null) {
+      this.ctx.out.toClients.push({ conn, msg: { type: 'error', code: problem.code, message: problem.message } });
       return;
     }
-    const batch = this.gateway.add(conn, msg, this.ctx.nowUs);
+    const { clientKey, seq, expiresAtUs, payload, sig } = msg;
+    const batch = this.gateway.add(conn, { clientKey, seq, expiresAtUs, payload, sig }, this.ctx.nowUs);
     if (batch !== null) this.submit(batch);
+  }
+
+  private check(msg: CommandMsg, identity: ClientIdentity | undefined): { code: ErrorCode; message: string } | null {
+    const { config, crypto, nowUs } = this.ctx;
+    if (identity === undefined || identity.hex !== toHex(msg.clientKey)) {
+      return { code: ErrorCode.BadSignature, message: 'a command is taken only from a connection authenticated as its key' };
+    }
+    if (msg.seq < MIN_COMMAND_SEQ) return { code: ErrorCode.InvalidField, message: `command sequence numbers start at ${MIN_COMMAND_SEQ}` };
+    if (msg.expiresAtUs <= nowUs || msg.expiresAtUs > nowUs + MAX_BATCH_LIFETIME_US) {
+      return { code: ErrorCode.BadBatch, message: `command deadline ${msg.expiresAtUs} is past, or more than ${MAX_BATCH_LIFETIME_US} µs ahead of this replica's clock` };
+    }
+    if (!verifyCommandSignature(config.clusterId, crypto, identity.handle, msg)) return { code: ErrorCode.BadSignature, message: 'command signature does not verify with its key' };
+    return null;
   }
 
   tick(): void {

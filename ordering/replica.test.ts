@@ -3,6 +3,7 @@
  * a Sequence request is refused and what the collector can do about it.
  */
 import { describe, expect, it } from 'vitest';
+import { toHex } from '../common/bytes.js';
 import type { ReplicaId } from '../common/ids.js';
 import { MAX_ACKS_PER_SLOT, MAX_BATCH_LIFETIME_US } from '../common/limits.js';
 import type { Message, OrderingCert, RefusedMsg, SignedTimestamp } from '../common/messages.js';
@@ -11,7 +12,7 @@ import { ocHash } from './oc.js';
 import type { ReplicaCore } from './replica.js';
 import { SlotClock } from './slots.js';
 import { MemoryReplicaStorage } from './storage.js';
-import { makeBatch, makeOc, newReplica, testCrypto, testKeys, type TestBatch } from './testHarness.js';
+import { makeBatch, makeOc, newReplica, testClient, testCrypto, testKeys, type TestBatch } from './testHarness.js';
 import type { ReplicaOutput } from './types.js';
 
 const keys = testKeys(4);
@@ -27,6 +28,9 @@ const SELF = 0;
 function started(at = NOW): ReplicaCore {
   const core = newReplica(keys, SELF);
   core.step({ kind: 'start' }, at);
+  // The transport's handshake: connection CONN proved it holds test client 0's key.
+  const client = testClient();
+  core.step({ kind: 'clientAuthenticated', conn: CONN, identity: { hex: toHex(client.publicKey), handle: testCrypto.parsePublicKey(client.publicKey)! } }, at);
   return core;
 }
 

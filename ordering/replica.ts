@@ -3,19 +3,21 @@
  * its parts — phase 1 and 2 (Sequencer), the sealed frontier, the consensus App that turns seals
  * into block payloads and checks them (OrderingApp), batch bytes between replicas (BatchSupply),
  * execution in (ts, digest) order (ExecutionPipeline), gateway mode (GatewayHost) and the client
- * connections of collectors (CollectorRegistry). It owns the HotStuff core and routes every input
+ * keys its connections proved (ClientRegistry). It owns the HotStuff core and routes every input
  * to the part it concerns; one entry point, `step(input, nowUs)`; no I/O, no clock, no randomness.
  */
 import { toHex } from '../common/bytes.js';
+import { ErrorCode } from '../common/errors.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import type { Block, ExecutedMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
 import { blockDigest } from '../consensus/block.js';
 import { HotStuff } from '../consensus/core.js';
 import type { ConsensusOutput } from '../consensus/types.js';
+import { BatchChecker } from './batchCheck.js';
 import { BatchStore } from './batchStore.js';
 import { BatchSupply } from './batchSupply.js';
-import { CollectorRegistry } from './collectorRegistry.js';
+import { ClientKeyCache, type ClientIdentity } from './clientKeys.js';
+import { ClientRegistry } from './clientRegistry.js';
 import { OrderingApp } from './consensusApp.js';
 import { CoreContext } from './context.js';
 import { ExecutionPipeline } from './execution.js';
@@ -70,7 +72,10 @@ export class ReplicaCore {
   private readonly execution: ExecutionPipeline;
   private readonly app: OrderingApp;
   private readonly gateway: GatewayHost;
-  private readonly collectors = new CollectorRegistry();
+  private readonly clients: ClientRegistry;
+  private readonly clientKeys: ClientKeyCache;
+  /** Each replica's key (hex): the collector key of its gateway batches. */
+  private readonly replicaByKey: ReadonlyMap<string, ReplicaId>;
   readonly consensus: HotStuff;
 
   private committedSlot: Slot = GENESIS_SLOT;
@@ -101,6 +106,9 @@ export class ReplicaCore {
     this.batches = new BatchStore(slots);
     for (const b of ordering.batches) this.batches.putRecovered(toHex(b.digest), b.bytes);
     const ocs = new OcVerifier(config, crypto);
+    this.clients = new ClientRegistry(config);
+    this.clientKeys = new ClientKeyCache(crypto);
+    this.replicaByKey = new Map(config.replicas.map((r) => [toHex(r.publicKey), r.id]));
     this.sequencer = new Sequencer(
       ctx,
       {
@@ -109,6 +117,8 @@ export class ReplicaCore {
         ocs,
         reply: (to, msg) => this.reply(to, msg),
         executedNotice: (key) => this.execution.notice(key),
+        checker: new BatchChecker(config, crypto, this.clientKeys),
+        identityOf: (conn) => this.clients.identityOf(conn),
         // A leader waiting out an idle interval reconsiders when to propose (see OrderingApp.propose).
         onFirstAckInSlot: () => {
           if (this.consensus.leading) this.mergeConsensus(this.consensus.step({ kind: 'proposeHint' }, this.ctx.nowUs));
@@ -154,11 +164,14 @@ export class ReplicaCore {
       case 'peer':
         this.onPeer(input.from, input.msg);
         break;
+      case 'clientAuthenticated':
+        this.onClientAuthenticated(input.conn, input.identity);
+        break;
       case 'client':
         this.onClient(input.conn, input.msg);
         break;
       case 'clientClosed':
-        this.collectors.closed(input.conn);
+        this.clients.closed(input.conn);
         break;
       case 'tick':
         this.onTick();
@@ -265,20 +278,28 @@ export class ReplicaCore {
     }
   }
 
+  private onClientAuthenticated(conn: number, identity: ClientIdentity): void {
+    const outcome = this.clients.authenticate(conn, identity);
+    if (outcome === 'ok') {
+      this.clientKeys.remember(identity);
+      return;
+    }
+    const message =
+      outcome === 'notAllowed'
+        ? `client key ${identity.hex} is not on this cluster's allow-list`
+        : 'this replica holds as many client connections as it serves; try again later';
+    this.ctx.out.toClients.push({ conn, msg: { type: 'error', code: outcome === 'notAllowed' ? ErrorCode.NotAllowed : ErrorCode.Overloaded, message } });
+  }
+
   private onClient(conn: number, msg: Message): void {
     const out = this.ctx.out;
     switch (msg.type) {
-      case 'clientHello': {
-        const problem = this.collectors.register(conn, msg.collectorId);
-        if (problem !== null) out.toClients.push({ conn, msg: { type: 'error', code: 'INVALID_FIELD', message: problem } });
-        break;
-      }
       case 'submit':
       case 'sequence':
         this.onCollectorRequest({ kind: 'client', conn }, msg);
         break;
       case 'command':
-        this.gateway.onCommand(conn, msg);
+        this.gateway.onCommand(conn, msg, this.clients.identityOf(conn));
         break;
       default:
         out.toClients.push({ conn, msg: { type: 'error', code: 'UNKNOWN_MESSAGE', message: `${msg.type} is not a client message` } });
@@ -297,15 +318,13 @@ export class ReplicaCore {
     else this.gateway.feed({ kind: 'reply', from: this.ctx.self, msg });
   }
 
-  private notifyCollector(collectorId: number, notice: ExecutedMsg): void {
-    if (collectorId < 0) return;
-    if (collectorId < MAX_REPLICAS) {
-      if (collectorId === this.ctx.self) this.gateway.feed({ kind: 'reply', from: this.ctx.self, msg: notice });
-      else if (collectorId < this.ctx.config.n) this.ctx.out.toPeers.push({ to: collectorId as ReplicaId, msg: notice });
-      return;
-    }
-    const conn = this.collectors.connFor(collectorId);
-    if (conn !== undefined) this.ctx.out.toClients.push({ conn, msg: notice });
+  /** A notice goes to its collector only: the gateway replica whose key it is, or the client
+   *  connections that proved the key (issue 11, finding 4). */
+  private notifyCollector(collectorKey: string, notice: ExecutedMsg): void {
+    const replica = this.replicaByKey.get(collectorKey);
+    if (replica === this.ctx.self) this.gateway.feed({ kind: 'reply', from: this.ctx.self, msg: notice });
+    else if (replica !== undefined) this.ctx.out.toPeers.push({ to: replica, msg: notice });
+    else for (const conn of this.clients.connectionsOf(collectorKey)) this.ctx.out.toClients.push({ conn, msg: notice });
   }
 
   private mergeConsensus(out: ConsensusOutput): void {

@@ -1,16 +1,21 @@
 /**
  * Phase 1 and phase 2 at a replica (DESIGN.md "Phase 1 — timestamps", "Phase 2 — sequencing"):
- * signed timestamps for submitted batches, kept pending; acks for sequenced ones, made durable
- * before they leave and kept in the ack log until a committed block covers their slot.
+ * signed timestamps for submitted batches whose sender, keys and signatures pass (batchCheck.ts),
+ * kept pending; acks for sequenced ones, made durable before they leave and kept in the ack log
+ * until a committed block covers their slot. A repeated Sequence of an executed batch gets its
+ * Executed notice again, but only with a valid OC and only from the batch's collector.
  */
 import { readBatchHeader, type BatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_BLOCK_ENTRIES } from '../common/limits.js';
-import type { ExecutedMsg, RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } from '../common/messages.js';
+import type { RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } from '../common/messages.js';
 import { RefusalReason as Refusal } from '../common/messages.js';
 import { ackMessage, timestampMessage } from '../common/signing.js';
 import { AckLog } from './ackLog.js';
+import type { BatchChecker, BatchOrigin } from './batchCheck.js';
+import type { ClientIdentity } from './clientKeys.js';
+import type { KeptNotice } from './execution.js';
 import type { BatchStore } from './batchStore.js';
 import type { CoreContext } from './context.js';
 import type { SealedFrontier } from './frontier.js';
@@ -27,7 +32,10 @@ export interface SequencerParts {
   /** Sends a reply back the way its request came. */
   readonly reply: (to: Source, msg: ReplicaToCollectorMsg) => void;
   /** The Executed notice of a batch this replica executed, if it still has it. */
-  readonly executedNotice: (digestKey: string) => ExecutedMsg | undefined;
+  readonly executedNotice: (digestKey: string) => KeptNotice | undefined;
+  readonly checker: BatchChecker;
+  /** The key a client connection proved (undefined: none yet). */
+  readonly identityOf: (conn: number) => ClientIdentity | undefined;
   /** Called when a slot gets its first ack here. */
   readonly onFirstAckInSlot: (slot: Slot) => void;
 }
@@ -81,6 +89,8 @@ export class Sequencer {
     const { expiresAtUs } = header.value;
     if (expiresAtUs <= ctx.nowUs || expiresAtUs > ctx.nowUs + MAX_BATCH_LIFETIME_US) return this.refuse(source, digest, Refusal.Expired);
     const key = toHex(digest);
+    const refusal = this.parts.checker.check(batch, key, header.value, this.originOf(source), ctx.nowUs);
+    if (refusal !== null) return this.refuse(source, digest, refusal);
     const existing = this.pending.get(key);
     if (existing !== undefined && ctx.slots.slotOf(existing.ts) > this.parts.frontier.slot) {
       // The same batch again (a lost reply): the same timestamp, not a second one.
@@ -112,14 +122,15 @@ export class Sequencer {
     const { oc } = msg;
     const digest = oc.digest;
     const key = toHex(digest);
-    const notice = parts.executedNotice(key);
-    if (notice !== undefined) {
-      parts.reply(source, notice);
-      return;
-    }
     const own = this.pending.get(key);
     const check = parts.ocs.check(oc, own === undefined ? undefined : { replica: ctx.self, ts: own.ts, sig: own.tsSig });
     if (!check.ok) return this.refuse(source, digest, Refusal.BadCert);
+    // Executed already: the notice again, to its collector only (issue 11, finding 6).
+    const kept = parts.executedNotice(key);
+    if (kept !== undefined && this.isCollector(source, kept.collectorKey)) {
+      parts.reply(source, kept.notice);
+      return;
+    }
     const ocHashHex = toHex(check.ocHash);
     const previous = this.acks.find(key, ocHashHex);
     if (previous !== undefined) {
@@ -155,5 +166,19 @@ export class Sequencer {
     this.pending.remove(key);
     parts.reply(source, { type: 'ack', digest, ocHash: check.ocHash, replica: ctx.self, sig });
     if (this.acks.countInSlot(slot) === 1) parts.onFirstAckInSlot(slot);
+  }
+
+  /** Phase 1's view of where a request came from. */
+  private originOf(source: Source): BatchOrigin {
+    if (source.kind === 'client') return { kind: 'client', identity: this.parts.identityOf(source.conn) ?? null };
+    return source;
+  }
+
+  /** The source speaks for this collector key: a connection proven to hold it, or the replica whose key it is. */
+  private isCollector(source: Source, collectorKey: string): boolean {
+    const { ctx, parts } = this;
+    if (source.kind === 'client') return parts.identityOf(source.conn)?.hex === collectorKey;
+    const replica = source.kind === 'peer' ? source.replica : ctx.self;
+    return toHex(ctx.config.replicas[replica]!.publicKey) === collectorKey;
   }
 }

@@ -55,7 +55,8 @@ export interface ExecutionRecord {
   readonly ocHash: Digest;
   readonly blockHeight: number;
   readonly commands: number;
-  readonly collectorId: number;
+  /** The batch's collector key (lowercase hex; empty for a batch whose header does not parse). */
+  readonly collectorKey: string;
   /** The results blob sent in the Executed notice (compared across replicas). */
   readonly results: Uint8Array;
   /** The OC the batch executed under, and its bytes (references, for checkers and logs). */
