@@ -5,7 +5,7 @@
  *   npm run build && node dist/scripts/bench-codec.js [secondsPerCase]
  */
 import { performance } from 'node:perf_hooks';
-import { decodeBatchCommands, encodeBatch, encodeResults, readBatchHeader } from '../common/batch.js';
+import { BatchMode, decodeBatchCommands, encodeBatch, encodeResults, readBatchHeader } from '../common/batch.js';
 import { decodeBlockPayload, decodeMessage, encodeBlockPayload, encodeMessage, type DecodeContext } from '../common/codec.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
 import type { BlockPayload, Message, OrderingCert, SealEntry } from '../common/messages.js';
@@ -73,12 +73,14 @@ function messageCase(name: string, msg: Message): Case {
   return { name, bytes: frame.length, encode: () => encodeMessage(msg), decode: () => decodeMessage(frame, ctx) };
 }
 
-const batch = encodeBatch({
-  collectorId: 1,
-  nonce: 42,
-  expiresAtUs: TS + 60_000_000,
-  commands: Array.from({ length: 1000 }, (_, i) => ({ clientId: 1, seq: i, payload: bytes(32, i) })),
-});
+/** The codec does not look at signatures: a fixed one will do. */
+const fakeSign = (): Uint8Array => new Uint8Array(64);
+const batchOf = (payload: (i: number) => Uint8Array, expiresAtUs: number): Uint8Array =>
+  encodeBatch(
+    { mode: BatchMode.Direct, collectorKey: bytes(32, 1), nonce: 42, expiresAtUs, commands: Array.from({ length: 1000 }, (_, i) => ({ seq: i + 1, payload: payload(i) })) },
+    fakeSign,
+  );
+const batch = batchOf((i) => bytes(32, i), TS + 60_000_000);
 const payload = blockPayload(400);
 const payloadBytes = encodeBlockPayload(payload);
 
@@ -105,8 +107,7 @@ const cases: Case[] = [
   {
     name: 'batch (1000 × 32 B)',
     bytes: batch.length,
-    encode: () =>
-      encodeBatch({ collectorId: 1, nonce: 42, expiresAtUs: TS, commands: Array.from({ length: 1000 }, (_, i) => ({ clientId: 1, seq: i, payload: batch.subarray(0, 32) })) }),
+    encode: () => batchOf(() => batch.subarray(0, 32), TS),
     decode: () => decodeBatchCommands(batch),
   },
   { name: 'batch header only', bytes: batch.length, encode: () => undefined, decode: () => readBatchHeader(batch) },

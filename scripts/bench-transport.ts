@@ -12,7 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { nodeCrypto } from '../common/crypto/node.js';
-import { replicaId } from '../common/ids.js';
+import { replicaId, type Digest } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import { ListenError } from '../server/transport/serverBackend.js';
 import { loopbackCluster, randomBasePort, testLogger } from '../server/transport/testing.js';
@@ -37,7 +37,8 @@ function options(basePort: number, self: number) {
   return { config, self: replicaId(self), signer: nodeCrypto.signer(keyPairs[self]!.secretKey), crypto: nodeCrypto, logger: testLogger() };
 }
 
-/** Child: replica 1. Counts frames; at each end marker (a clientHello) reports and resets. */
+/** Child: replica 1. Counts frames; at each end marker (an error notice is never delivered, so a
+ *  commandOrdered) reports and resets. */
 async function receiver(basePort: number): Promise<void> {
   let frames = 0;
   let bytes = 0;
@@ -46,7 +47,7 @@ async function receiver(basePort: number): Promise<void> {
   let cpu = process.cpuUsage();
   const handlers: TransportHandlers = {
     onPeerMessage: (_from: unknown, msg: Message) => {
-      if (msg.type === 'clientHello') {
+      if (msg.type === 'commandOrdered') {
         const used = process.cpuUsage(cpu);
         process.send!({ kind: 'report', frames, bytes, ms: last - first, cpuMs: (used.user + used.system) / 1000 } satisfies FromReceiver);
         frames = 0;
@@ -61,6 +62,7 @@ async function receiver(basePort: number): Promise<void> {
       frames++;
       bytes += msg.type === 'batchResponse' ? msg.batches[0]!.length : 0;
     },
+    onClientAuthenticated: () => undefined,
     onClientMessage: () => undefined,
     onClientClosed: () => undefined,
   };
@@ -109,7 +111,7 @@ async function runCase(sender: Transport, child: ChildProcess, payloadBytes: num
     await new Promise((resolve) => setImmediate(resolve));
   }
   const report = nextMessage(child);
-  sender.sendToPeer(to, { type: 'clientHello', collectorId: sent });
+  sender.sendToPeer(to, { type: 'commandOrdered', seq: sent, digest: new Uint8Array(32) as Digest, ts: 0 });
   const r = (await report) as FromReceiver;
   if (r.kind !== 'report') throw new Error(`unexpected ${JSON.stringify(r)}`);
   if (r.frames !== sent) throw new Error(`receiver got ${r.frames} frames of ${sent}`);
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'receiver') return receiver(Number(process.argv[3]));
   const seconds = Number(process.argv[2] ?? '5');
   const { child, basePort } = await startReceiver();
-  const sender = new Transport(options(basePort, 0), { onPeerMessage: () => undefined, onClientMessage: () => undefined, onClientClosed: () => undefined });
+  const sender = new Transport(options(basePort, 0), { onPeerMessage: () => undefined, onClientAuthenticated: () => undefined, onClientMessage: () => undefined, onClientClosed: () => undefined });
   await sender.start();
   while (!sender.peersUp().includes(replicaId(1))) await new Promise((resolve) => setTimeout(resolve, 10));
   console.log(`transport: one peer link on loopback (uWS server, ws client), ${seconds} s per case, node ${process.version}`);

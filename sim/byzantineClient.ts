@@ -11,23 +11,30 @@
  *    `duplicates`); each must execute once.
  *  - slotHog: a direct-mode client from one connection keeping many batches in flight, far more per
  *    slot than the slot's ack capacity (a small one in such runs); other clients keep their share.
- * The first two are direct-mode ClientNodes with a CollectorTap; the flooder is its own node.
+ *  - impersonatingClient: acts in a correct client's name (THREATS.md "Coordinated attacks"): batches
+ *    naming the victim's key as collector, with the victim's sequence numbers and numbers far
+ *    ahead, signed by itself (it holds no other key), and thin commands under the victim's key
+ *    through the gateways. Every correct replica must refuse them; the victim's commands still
+ *    execute, each once, as the victim wrote them.
+ * The first two are direct-mode ClientNodes with a CollectorTap; the flooder and the impersonator
+ * are nodes of their own.
  */
-import { encodeBatch } from '../common/batch.js';
+import { BatchMode, encodeBatch } from '../common/batch.js';
+import { batchSigner, signCommand } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import { encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import type { TsReplyMsg } from '../common/messages.js';
+import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import type { CollectorEvent } from '../ordering/collector.js';
 import { medianTimestamp } from '../ordering/oc.js';
-import type { CollectorTap, ReplyIn, SendOut } from './clientNode.js';
+import { simClientSigner, type CollectorTap, type ReplyIn, type SendOut } from './clientNode.js';
 import type { Rng } from './rng.js';
 import type { SimNode, World } from './world.js';
 
-export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter', 'slotHog'] as const;
+export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter', 'slotHog', 'impersonatingClient'] as const;
 export type ByzantineClientKind = (typeof BYZANTINE_CLIENT_KINDS)[number];
 
 interface Gathering {
@@ -194,7 +201,10 @@ export interface FloodOptions {
   readonly id: number;
   readonly world: World;
   readonly config: ClusterConfig;
+  readonly crypto: CryptoBackend;
   readonly rng: Rng;
+  /** Proves the flooder's own key at every replica. */
+  readonly register: (node: number, publicKey: Uint8Array) => void;
   readonly startAtUs: number;
   readonly stopAtUs: number;
   /** Batches to send in all, spread evenly over [startAtUs, stopAtUs). */
@@ -204,19 +214,23 @@ export interface FloodOptions {
   readonly lifetimeUs: number;
 }
 
-/** Floods phase 1: tiny batches to every replica, never sequenced; it ignores every reply. */
+/** Floods phase 1: tiny batches to every replica, validly signed with its own key, never
+ *  sequenced; it ignores every reply. */
 export class FloodClient implements SimNode {
   readonly id: number;
-  private readonly clientId: number;
+  private readonly signer: Signer;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
   private nonce = 0;
   sent = 0;
 
   constructor(private readonly opts: FloodOptions) {
     this.id = opts.id;
-    this.clientId = MAX_REPLICAS + opts.id;
+    this.signer = simClientSigner(opts.crypto, opts.id);
+    this.sign = batchSigner(opts.config.clusterId, opts.crypto, this.signer);
   }
 
   start(): void {
+    this.opts.register(this.id, this.signer.publicKey);
     this.opts.world.setWake(this.id, this.opts.startAtUs);
   }
 
@@ -231,12 +245,78 @@ export class FloodClient implements SimNode {
     const bursts = Math.max(1, Math.floor((stopAtUs - startAtUs) / burstIntervalUs));
     const perBurst = Math.ceil(total / bursts);
     for (let i = 0; i < perBurst && this.sent < total; i++) {
-      const command = { clientId: this.clientId, seq: this.nonce + 1, payload: rng.bytes(8) };
-      const bytes = encodeBatch({ collectorId: this.clientId, nonce: this.nonce++, expiresAtUs: now + lifetimeUs, commands: [command] });
+      const command = { seq: this.nonce + 1, payload: rng.bytes(8) };
+      const bytes = encodeBatch(
+        { mode: BatchMode.Direct, collectorKey: this.signer.publicKey, nonce: this.nonce++, expiresAtUs: now + lifetimeUs, commands: [command] },
+        this.sign,
+      );
       const frame = encodeMessage({ type: 'submit', batch: bytes });
       for (let r = 0; r < config.n; r++) world.send(this.id, r, frame);
       this.sent++;
     }
     if (this.sent < total) world.setWake(this.id, now + burstIntervalUs);
+  }
+}
+
+export interface ImpersonatorOptions {
+  readonly id: number;
+  readonly world: World;
+  readonly config: ClusterConfig;
+  readonly crypto: CryptoBackend;
+  readonly rng: Rng;
+  readonly register: (node: number, publicKey: Uint8Array) => void;
+  /** Public keys of the clients it acts against (correct clients of the run). */
+  readonly victims: readonly Uint8Array[];
+  readonly startAtUs: number;
+  readonly stopAtUs: number;
+  readonly intervalUs: number;
+  readonly batchLifetimeUs: number;
+  readonly report: (action: string) => void;
+}
+
+/** Sequence numbers it tries under a victim's key: the victim's own first ones (to pre-empt
+ *  them), and ones far ahead (to move the victim's window past its real commands). */
+const IMPERSONATED_SEQS: readonly number[] = [1, 2, 3, 4, 5, 2 ** 50, 2 ** 50 + 1];
+
+/** Acts in correct clients' names with the only key it has, its own (see the module comment). */
+export class ImpersonatorClient implements SimNode {
+  readonly id: number;
+  private readonly signer: Signer;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
+  private nonce = 0;
+
+  constructor(private readonly opts: ImpersonatorOptions) {
+    this.id = opts.id;
+    this.signer = simClientSigner(opts.crypto, opts.id);
+    this.sign = batchSigner(opts.config.clusterId, opts.crypto, this.signer);
+  }
+
+  start(): void {
+    this.opts.register(this.id, this.signer.publicKey);
+    this.opts.world.setWake(this.id, this.opts.startAtUs);
+  }
+
+  onDeliver(): void {
+    // Refusals are all it can get.
+  }
+
+  onWake(): void {
+    const { world, config, crypto, rng, victims, stopAtUs, intervalUs, batchLifetimeUs, report } = this.opts;
+    const now = world.nowUs;
+    if (now >= stopAtUs || victims.length === 0) return;
+    const victim = rng.pick(victims);
+    const seq = rng.pick(IMPERSONATED_SEQS);
+    const payload = encodeKvCommand(KvOp.Put, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, rng.int(0, 255)), Uint8Array.of(0x66));
+    const expiresAtUs = now + batchLifetimeUs;
+    // A direct batch naming the victim as collector, signed by the impersonator.
+    const batch = encodeBatch({ mode: BatchMode.Direct, collectorKey: victim, nonce: this.nonce++, expiresAtUs, commands: [{ seq, payload }] }, this.sign);
+    const submit = encodeMessage({ type: 'submit', batch });
+    for (let r = 0; r < config.n; r++) world.send(this.id, r, submit);
+    report('impersonatingClient:batches');
+    // A thin command under the victim's key, with its own signature, through one gateway.
+    const own = signCommand(config.clusterId, crypto, this.signer, { seq, expiresAtUs, payload });
+    world.send(this.id, rng.int(0, config.n - 1), encodeMessage({ type: 'command', ...own, clientKey: victim }));
+    report('impersonatingClient:commands');
+    world.setWake(this.id, now + intervalUs);
   }
 }

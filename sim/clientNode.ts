@@ -1,19 +1,21 @@
 /**
- * Simulated clients. Direct mode: the client forms batches itself and runs the real Collector.
- * Gateway mode: a thin client sends single commands to one replica and fails over to the next
- * replica when a command takes too long (the (client id, seq) tag keeps it exactly-once).
+ * Simulated clients, each with its own key (seeded): the identity it registers at every replica
+ * (the transport's handshake, done directly here: `register`), signs its batches or commands with,
+ * and is recorded under. Direct mode: the client forms batches itself and runs the real Collector.
+ * Gateway mode: a thin client sends single signed commands to one replica and fails over to the
+ * next replica when a command takes too long (its (key, seq) keeps it exactly-once).
  * Both keep an outstanding window and stop submitting at `stopAtUs`; they record what the checkers
  * need, in the world's true time. A Byzantine collector (sim/byzantineClient.ts) is a direct-mode
  * client with a tap between its collector and the network; a client that submits its commands twice
  * is one with `duplicates` set.
  */
-import { encodeBatch, type Command } from '../common/batch.js';
-import { toHex } from '../common/bytes.js';
+import { BatchMode, encodeBatch, type DirectCommand } from '../common/batch.js';
+import { batchSigner, signCommand } from '../common/batchAuth.js';
+import { toHex, utf8 } from '../common/bytes.js';
 import { decodeMessage, encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import type { CollectorToReplicaMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
 import { Collector, type CollectorEvent, type CollectorOutput } from '../ordering/collector.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
@@ -22,11 +24,18 @@ import type { SimNode, World } from './world.js';
 
 export type ClientMode = 'direct' | 'gateway';
 
+/** A command as its client wrote it: its key (hex), number and payload hash (hex). */
+export interface CommandRecord {
+  readonly clientKey: string;
+  readonly seq: number;
+  readonly payloadHash: string;
+}
+
 /** A batch (direct mode) or a single command (gateway mode) as the checkers see it. */
 export interface ClientRecord {
   readonly client: number;
   readonly digest: string | null;
-  readonly commands: readonly { readonly clientId: number; readonly seq: number }[];
+  readonly commands: readonly CommandRecord[];
   readonly submitUs: number;
   orderedUs: number | null;
   executedUs: number | null;
@@ -60,6 +69,13 @@ export interface ClientNodeOptions {
   /** Submits some commands twice: direct mode retries them in a new batch (new nonce, new digest),
    *  gateway mode sends them through two gateways at once. Each must still execute once. */
   readonly duplicates?: boolean;
+  /** Proves this client's key at every replica (the transport's handshake, done directly). */
+  readonly register: (node: number, publicKey: Uint8Array) => void;
+}
+
+/** A simulated client's key: derived from its node id, so a seed always gives the same clients. */
+export function simClientSigner(crypto: CryptoBackend, node: number): Signer {
+  return crypto.signer(crypto.sha256(utf8(`pompe/sim-client/${node}`)));
 }
 
 export type ReplyIn = { readonly from: ReplicaId; readonly msg: ReplicaToCollectorMsg };
@@ -87,7 +103,9 @@ const COLLECTOR_MAX_RETRY_US = 2_000_000;
 
 export class ClientNode implements SimNode {
   readonly id: number;
-  readonly clientId: number;
+  readonly signer: Signer;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
+  private readonly keyHex: string;
   private readonly collector: Collector | null;
   private nextSeq = 1;
   private nonce = 0;
@@ -95,15 +113,16 @@ export class ClientNode implements SimNode {
   private nextSubmitUs: number;
   private readonly byDigest = new Map<string, ClientRecord>();
   /** Gateway mode: in-flight commands by seq, with their gateway and failover deadline. */
-  private readonly thin = new Map<number, { record: ClientRecord; gateway: ReplicaId; deadlineUs: number; payload: Uint8Array }>();
+  private readonly thin = new Map<number, { record: ClientRecord; gateway: ReplicaId; deadlineUs: number; frame: Uint8Array }>();
   /** Direct mode with `duplicates`: commands to submit again in a new batch, and when. */
-  private readonly retries: { atUs: number; commands: readonly Command[] }[] = [];
+  private readonly retries: { atUs: number; commands: readonly DirectCommand[] }[] = [];
   duplicatesSent = 0;
 
   constructor(private readonly opts: ClientNodeOptions) {
     this.id = opts.id;
-    // Collector ids below MAX_REPLICAS belong to replicas.
-    this.clientId = MAX_REPLICAS + opts.id;
+    this.signer = simClientSigner(opts.crypto, opts.id);
+    this.sign = batchSigner(opts.config.clusterId, opts.crypto, this.signer);
+    this.keyHex = toHex(this.signer.publicKey);
     this.nextSubmitUs = opts.startAtUs;
     this.collector =
       opts.mode === 'direct'
@@ -116,10 +135,7 @@ export class ClientNode implements SimNode {
   }
 
   start(): void {
-    if (this.collector !== null) {
-      const hello = encodeMessage({ type: 'clientHello', collectorId: this.clientId });
-      for (let r = 0; r < this.opts.config.n; r++) this.opts.world.send(this.id, r, hello);
-    }
+    this.opts.register(this.id, this.signer.publicKey);
     this.schedule();
   }
 
@@ -161,7 +177,7 @@ export class ClientNode implements SimNode {
 
   private submitOne(now: number): void {
     if (this.collector !== null) {
-      const commands: Command[] = [];
+      const commands: DirectCommand[] = [];
       for (let i = 0; i < this.opts.commandsPerBatch; i++) commands.push(this.command());
       this.submitBatch(commands, now);
       if (this.opts.duplicates === true && this.opts.rng.chance(DUPLICATE_SHARE)) {
@@ -171,20 +187,25 @@ export class ClientNode implements SimNode {
       const command = this.command();
       const record = this.newRecord(null, [command], now);
       const gateway = (this.id % this.opts.config.n) as ReplicaId;
-      this.thin.set(command.seq, { record, gateway, deadlineUs: now + this.opts.failoverUs, payload: command.payload });
+      // Signed once, with the client's own deadline: every gateway it goes through carries the same.
+      const frame = encodeMessage({
+        type: 'command',
+        ...signCommand(this.opts.config.clusterId, this.opts.crypto, this.signer, { seq: command.seq, expiresAtUs: now + this.opts.batchLifetimeUs, payload: command.payload }),
+      });
+      this.thin.set(command.seq, { record, gateway, deadlineUs: now + this.opts.failoverUs, frame });
       this.inFlight++;
-      this.sendCommand(gateway, command.seq, command.payload);
+      this.opts.world.send(this.id, gateway, frame);
       if (this.opts.duplicates === true && this.opts.rng.chance(DUPLICATE_SHARE)) {
         // The same command through a second gateway at once: two batches will hold it.
         this.duplicatesSent++;
-        this.sendCommand(((gateway + 1) % this.opts.config.n) as ReplicaId, command.seq, command.payload);
+        this.opts.world.send(this.id, (gateway + 1) % this.opts.config.n, frame);
       }
     }
   }
 
-  private submitBatch(commands: readonly Command[], now: number): void {
+  private submitBatch(commands: readonly DirectCommand[], now: number): void {
     const expiresAtUs = now + this.opts.batchLifetimeUs;
-    const bytes = encodeBatch({ collectorId: this.clientId, nonce: this.nonce++, expiresAtUs, commands });
+    const bytes = encodeBatch({ mode: BatchMode.Direct, collectorKey: this.signer.publicKey, nonce: this.nonce++, expiresAtUs, commands }, this.sign);
     const digest = this.opts.crypto.sha256(bytes);
     const record = this.newRecord(toHex(digest), commands, now);
     this.byDigest.set(toHex(digest), record);
@@ -208,18 +229,19 @@ export class ClientNode implements SimNode {
     }
   }
 
-  private command(): Command {
+  private command(): DirectCommand {
     const seq = this.nextSeq++;
     const key = new Uint8Array(8);
     new DataView(key.buffer).setUint32(4, this.opts.rng.int(0, 999));
-    return { clientId: this.clientId, seq, payload: encodeKvCommand(KvOp.Put, key, this.opts.rng.bytes(21)) };
+    return { seq, payload: encodeKvCommand(KvOp.Put, key, this.opts.rng.bytes(21)) };
   }
 
-  private newRecord(digest: string | null, commands: readonly Command[], now: number): ClientRecord {
+  private newRecord(digest: string | null, commands: readonly DirectCommand[], now: number): ClientRecord {
+    const { sha256 } = this.opts.crypto;
     const record: ClientRecord = {
       client: this.id,
       digest,
-      commands: commands.map((c) => ({ clientId: c.clientId, seq: c.seq })),
+      commands: commands.map((c) => ({ clientKey: this.keyHex, seq: c.seq, payloadHash: toHex(sha256(c.payload)) })),
       submitUs: now,
       orderedUs: null,
       executedUs: null,
@@ -262,14 +284,10 @@ export class ClientNode implements SimNode {
     }
   }
 
-  private sendCommand(gateway: ReplicaId, seq: number, payload: Uint8Array): void {
-    this.opts.world.send(this.id, gateway, encodeMessage({ type: 'command', clientId: this.clientId, seq, payload }));
-  }
-
   private onGatewayReply(msg: Message): void {
     if (msg.type !== 'commandOrdered' && msg.type !== 'commandExecuted') return;
     const entry = this.thin.get(msg.seq);
-    if (entry === undefined || msg.clientId !== this.clientId) return;
+    if (entry === undefined) return;
     const now = this.opts.world.nowUs;
     if (msg.type === 'commandOrdered') {
       if (entry.record.orderedUs === null) {
@@ -285,12 +303,12 @@ export class ClientNode implements SimNode {
   }
 
   private failover(now: number): void {
-    for (const [seq, entry] of this.thin) {
+    for (const entry of this.thin.values()) {
       if (now < entry.deadlineUs) continue;
       entry.gateway = ((entry.gateway + 1) % this.opts.config.n) as ReplicaId;
       entry.deadlineUs = now + this.opts.failoverUs;
       entry.record.attempts++;
-      this.sendCommand(entry.gateway, seq, entry.payload);
+      this.opts.world.send(this.id, entry.gateway, entry.frame);
     }
   }
 

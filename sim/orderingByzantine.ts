@@ -14,6 +14,7 @@ import { LEADER_ATTACK_KINDS, leaderAttack, type LeaderAttackKind } from './lead
 import type { OrderingChecker } from './orderingChecker.js';
 import type { ReplicaBehaviour, ReplicaNode } from './replicaNode.js';
 import type { Rng } from './rng.js';
+import { impersonatingReplica } from './impersonatingReplica.js';
 import { fakeSeals } from './sealForgery.js';
 import { conflictingVotes, sendGarbage } from './voterAttacks.js';
 
@@ -28,6 +29,7 @@ export const ORDERING_BYZANTINE_KINDS = [
   ...LEADER_ATTACK_KINDS,
   'conflictingVote',
   'garbage',
+  'impersonatingReplica',
 ] as const;
 export type OrderingByzantineKind = (typeof ORDERING_BYZANTINE_KINDS)[number];
 
@@ -70,6 +72,8 @@ export function orderingBehaviour(kind: OrderingByzantineKind, ctx: BehaviourCon
       return conflictingVotes(ctx);
     case 'garbage':
       return sendGarbage(ctx);
+    case 'impersonatingReplica':
+      return impersonatingReplica(ctx);
     default:
       return leaderAttack(kind satisfies LeaderAttackKind, ctx);
   }

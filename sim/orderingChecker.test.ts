@@ -1,11 +1,13 @@
 /**
  * The full simulation's checkers must be able to say no: a sweep reporting zero violations means
  * something only if a linearizability violation, a duplicate execution, a lost sequenced batch, an
- * unsound timestamp or a stalled correct client would have been caught. Each test plants one in
+ * unsound timestamp, an impersonated client or a stalled correct client would have been caught. Each test plants one in
  * synthetic records (and checks the honest twin passes).
  */
 import { describe, expect, it } from 'vitest';
-import { encodeBatch, encodeResults } from '../common/batch.js';
+import { BatchMode, encodeBatch, encodeResults } from '../common/batch.js';
+import { toHex } from '../common/bytes.js';
+import { nodeCrypto } from '../common/crypto/node.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import type { Message, OrderingCert } from '../common/messages.js';
 import { ResultStatus } from '../ordering/executor.js';
@@ -16,7 +18,18 @@ import { OrderingChecker } from './orderingChecker.js';
 const N = 4;
 const Q = 3;
 const BYZANTINE = 3;
-const CLIENT = 200;
+/** The one client of these records: its key, and the key as the checker names it. */
+const CLIENT_KEY = new Uint8Array(32).fill(200);
+const CLIENT = toHex(CLIENT_KEY);
+const SHORT = CLIENT.slice(0, 8);
+/** What batch `id` carries as each command's payload. */
+const payloadOf = (id: number): Uint8Array => Uint8Array.of(id);
+/** How the client recorded a command it wrote (payload of batch `id`). */
+const wrote = (seq: number, id = seq, key = CLIENT): { clientKey: string; seq: number; payloadHash: string } => ({
+  clientKey: key,
+  seq,
+  payloadHash: toHex(nodeCrypto.sha256(payloadOf(id))),
+});
 const correct = (r: number): boolean => r !== BYZANTINE;
 const digest = (b: number): Digest => new Uint8Array(32).fill(b) as Digest;
 const sig = new Uint8Array(64);
@@ -32,7 +45,10 @@ interface Batch {
 
 function batch(id: number, stamps: readonly [number, number, number], seqs: readonly number[] = [id]): Batch {
   const d = digest(id);
-  const bytes = encodeBatch({ collectorId: CLIENT, nonce: id, expiresAtUs: 1e9, commands: seqs.map((seq) => ({ clientId: CLIENT, seq, payload: Uint8Array.of(id) })) });
+  const bytes = encodeBatch(
+    { mode: BatchMode.Direct, collectorKey: CLIENT_KEY, nonce: id, expiresAtUs: 1e9, commands: seqs.map((seq) => ({ seq, payload: payloadOf(id) })) },
+    () => sig,
+  );
   const oc: OrderingCert = { digest: d, stamps: stamps.map((ts, r) => ({ replica: r as ReplicaId, ts, sig })) };
   return { digest: d, bytes, oc, ts: [...stamps].sort((a, b) => a - b)[1]!, seqs };
 }
@@ -43,7 +59,7 @@ function stampsSeen(checker: OrderingChecker, b: Batch): void {
 
 function record(b: Batch, position: number, status: number = ResultStatus.Executed, ts = b.ts): ExecutionRecord {
   return {
-    position, digest: b.digest, ts, ocHash: digest(99), blockHeight: 1, commands: b.seqs.length, collectorId: CLIENT,
+    position, digest: b.digest, ts, ocHash: digest(99), blockHeight: 1, commands: b.seqs.length, collectorKey: CLIENT,
     results: encodeResults(b.seqs.map(() => Uint8Array.of(status))), oc: b.oc, batch: b.bytes,
   };
 }
@@ -79,7 +95,7 @@ describe('OrderingChecker catches planted violations', () => {
     for (const x of [a, b]) stampsSeen(checker, x);
     executeEverywhere(checker, [record(b, 0), record(a, 1)]);
     const clients: ClientRecord[] = [a, b].map((x, i) => ({
-      client: 9, digest: null, commands: x.seqs.map((seq) => ({ clientId: CLIENT, seq })), submitUs: i * 10,
+      client: 9, digest: null, commands: x.seqs.map((seq) => wrote(seq)), submitUs: i * 10,
       orderedUs: null, executedUs: 1_000, ts: null, position: null, attempts: 1, failed: null,
     }));
     const summary = checker.finish(UP, clients, null);
@@ -98,7 +114,25 @@ describe('OrderingChecker catches planted violations', () => {
     const planted = new OrderingChecker(N, Q, correct);
     executeEverywhere(planted, [record(first, 0), record(retry, 1)]);
     planted.finish(UP, [], null);
-    expect(planted.violations).toEqual([`duplicate: command ${CLIENT}:7 executed twice`]);
+    expect(planted.violations).toEqual([`duplicate: command ${SHORT}:7 executed twice`]);
+  });
+
+  it('impersonation: a command executed under a client’s key that the client did not write', () => {
+    const own = batch(1, [100, 105, 110], [1]);
+    const forged = batch(2, [200, 205, 210], [2]);
+    const clients: ClientRecord[] = [
+      { client: 9, digest: null, commands: [wrote(1), wrote(2, 3)], submitUs: 0, orderedUs: null, executedUs: 1_000, ts: null, position: null, attempts: 1, failed: null },
+    ];
+    const honest = new OrderingChecker(N, Q, correct);
+    executeEverywhere(honest, [record(own, 0)]);
+    honest.finish(UP, clients, null);
+    expect(honest.violations).toEqual([]);
+
+    // Seq 2 ran with batch 2's payload, where the client wrote batch 3's.
+    const planted = new OrderingChecker(N, Q, correct);
+    executeEverywhere(planted, [record(own, 0), record(forged, 1)]);
+    planted.finish(UP, clients, null);
+    expect(planted.violations).toEqual([`impersonation: command ${SHORT}:2 executed under a client's key with a payload it never wrote`]);
   });
 
   it('loss: a batch with q acks on one OC that a correct replica never executes', () => {
@@ -126,7 +160,7 @@ describe('OrderingChecker catches planted violations', () => {
     checker.finish(UP, [], null);
     expect(checker.violations).toEqual([]);
     const ordered: ClientRecord = {
-      client: 9, digest: '06'.repeat(32), commands: [{ clientId: CLIENT, seq: 6 }], submitUs: 0,
+      client: 9, digest: '06'.repeat(32), commands: [wrote(6)], submitUs: 0,
       orderedUs: 50, executedUs: null, ts: 105, position: null, attempts: 1, failed: null,
     };
     const again = new OrderingChecker(N, Q, correct);
@@ -168,7 +202,7 @@ describe('OrderingChecker catches planted violations', () => {
 
   it('liveness: a correct client\'s command not executed within the bound, but not a Byzantine client\'s', () => {
     const stalled = (client: number): ClientRecord => ({
-      client, digest: null, commands: [{ clientId: CLIENT + client, seq: 1 }], submitUs: 2_000_000,
+      client, digest: null, commands: [wrote(1, 1, toHex(new Uint8Array(32).fill(client)))], submitUs: 2_000_000,
       orderedUs: null, executedUs: null, ts: null, position: null, attempts: 1, failed: null,
     });
     const bound = { fromUs: 1_000_000, untilUs: 20_000_000, boundUs: 5_000_000, clients: (c: number) => c === 10 };

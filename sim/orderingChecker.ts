@@ -7,6 +7,8 @@
  *    replica's timestamp for b and both execute, a executes before b;
  *  - no loss, no duplicates: every batch with a sequencing certificate (q acks on one OC) executes,
  *    and every command executes exactly once;
+ *  - no impersonation: a command executed under a recorded client's key is one that client wrote
+ *    (same number, same payload);
  *  - timestamp soundness: an executed batch's timestamp lies within the correct replicas'
  *    timestamps in its OC, and not past the batch's expiry (executed digests are forgotten by
  *    expiry); a correct replica's timestamps strictly increase, across restarts;
@@ -17,6 +19,7 @@
  */
 import { decodeBatchCommands, decodeResults, readBatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
+import { nodeCrypto } from '../common/crypto/node.js';
 import type { Message } from '../common/messages.js';
 import { ResultStatus } from '../ordering/executor.js';
 import type { ExecutionRecord, ReplicaOutput } from '../ordering/types.js';
@@ -74,6 +77,8 @@ export class OrderingChecker implements ReplicaObserver {
     private readonly n: number,
     private readonly q: number,
     private readonly isCorrect: (replica: number) => boolean,
+    /** Hashes payloads for the impersonation check (the run's backend). */
+    private readonly sha256: (data: Uint8Array) => Uint8Array = nodeCrypto.sha256,
   ) {
     this.executedByReplica = Array.from({ length: n }, () => new Set<string>());
   }
@@ -168,7 +173,7 @@ export class OrderingChecker implements ReplicaObserver {
       }
     }
     this.checkNoLoss(upCorrect, clients);
-    this.checkExactlyOnce(sequence.map(([, e]) => e));
+    this.checkExactlyOnce(sequence.map(([, e]) => e), clients);
     if (liveness !== null) this.checkLiveness(clients, liveness);
     return this.fairness(sequence.map(([pos, e]) => ({ pos, e })), clients);
   }
@@ -199,7 +204,16 @@ export class OrderingChecker implements ReplicaObserver {
     }
   }
 
-  private checkExactlyOnce(sequence: readonly Executed[]): void {
+  private checkExactlyOnce(sequence: readonly Executed[], clients: readonly ClientRecord[]): void {
+    // What each recorded client wrote: key:seq → payload hash.
+    const written = new Map<string, string>();
+    const recordedKeys = new Set<string>();
+    for (const c of clients) {
+      for (const cmd of c.commands) {
+        written.set(`${cmd.clientKey}:${cmd.seq}`, cmd.payloadHash);
+        recordedKeys.add(cmd.clientKey);
+      }
+    }
     const executedCommands = new Set<string>();
     for (const e of sequence) {
       const commands = decodeBatchCommands(e.record.batch);
@@ -207,9 +221,16 @@ export class OrderingChecker implements ReplicaObserver {
       if (!commands.ok || !results.ok) continue;
       commands.value.forEach((c, i) => {
         if (results.value[i]?.[0] !== ResultStatus.Executed) return;
-        const key = `${c.clientId}:${c.seq}`;
-        if (executedCommands.has(key)) this.violations.push(`duplicate: command ${key} executed twice`);
+        const clientKey = toHex(c.clientKey);
+        const key = `${clientKey}:${c.seq}`;
+        const short = `${clientKey.slice(0, 8)}:${c.seq}`;
+        if (executedCommands.has(key)) this.violations.push(`duplicate: command ${short} executed twice`);
         executedCommands.add(key);
+        if (!recordedKeys.has(clientKey)) return;
+        const payloadHash = written.get(key);
+        if (payloadHash !== toHex(this.sha256(c.payload))) {
+          this.violations.push(`impersonation: command ${short} executed under a client's key ${payloadHash === undefined ? 'that client never sent' : 'with a payload it never wrote'}`);
+        }
       });
     }
   }
@@ -236,14 +257,14 @@ export class OrderingChecker implements ReplicaObserver {
     const submitted = new Map<string, number>();
     for (const c of clients) {
       for (const cmd of c.commands) {
-        const key = `${cmd.clientId}:${cmd.seq}`;
+        const key = `${cmd.clientKey}:${cmd.seq}`;
         submitted.set(key, Math.min(submitted.get(key) ?? Infinity, c.submitUs));
       }
     }
     const submitUsOf = (batch: Uint8Array): number => {
       const commands = decodeBatchCommands(batch);
       if (!commands.ok) return -1;
-      const first = Math.min(...commands.value.map((c) => submitted.get(`${c.clientId}:${c.seq}`) ?? Infinity));
+      const first = Math.min(...commands.value.map((c) => submitted.get(`${toHex(c.clientKey)}:${c.seq}`) ?? Infinity));
       return Number.isFinite(first) ? first : -1;
     };
     for (const { pos, e } of sequence) {

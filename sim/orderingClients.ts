@@ -7,7 +7,7 @@ import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
 import { MAX_REPLICAS } from '../common/limits.js';
-import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, MedianPickerTap, PartialSequenceTap } from './byzantineClient.js';
+import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, ImpersonatorClient, MedianPickerTap, PartialSequenceTap } from './byzantineClient.js';
 import { ClientNode, type ClientMode, type ClientRecord, type CollectorTap } from './clientNode.js';
 import { type Coalition, type CoalitionKind, ExpiryStretchTap, HostageTap } from './coalitions.js';
 import type { OrderingChecker } from './orderingChecker.js';
@@ -37,6 +37,8 @@ export const SLOT_HOG_ACKS_PER_SLOT = 8;
 const STRETCH_LIFETIME_US = 80_000;
 const STRETCH_INTERVAL_US = 2_000;
 const STRETCH_WINDOW = 16;
+/** An impersonator tries a forged batch and a forged thin command this often. */
+const IMPERSONATOR_INTERVAL_US = 20_000;
 
 /** What is drawn before the network exists (it needs the node count). */
 export interface ClientPlan {
@@ -69,11 +71,15 @@ export interface ClientSetupOptions {
   /** When the network stabilises (GST). */
   readonly gstUs: number;
   readonly batchLifetimeUs: number;
+  /** Proves a client node's key at every replica (the transport's handshake, done directly). */
+  readonly register: (node: number, publicKey: Uint8Array) => void;
+  /** Counts what a Byzantine client did, for the run summary. */
+  readonly report: (action: string) => void;
 }
 
 export interface ClientSetup {
   readonly correct: readonly ClientNode[];
-  readonly byzantine: readonly { readonly kind: ByzantineClientKind | CoalitionKind; readonly id: number; readonly node: ClientNode | FloodClient }[];
+  readonly byzantine: readonly { readonly kind: ByzantineClientKind | CoalitionKind; readonly id: number; readonly node: ClientNode | FloodClient | ImpersonatorClient }[];
   readonly records: ClientRecord[];
   readonly medianPickers: readonly MedianPickerTap[];
   readonly partialSequencers: readonly PartialSequenceTap[];
@@ -113,6 +119,7 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
       batchLifetimeUs: extra.batchLifetimeUs ?? o.batchLifetimeUs,
       failoverUs: 2_000_000,
       records,
+      register: o.register,
       ...(extra.tap === undefined ? {} : { tap: extra.tap }),
       ...(extra.duplicates === undefined ? {} : { duplicates: extra.duplicates }),
     });
@@ -121,13 +128,13 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
   const correct: ClientNode[] = [];
   for (let c = 0; c < o.plan.correct; c++) correct.push(base(o.firstId + c, modeOf(c)));
 
-  const byzantine: { kind: ByzantineClientKind | CoalitionKind; id: number; node: ClientNode | FloodClient }[] = [];
+  const byzantine: { kind: ByzantineClientKind | CoalitionKind; id: number; node: ClientNode | FloodClient | ImpersonatorClient }[] = [];
   const medianPickers: MedianPickerTap[] = [];
   const partialSequencers: PartialSequenceTap[] = [];
   const flooders: FloodClient[] = [];
   o.plan.byzantine.forEach((kind, i) => {
     const id = o.firstId + o.plan.correct + i;
-    let node: ClientNode | FloodClient;
+    let node: ClientNode | FloodClient | ImpersonatorClient;
     switch (kind) {
       case 'medianPicker': {
         const tap = new MedianPickerTap(o.config, o.crypto, (shift) => {
@@ -156,6 +163,8 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
           id,
           world: o.world,
           config: o.config,
+          crypto: o.crypto,
+          register: o.register,
           rng: o.rng.fork(),
           startAtUs: o.rng.int(0, 500_000),
           stopAtUs: o.stopAtUs,
@@ -167,6 +176,22 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
         node = flooder;
         break;
       }
+      case 'impersonatingClient':
+        node = new ImpersonatorClient({
+          id,
+          world: o.world,
+          config: o.config,
+          crypto: o.crypto,
+          rng: o.rng.fork(),
+          register: o.register,
+          victims: correct.map((c) => c.signer.publicKey),
+          startAtUs: o.rng.int(0, 500_000),
+          stopAtUs: o.stopAtUs,
+          intervalUs: IMPERSONATOR_INTERVAL_US,
+          batchLifetimeUs: o.batchLifetimeUs,
+          report: o.report,
+        });
+        break;
     }
     byzantine.push({ kind, id, node });
   });

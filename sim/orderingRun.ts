@@ -169,7 +169,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   const clocks = [...Array(n).keys()].map(() => ({ offsetUs: rng.int(-skewUs, skewUs), driftPpm: skewUs === 0 ? 0 : rng.int(-DRIFT_PPM, DRIFT_PPM) }));
   if (skewUs > 0) scenario.push(`clocks: ${clocks.map((c) => `${(c.offsetUs / 1000).toFixed(1)}ms/${c.driftPpm}ppm`).join(', ')}${chaos ? ' (beyond Δ: safety only)' : ''}`);
 
-  const checker = new OrderingChecker(n, config.q, isCorrect);
+  const checker = new OrderingChecker(n, config.q, isCorrect, crypto.sha256);
   const stats = new RunStats(checker, isCorrect, gstUs, crypto.sha256);
   const audit = new SignatureAudit();
   const byzantineActions: Record<string, number> = {};
@@ -227,6 +227,10 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     stopAtUs,
     gstUs,
     batchLifetimeUs: SIM_PROTOCOL.batchLifetimeUs,
+    register: (node, publicKey) => {
+      for (const r of replicas) r.registerClient(node, publicKey);
+    },
+    report,
   });
   if (coalition !== null) scenario.push(`coalition: ${coalition.kind} of replicas ${coalition.replicas.join(',')} and client ${clients.byzantine.at(-1)!.id}`);
   scenario.push(`clients: ${plan.correct} correct (${opts.modes})`);

@@ -6,7 +6,10 @@
  * order), its messages leave once the groups they rely on are durable (ReplicaOutput.sendAfter),
  * and a crash loses the writes still in flight and the messages waiting for them — so a message
  * that left too early shows up as a broken promise after the restart.
- * Clients are nodes with ids n and up; a Byzantine behaviour may rewrite or add messages.
+ * Clients are nodes with ids n and up, each proving its key once (registerClient: the transport's
+ * handshake, done directly — a node can register only its own key); a restarted replica sees every
+ * client authenticate again, as clients reconnecting would. A Byzantine behaviour may rewrite or
+ * add messages.
  */
 import { bitmapGet } from '../common/bitmap.js';
 import { toHex } from '../common/bytes.js';
@@ -15,6 +18,7 @@ import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
+import type { ClientIdentity } from '../ordering/clientKeys.js';
 import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
@@ -78,6 +82,8 @@ export class ReplicaNode implements SimNode {
   private persistCount = 0;
   private durableThrough = 0;
   private readonly writes: InFlightWrite[] = [];
+  /** Client connections (node ids) and the key each proved. */
+  private readonly clients = new Map<number, ClientIdentity>();
   /** Outputs whose messages wait for writes, in step order. */
   private readonly waiting: ReplicaOutput[] = [];
 
@@ -125,6 +131,17 @@ export class ReplicaNode implements SimNode {
     const replayed = this.core.replayCommitted(chain.blocks, chain.batches);
     if (replayed.length > 0) this.opts.observer.onExecuted(this.id, replayed, this.opts.world.nowUs);
     this.step({ kind: 'start' });
+    for (const [conn, identity] of this.clients) this.step({ kind: 'clientAuthenticated', conn, identity });
+  }
+
+  /** Client node `conn` proved it holds `signer`'s key (it can only register its own). */
+  registerClient(conn: number, publicKey: Uint8Array): void {
+    if (this.clients.has(conn)) return;
+    const handle = this.opts.crypto.parsePublicKey(publicKey);
+    if (handle === null) return;
+    const identity: ClientIdentity = { hex: toHex(publicKey), handle };
+    this.clients.set(conn, identity);
+    if (this.core !== null) this.step({ kind: 'clientAuthenticated', conn, identity });
   }
 
   crash(): void {

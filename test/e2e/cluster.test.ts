@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
 import type { ReplicaId } from '../../common/ids.js';
-import { MAX_FRAME_BYTES, MAX_REPLICAS } from '../../common/limits.js';
+import { MAX_FRAME_BYTES } from '../../common/limits.js';
 import type { Message } from '../../common/messages.js';
 import type { ReplicaStatusJson } from '../../server/status.js';
 import { loadedUws } from '../../server/transport/uws.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
   // shared CI machine, where a busy CPU stretches the ordering phase past the loopback default.
   cluster = await TestCluster.create(N, ['--delta-us', '25000']);
   await cluster.startAll();
-  client = new TestClient(cluster.config, MAX_REPLICAS + 7);
+  client = new TestClient(cluster.config);
   await client.connect();
 }, 60_000);
 
@@ -118,15 +118,18 @@ describe('a four-replica cluster of real processes', () => {
     const r = cluster.config.replicas[target]!;
     const honest = client.load(100, 4);
 
-    // Client port: bad msgpack, a text frame, a frame over the limit, a replica's collector id.
+    // Client port: bad msgpack, a text frame, a frame over the limit, a clientHello whose
+    // signature does not prove its key (the connection is closed).
     const c = await rawSocket(r.clientPort);
+    const clientChallenge = await waitFor('the client challenge', async () => c.got.find((m) => m.type === 'helloChallenge'), 5_000);
+    if (clientChallenge.type !== 'helloChallenge') throw new Error('unreachable');
     c.ws.send(Buffer.from([0xc1, 0x00, 0xff]));
     c.ws.send('not a frame');
     c.ws.send(Buffer.alloc(MAX_FRAME_BYTES + 1));
-    c.ws.send(encodeMessage({ type: 'clientHello', collectorId: 2 }));
+    c.ws.send(encodeMessage({ type: 'clientHello', key: cluster.config.replicas[0]!.publicKey, nonce: clientChallenge.nonce, sig: new Uint8Array(64) }));
     await waitFor('client-port error replies', async () => (errorCodes(c.got).length >= 4 ? true : undefined), 10_000);
-    expect(errorCodes(c.got).sort()).toEqual(['FRAME_TOO_LARGE', 'INVALID_FIELD', 'MALFORMED_FRAME', 'MALFORMED_FRAME']);
-    c.ws.close();
+    expect(errorCodes(c.got).sort()).toEqual(['FRAME_TOO_LARGE', 'HANDSHAKE_FAILED', 'MALFORMED_FRAME', 'MALFORMED_FRAME']);
+    expect(await c.closed).not.toBe(1000);
 
     // Peer port: a message before the handshake, then a hello with a bad signature.
     const p = await rawSocket(r.peerPort);

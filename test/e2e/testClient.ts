@@ -1,16 +1,20 @@
 /**
  * A minimal direct-mode client for the end-to-end tests: the ordering/ Collector driven over `ws`
- * links to every replica's client port. It reconnects to replicas that go away (the test kills
- * one), and counts what the replicas answered with `error` notices.
+ * links to every replica's client port, answering each replica's challenge with its key. It
+ * reconnects to replicas that go away (the test kills one), and counts what the replicas answered
+ * with `error` notices.
  */
 import { WebSocket } from 'ws';
-import { encodeBatch } from '../../common/batch.js';
-import { utf8 } from '../../common/bytes.js';
+import { BatchMode, encodeBatch } from '../../common/batch.js';
+import { batchSigner } from '../../common/batchAuth.js';
+import { toHex, utf8 } from '../../common/bytes.js';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
 import type { ClusterConfig } from '../../common/config.js';
 import { nodeCrypto } from '../../common/crypto/node.js';
+import type { Signer } from '../../common/crypto/types.js';
 import type { ReplicaId } from '../../common/ids.js';
 import type { Message, ReplicaToCollectorMsg } from '../../common/messages.js';
+import { clientHelloMessage } from '../../common/signing.js';
 import { Collector, type CollectorEvent, type CollectorOutput } from '../../ordering/collector.js';
 import { KvOp, encodeKvCommand } from '../../ordering/kvStore.js';
 
@@ -45,12 +49,15 @@ export class TestClient {
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
   private seq = 0;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
   readonly errorNotices: { replica: number; code: string }[] = [];
 
   constructor(
     private readonly config: ClusterConfig,
-    readonly collectorId: number,
+    /** The client's key. */
+    readonly signer: Signer = nodeCrypto.signer(nodeCrypto.generateKeyPair().secretKey),
   ) {
+    this.sign = batchSigner(config.clusterId, nodeCrypto, signer);
     this.collector = new Collector({ config, crypto: nodeCrypto, verifySignatures: true, retryUs: RETRY_US, maxRetryUs: MAX_RETRY_US });
     this.links = config.replicas.map(() => null);
     this.ticker = setInterval(() => this.apply(this.collector.step({ kind: 'tick' }, nowUs())), TICK_MS);
@@ -66,12 +73,18 @@ export class TestClient {
     const ws = new WebSocket(`ws://${r.host}:${r.clientPort}/`);
     ws.binaryType = 'nodebuffer';
     return new Promise((resolve) => {
-      ws.on('open', () => {
+      ws.on('message', (data: Buffer) => {
+        const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        if (this.links[i] === ws) return this.onFrame(i, frame);
+        // The replica's challenge: answer it with this client's key; the link is up from then on.
+        const decoded = decodeMessage(frame, { replicaCount: this.config.n });
+        if (!decoded.ok || decoded.value.type !== 'helloChallenge') return;
+        const { nonce } = decoded.value;
+        const sig = this.signer.sign(clientHelloMessage(this.config.clusterId, i as ReplicaId, nonce));
+        ws.send(encodeMessage({ type: 'clientHello', key: this.signer.publicKey, nonce, sig }));
         this.links[i] = ws;
-        ws.send(encodeMessage({ type: 'clientHello', collectorId: this.collectorId }));
         resolve();
       });
-      ws.on('message', (data: Buffer) => this.onFrame(i, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
       const gone = (): void => {
         if (this.links[i] === ws) this.links[i] = null;
         resolve(); // a replica that is down does not stop the client
@@ -121,14 +134,12 @@ export class TestClient {
   submit(): Promise<Completed> {
     const seq = ++this.seq;
     const key = utf8(`k${String(seq).padStart(7, '0')}`);
-    const value = utf8(`v-${this.collectorId}-${seq}`.padEnd(21, '.').slice(0, 21));
+    const value = utf8(`v-${toHex(this.signer.publicKey).slice(0, 8)}-${seq}`.padEnd(21, '.').slice(0, 21));
     const expiresAtUs = nowUs() + BATCH_LIFETIME_US;
-    const batch = encodeBatch({
-      collectorId: this.collectorId,
-      nonce: seq,
-      expiresAtUs,
-      commands: [{ clientId: this.collectorId, seq, payload: encodeKvCommand(KvOp.Put, key, value) }],
-    });
+    const batch = encodeBatch(
+      { mode: BatchMode.Direct, collectorKey: this.signer.publicKey, nonce: seq, expiresAtUs, commands: [{ seq, payload: encodeKvCommand(KvOp.Put, key, value) }] },
+      this.sign,
+    );
     const digest = nodeCrypto.sha256(batch);
     return new Promise<Completed>((resolve, reject) => {
       this.waiters.set(Buffer.from(digest).toString('hex'), { submittedMs: performance.now(), orderedMs: -1, resolve, reject });
