@@ -12,6 +12,7 @@ import { batchSigner, verifyCommandSignature } from '../common/batchAuth.js';
 import { ErrorCode } from '../common/errors.js';
 import { MAX_BATCH_LIFETIME_US } from '../common/limits.js';
 import type { CommandMsg, Message } from '../common/messages.js';
+import type { Admission } from './admission.js';
 import type { ClientIdentity } from './clientKeys.js';
 import { Collector, type CollectorEvent, type CollectorOutput } from './collector.js';
 import type { CoreContext } from './context.js';
@@ -43,6 +44,7 @@ export class GatewayHost {
     private readonly ctx: CoreContext,
     /** Handles the collector's request to this very replica (phase 1 or 2). */
     private readonly onLocalRequest: (msg: Message) => void,
+    private readonly admission: Admission,
     opts: GatewayHostOptions | undefined,
   ) {
     const { config, crypto, signer } = ctx;
@@ -82,6 +84,7 @@ export class GatewayHost {
       return { code: ErrorCode.BadSignature, message: 'a command is taken only from a connection authenticated as its key' };
     }
     if (msg.seq < MIN_COMMAND_SEQ) return { code: ErrorCode.InvalidField, message: `command sequence numbers start at ${MIN_COMMAND_SEQ}` };
+    if (!this.admission.admitCommand(identity.hex, nowUs)) return { code: ErrorCode.Overloaded, message: 'this client key is over its budget of thin commands per second: send more slowly' };
     if (msg.expiresAtUs <= nowUs || msg.expiresAtUs > nowUs + MAX_BATCH_LIFETIME_US) {
       return { code: ErrorCode.BadBatch, message: `command deadline ${msg.expiresAtUs} is past, or more than ${MAX_BATCH_LIFETIME_US} µs ahead of this replica's clock` };
     }

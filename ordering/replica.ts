@@ -13,6 +13,7 @@ import type { Block, ExecutedMsg, Message, ReplicaToCollectorMsg } from '../comm
 import { blockDigest } from '../consensus/block.js';
 import { HotStuff } from '../consensus/core.js';
 import type { ConsensusOutput } from '../consensus/types.js';
+import { Admission } from './admission.js';
 import { BatchChecker } from './batchCheck.js';
 import { BatchStore } from './batchStore.js';
 import { BatchSupply } from './batchSupply.js';
@@ -74,6 +75,7 @@ export class ReplicaCore {
   private readonly gateway: GatewayHost;
   private readonly clients: ClientRegistry;
   private readonly clientKeys: ClientKeyCache;
+  private readonly admission = new Admission();
   /** Each replica's key (hex): the collector key of its gateway batches. */
   private readonly replicaByKey: ReadonlyMap<string, ReplicaId>;
   readonly consensus: HotStuff;
@@ -118,6 +120,7 @@ export class ReplicaCore {
         reply: (to, msg) => this.reply(to, msg),
         executedNotice: (key) => this.execution.notice(key),
         checker: new BatchChecker(config, crypto, this.clientKeys),
+        admission: this.admission,
         identityOf: (conn) => this.clients.identityOf(conn),
         // A leader waiting out an idle interval reconsiders when to propose (see OrderingApp.propose).
         onFirstAckInSlot: () => {
@@ -145,7 +148,7 @@ export class ReplicaCore {
       ocs,
       maxAcksPerSlot: this.sequencer.maxAcksPerSlot,
     });
-    this.gateway = new GatewayHost(ctx, (msg) => this.onCollectorRequest({ kind: 'local' }, msg), opts.gateway);
+    this.gateway = new GatewayHost(ctx, (msg) => this.onCollectorRequest({ kind: 'local' }, msg), this.admission, opts.gateway);
     this.consensus = new HotStuff({ config, self, crypto, signer: opts.signer, app: this.app, recovered: opts.recovered.consensus });
   }
 

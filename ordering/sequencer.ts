@@ -13,6 +13,7 @@ import type { RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } fro
 import { RefusalReason as Refusal } from '../common/messages.js';
 import { ackMessage, timestampMessage } from '../common/signing.js';
 import { AckLog } from './ackLog.js';
+import type { Admission } from './admission.js';
 import type { BatchChecker, BatchOrigin } from './batchCheck.js';
 import type { ClientIdentity } from './clientKeys.js';
 import type { KeptNotice } from './execution.js';
@@ -34,6 +35,8 @@ export interface SequencerParts {
   /** The Executed notice of a batch this replica executed, if it still has it. */
   readonly executedNotice: (digestKey: string) => KeptNotice | undefined;
   readonly checker: BatchChecker;
+  /** Per-key budgets of phase-1 work. */
+  readonly admission: Admission;
   /** The key a client connection proved (undefined: none yet). */
   readonly identityOf: (conn: number) => ClientIdentity | undefined;
   /** Called when a slot gets its first ack here. */
@@ -89,6 +92,10 @@ export class Sequencer {
     const { expiresAtUs } = header.value;
     if (expiresAtUs <= ctx.nowUs || expiresAtUs > ctx.nowUs + MAX_BATCH_LIFETIME_US) return this.refuse(source, digest, Refusal.Expired);
     const key = toHex(digest);
+    const budgetKey = this.budgetKeyOf(source);
+    if (budgetKey !== null && !this.parts.admission.admitBatch(budgetKey, batch.length, ctx.nowUs, source.kind === 'peer')) {
+      return this.refuse(source, digest, Refusal.Overloaded);
+    }
     const refusal = this.parts.checker.check(batch, key, header.value, this.originOf(source), ctx.nowUs);
     if (refusal !== null) return this.refuse(source, digest, refusal);
     const existing = this.pending.get(key);
@@ -166,6 +173,15 @@ export class Sequencer {
     this.pending.remove(key);
     parts.reply(source, { type: 'ack', digest, ocHash: check.ocHash, replica: ctx.self, sig });
     if (this.acks.countInSlot(slot) === 1) parts.onFirstAckInSlot(slot);
+  }
+
+  /** Whose budget a submission spends: the key its connection proved, or the gateway replica's;
+   *  null for this replica's own gateway batches (their thin commands were budgeted one by one),
+   *  and for an unauthenticated connection (refused anyway). */
+  private budgetKeyOf(source: Source): string | null {
+    if (source.kind === 'client') return this.parts.identityOf(source.conn)?.hex ?? null;
+    if (source.kind === 'peer') return toHex(this.ctx.config.replicas[source.replica]!.publicKey);
+    return null;
   }
 
   /** Phase 1's view of where a request came from. */

@@ -18,6 +18,9 @@
  *     with the writes; they run concurrently, bounded per peer.
  *  4. report: executed batches, commits and peer faults go to metrics and logs right away.
  *
+ * Client input goes through a FairInbox (server/fairInbox.ts): stepped at once unless client work
+ * has filled this event-loop turn, else served fairly between source addresses afterwards.
+ *
  * One timer: after each step the tick is scheduled at core.nextWakeUs() (µs of wall clock), the
  * previous one replaced. The core is never stepped concurrently (steps are synchronous; a re-entrant
  * call asserts), and nothing here blocks the event loop. A throw from the core or a failed write is
@@ -29,10 +32,13 @@ import type { Logger } from 'pino';
 import { AssertionError, assert } from '../common/assert.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
+import { ErrorCode } from '../common/errors.js';
 import type { Message } from '../common/messages.js';
+import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { ServeBlocksRequest } from '../consensus/types.js';
 import type { ReplicaStorage } from '../ordering/storage.js';
 import type { ReplicaInput, ReplicaOutput, ServeBatchesRequest } from '../ordering/types.js';
+import { FairInbox, type FairInboxStats } from './fairInbox.js';
 import { RateWindow, type ReplicaMetrics } from './metrics.js';
 import { LogThrottle } from './transport/logThrottle.js';
 
@@ -95,6 +101,23 @@ export interface DriverStats {
   readonly servesRefused: number;
   readonly readErrors: number;
   readonly peerFaults: Readonly<Record<string, number>>;
+  /** Client input that waited for fair service, and that was refused at a full queue. */
+  readonly clientInbox: Readonly<FairInboxStats>;
+}
+
+/** What a client message weighs in the fair inbox's byte marks (its large fields; a few hundred
+ *  bytes for the rest). */
+function clientBytes(msg: Message): number {
+  switch (msg.type) {
+    case 'submit':
+      return msg.batch.length;
+    case 'sequence':
+      return 256 + (msg.batch?.length ?? 0);
+    case 'command':
+      return 256 + msg.payload.length;
+    default:
+      return 256;
+  }
 }
 
 type State = 'new' | 'running' | 'stopping' | 'closed' | 'dead';
@@ -136,8 +159,17 @@ export class Driver {
     this.timer = null;
     this.input({ kind: 'tick' });
   };
+  private readonly inbox: FairInbox;
 
-  constructor(private readonly opts: DriverOptions) {}
+  constructor(private readonly opts: DriverOptions) {
+    this.inbox = new FairInbox({
+      step: (input) => this.input(input),
+      refused: (conn) =>
+        void opts.sender.sendToClient(conn, { type: 'error', code: ErrorCode.Overloaded, message: 'this replica is saturated and your source is over its share: send more slowly' }),
+      defer: (fn) => void setImmediate(fn),
+      nowMs: () => performance.now(),
+    });
+  }
 
   /** Steps the core's `start` input; inputs are accepted from now on. */
   start(): void {
@@ -152,9 +184,27 @@ export class Driver {
     if (this.state === 'running') this.step(input);
   }
 
+  /** A client connection from `address` proved its key: its input is served fairly from now on. */
+  clientAuthenticated(conn: number, identity: ClientIdentity, address: string): void {
+    this.inbox.open(conn, address);
+    this.inbox.push(conn, { kind: 'clientAuthenticated', conn, identity }, 0);
+  }
+
+  /** A message of an authenticated client connection. */
+  clientMessage(conn: number, msg: Message): void {
+    this.inbox.push(conn, { kind: 'client', conn, msg }, clientBytes(msg));
+  }
+
+  /** A client connection closed: what it had waiting is dropped. */
+  clientClosed(conn: number): void {
+    this.inbox.close(conn);
+    this.input({ kind: 'clientClosed', conn });
+  }
+
   /** Stops taking input (and ticks). Persists already started still finish and their sends go out. */
   stop(): void {
     if (this.state === 'running' || this.state === 'new') this.state = 'stopping';
+    this.inbox.stop();
     this.clearTimer();
   }
 
@@ -196,6 +246,7 @@ export class Driver {
       servesRefused: c.servesRefused,
       readErrors: c.readErrors,
       peerFaults: { ...this.peerFaults },
+      clientInbox: { ...this.inbox.stats },
     };
   }
 

@@ -276,9 +276,9 @@ async function startModules(
     },
     {
       onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
-      onClientAuthenticated: (conn, identity) => driver?.input({ kind: 'clientAuthenticated', conn, identity }),
-      onClientMessage: (conn, msg) => driver?.input({ kind: 'client', conn, msg }),
-      onClientClosed: (conn) => driver?.input({ kind: 'clientClosed', conn }),
+      onClientAuthenticated: (conn, identity, address) => driver?.clientAuthenticated(conn, identity, address),
+      onClientMessage: (conn, msg) => driver?.clientMessage(conn, msg),
+      onClientClosed: (conn) => driver?.clientClosed(conn),
       onPeerStatus: (peer, up) => {
         logger.info({ peer, up }, up ? 'peer up' : 'peer down');
         events.emit('peer', { peer, up, atUs: wallClockUs() });

@@ -129,6 +129,8 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
     expect(r.scenario.some((line) => line.startsWith('quick restart:')), ctx).toBe(true);
     expect(r.refusalsSent.expired ?? 0, ctx).toBeGreaterThan(0);
   }
+  // Every correct replica refused what was sent in another client's name (phase 1).
+  if (kind === 'impersonatingClient' || kind === 'impersonatingReplica') expect(r.refusalsSent.badSignature ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'flooder') {
     // The flood outgrew one connection's bound, and the store still held less than bound + honest.
     expect(r.floodBatches, ctx).toBeGreaterThan(MAX_PENDING_BATCHES_PER_CONNECTION);

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { Admission, CLIENT_BATCH_BYTES_PER_SECOND, CLIENT_BATCHES_PER_SECOND, GATEWAY_BATCHES_PER_SECOND, THIN_COMMANDS_PER_SECOND_PER_CLIENT } from './admission.js';
+
+describe('Admission', () => {
+  it('gives each key a second’s burst of batches, then its rate, without touching other keys', () => {
+    const a = new Admission();
+    for (let i = 0; i < CLIENT_BATCHES_PER_SECOND; i++) expect(a.admitBatch('flooder', 100, 0)).toBe(true);
+    expect(a.admitBatch('flooder', 100, 0)).toBe(false);
+    expect(a.admitBatch('honest', 100, 0)).toBe(true);
+    // 10 ms later: 10 more.
+    const admitted = Array.from({ length: 20 }, () => a.admitBatch('flooder', 100, 10_000)).filter(Boolean).length;
+    expect(admitted).toBe(CLIENT_BATCHES_PER_SECOND / 100);
+    expect(a.refusedBatches).toBe(11);
+  });
+
+  it('budgets bytes too, and a refused batch spends nothing', () => {
+    const a = new Admission();
+    expect(a.admitBatch('big', CLIENT_BATCH_BYTES_PER_SECOND, 0)).toBe(true);
+    expect(a.admitBatch('big', 1, 0)).toBe(false);
+    expect(a.admitBatch('big', CLIENT_BATCH_BYTES_PER_SECOND / 2, 500_000)).toBe(true);
+  });
+
+  it('gives a gateway replica a larger batch rate, and thin clients a command rate', () => {
+    const a = new Admission();
+    let gateway = 0;
+    while (a.admitBatch('replica', 10, 0, true)) gateway++;
+    expect(gateway).toBe(GATEWAY_BATCHES_PER_SECOND);
+    let commands = 0;
+    while (a.admitCommand('thin', 0)) commands++;
+    expect(commands).toBe(THIN_COMMANDS_PER_SECOND_PER_CLIENT);
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * Admission control at phase 1 (issue 12): what one identity may make this replica do per second.
+ * Every batch stamped costs a replica a hash, a signature check, a signature and a pending entry;
+ * a thin command costs a signature check at every replica. A client key — or a peer replica's, for
+ * its gateway batches — gets a budget of batches and bytes per second (token buckets, with a burst
+ * of one second's worth), and a thin client a budget of commands per second; beyond it the request
+ * is refused `overloaded` without that work, and a collector backs off (ordering/collector.ts).
+ *
+ * These caps bound any one key's share; fair service between sources when the replica as a whole
+ * is saturated is the driver's job (server/fairInbox.ts), since only it sees the CPU each costs.
+ * Budgets are per replica and deterministic given its inputs and clock (time is an input).
+ */
+import { TokenBucket } from '../common/tokenBucket.js';
+
+/** Batches one key may have stamped per second: ~40× what a benchmark client at peak sends
+ *  (25 batches of 1000 a second), ~15× a light-load client's 64; a key above it is flooding. */
+export const CLIENT_BATCHES_PER_SECOND = 1_000;
+/** Batch bytes one key may have stamped per second: 1000 batches of 64 KB, far above the ~1 MB/s
+ *  of a benchmark client at peak; a client sending maximal 4 MiB batches gets ~16 a second. */
+export const CLIENT_BATCH_BYTES_PER_SECOND = 64 * 1024 * 1024;
+/** Gateway batches one peer replica may have stamped per second: a gateway cuts a batch at least
+ *  a millisecond apart by default (ordering/gatewayHost.ts), so an honest one stays under 1000;
+ *  its bytes share the per-key byte budget above. */
+export const GATEWAY_BATCHES_PER_SECOND = 4_000;
+/** Thin commands one key may send its gateway per second: each costs a signature check at every
+ *  replica (~80 µs), so one thin client may use at most ~0.15 s of each replica's CPU a second. */
+export const THIN_COMMANDS_PER_SECOND_PER_CLIENT = 2_000;
+/** Keys with a budget at once: each is three buckets; a key idle for a second is back at a full
+ *  bucket anyway, so forgetting the least recently used one loses nothing. */
+export const MAX_BUDGETED_KEYS = 65_536;
+
+interface Budget {
+  readonly batches: TokenBucket;
+  readonly bytes: TokenBucket;
+  readonly commands: TokenBucket;
+}
+
+export class Admission {
+  private readonly budgets = new Map<string, Budget>();
+  /** Requests refused for a spent budget, by kind. */
+  refusedBatches = 0;
+  refusedCommands = 0;
+
+  /** May `key` (hex) have a batch of `bytes` stamped now (`gateway`: a peer replica's gateway
+   *  batch)? Spends its budget if so. */
+  admitBatch(key: string, bytes: number, nowUs: number, gateway = false): boolean {
+    const b = this.budget(key, nowUs, gateway);
+    // Check both before spending either: a refused batch costs nothing.
+    if (b.batches.available(nowUs) < 1 || b.bytes.available(nowUs) < bytes) {
+      this.refusedBatches++;
+      return false;
+    }
+    b.batches.take(1, nowUs);
+    b.bytes.take(bytes, nowUs);
+    return true;
+  }
+
+  /** May `key` (hex) send its gateway a thin command now? */
+  admitCommand(key: string, nowUs: number): boolean {
+    if (this.budget(key, nowUs, false).commands.take(1, nowUs)) return true;
+    this.refusedCommands++;
+    return false;
+  }
+
+  private budget(key: string, nowUs: number, gateway: boolean): Budget {
+    let b = this.budgets.get(key);
+    if (b !== undefined) {
+      // Most recently used at the end.
+      this.budgets.delete(key);
+    } else {
+      b = {
+        batches: gateway
+          ? new TokenBucket(GATEWAY_BATCHES_PER_SECOND, GATEWAY_BATCHES_PER_SECOND, nowUs)
+          : new TokenBucket(CLIENT_BATCHES_PER_SECOND, CLIENT_BATCHES_PER_SECOND, nowUs),
+        bytes: new TokenBucket(CLIENT_BATCH_BYTES_PER_SECOND, CLIENT_BATCH_BYTES_PER_SECOND, nowUs),
+        commands: new TokenBucket(THIN_COMMANDS_PER_SECOND_PER_CLIENT, THIN_COMMANDS_PER_SECOND_PER_CLIENT, nowUs),
+      };
+      if (this.budgets.size >= MAX_BUDGETED_KEYS) this.budgets.delete(this.budgets.keys().next().value as string);
+    }
+    this.budgets.set(key, b);
+    return b;
+  }
+}

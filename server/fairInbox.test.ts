@@ -1,0 +1,105 @@
+/**
+ * Fair service between client sources when a replica is saturated: one address's share of client
+ * CPU for a flooder however many connections it opens, its excess refused at the marks, and
+ * nothing delayed while the replica keeps up.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ReplicaInput } from '../ordering/types.js';
+import { CLIENT_SLICE_MS, FairInbox, MAX_QUEUED_BYTES_PER_CONNECTION, OVERLOAD_NOTICES_PER_SECOND } from './fairInbox.js';
+
+/** A fake replica: every step takes `costMs` of a fake clock; `defer` runs when told. */
+function harness(costMs: (conn: number) => number) {
+  let now = 0;
+  const stepped: number[] = [];
+  const refusedTo: number[] = [];
+  let deferred: (() => void)[] = [];
+  const inbox = new FairInbox({
+    step: (input) => {
+      const conn = (input as { conn: number }).conn;
+      stepped.push(conn);
+      now += costMs(conn);
+    },
+    refused: (conn) => refusedTo.push(conn),
+    defer: (fn) => deferred.push(fn),
+    nowMs: () => now,
+  });
+  const msg = (conn: number): ReplicaInput => ({ kind: 'client', conn, msg: { type: 'submit', batch: new Uint8Array(1) } });
+  /** Runs deferred turns until nothing waits (or `turns` turns). */
+  const turns = (count = 1_000): void => {
+    for (let i = 0; i < count && deferred.length > 0; i++) {
+      const now_ = deferred;
+      deferred = [];
+      for (const fn of now_) fn();
+    }
+  };
+  return { inbox, stepped, refusedTo, msg, turns, pending: () => deferred.length };
+}
+
+describe('FairInbox', () => {
+  it('steps client input at once while the replica keeps up', () => {
+    const h = harness(() => 0.1);
+    h.inbox.open(1, '10.0.0.1');
+    for (let i = 0; i < 10; i++) h.inbox.push(1, h.msg(1), 100);
+    expect(h.stepped).toHaveLength(10);
+    expect(h.inbox.stats.queued).toBe(0);
+  });
+
+  it('serves a flooding address no more than an honest one when saturated, however many connections it has', () => {
+    const h = harness(() => 0.25);
+    const flooders = Array.from({ length: 50 }, (_, i) => 100 + i);
+    for (const c of flooders) h.inbox.open(c, '10.0.0.66');
+    h.inbox.open(1, '10.0.0.1');
+    // A burst: the flood fills this turn's slice, then both sources keep sending.
+    for (let round = 0; round < 40; round++) {
+      for (const c of flooders) h.inbox.push(c, h.msg(c), 1_000);
+      h.inbox.push(1, h.msg(1), 1_000);
+    }
+    const before = h.stepped.length;
+    expect(before).toBe(Math.ceil(CLIENT_SLICE_MS / 0.25)); // the first slice, stepped at once
+    h.turns(20);
+    const served = h.stepped.slice(before);
+    const honest = served.filter((c) => c === 1).length;
+    const flood = served.length - honest;
+    // Honest input is served as much as the flood until the honest queue is empty.
+    expect(honest).toBe(40);
+    expect(flood).toBeGreaterThanOrEqual(honest - 2);
+    expect(served.indexOf(1)).toBeLessThan(4);
+  });
+
+  it('charges CPU, not messages: a source whose inputs cost more gets fewer of them served', () => {
+    const h = harness((conn) => (conn === 2 ? 1 : 0.1));
+    h.inbox.open(1, 'a');
+    h.inbox.open(2, 'b');
+    for (let i = 0; i < 200; i++) {
+      h.inbox.push(1, h.msg(1), 10);
+      h.inbox.push(2, h.msg(2), 10);
+    }
+    h.turns(5);
+    const cheap = h.stepped.filter((c) => c === 1).length;
+    const dear = h.stepped.filter((c) => c === 2).length;
+    expect(cheap).toBeGreaterThan(5 * dear);
+  });
+
+  it('refuses input beyond a connection’s mark, with a bounded number of notices', () => {
+    const h = harness(() => 10);
+    h.inbox.open(1, 'a');
+    h.inbox.push(1, h.msg(1), 1); // fills the slice
+    const each = 1024 * 1024;
+    const pushes = MAX_QUEUED_BYTES_PER_CONNECTION / each + 30;
+    for (let i = 0; i < pushes; i++) h.inbox.push(1, h.msg(1), each);
+    expect(h.inbox.stats.refused).toBe(30);
+    expect(h.refusedTo).toHaveLength(OVERLOAD_NOTICES_PER_SECOND);
+    expect(h.inbox.queuedInputs).toBe(MAX_QUEUED_BYTES_PER_CONNECTION / each);
+  });
+
+  it('drops what a closed connection had waiting', () => {
+    const h = harness(() => 10);
+    h.inbox.open(1, 'a');
+    for (let i = 0; i < 5; i++) h.inbox.push(1, h.msg(1), 10);
+    expect(h.inbox.queuedInputs).toBe(4);
+    h.inbox.close(1);
+    h.turns();
+    expect(h.stepped).toEqual([1]);
+    expect(h.inbox.stats.queuedBytes).toBe(0);
+  });
+});
