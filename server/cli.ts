@@ -2,7 +2,7 @@
 /**
  * The `pompe` command (package.json bin → dist/server/cli.js):
  *
- *   pompe keygen   --out <file> --replica <id>             a replica key file (on the replica's host)
+ *   pompe keygen   --out <file> --replica <id> | --client  a replica's key file (on its host), or a client's
  *   pompe gen-conf --replicas <n> --out <dir> [...]         a cluster's configuration directory
  *   pompe replica  --conf <dir> --id <i> [...]              run replica i
  *   pompe systemd  --conf <dir> --id <i> [...]              a systemd unit that supervises replica i
@@ -26,7 +26,7 @@ import { MAX_REPLICAS } from '../common/limits.js';
 import { ConfError } from './conf.js';
 import { BYZANTINE_KINDS, type ByzantineKind } from './faultInjection.js';
 import { registerDashboardCommand } from './dashboard/command.js';
-import { genConf, keygen, LOOPBACK_PROTOCOL, readPublicKeys } from './genConf.js';
+import { clientKeygen, genConf, keygen, LOOPBACK_PROTOCOL, readClientKeys, readPublicKeys } from './genConf.js';
 import { isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logging.js';
 import { ExitCode, runReplicaProcess } from './replica.js';
 import { systemdUnit, unitName } from './systemdUnit.js';
@@ -97,14 +97,19 @@ export function buildProgram(): Command {
     .command('keygen')
     .description(
       "write a fresh Ed25519 key file for one replica (mode 0600) and print its public key; run it on the replica's host, " +
-        'so the secret never leaves it, and give the printed keys to gen-conf --public-keys',
+        'so the secret never leaves it, and give the printed keys to gen-conf --public-keys; or, with --client, a client key file',
     )
     .requiredOption('--out <file>', 'key file to write (in the conf directory: replica-<id>.secret.json)')
-    .requiredOption('--replica <id>', 'the replica the key belongs to', REPLICA_ID)
+    .option('--replica <id>', 'the replica the key belongs to', REPLICA_ID)
+    .option('--client', 'a client key file instead (its identity: for PompeClient.connect({ key }) and an allow-list)', false)
     .option('--force', 'overwrite an existing file', false)
-    .action((o: { out: string; replica: number; force: boolean }) =>
+    .action((o: { out: string; replica?: number; client: boolean; force: boolean }) =>
       guarded(async () => {
-        const publicKey = await keygen(o.out, o.replica, o.force, nodeCrypto);
+        if ((o.replica === undefined) === !o.client) {
+          process.stderr.write('pompe keygen: give exactly one of --replica <id> and --client\n');
+          return EXIT_USAGE;
+        }
+        const publicKey = o.client ? await clientKeygen(o.out, o.force, nodeCrypto) : await keygen(o.out, o.replica!, o.force, nodeCrypto);
         process.stdout.write(`${toHex(publicKey)}\n`);
       }),
     );
@@ -135,6 +140,7 @@ export function buildProgram(): Command {
     .option('--min-block-interval-us <us>', 'least time between two proposals', integer('--min-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.minBlockIntervalUs)
     .option('--idle-block-interval-us <us>', 'time between proposals when idle', integer('--idle-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.idleBlockIntervalUs)
     .option('--dev-single-replica', 'a one-replica development cluster (tolerates no fault)', false)
+    .option('--client-keys <path>', 'admit only these client keys: a directory of client key files (pompe keygen --client), or a file of hex public keys, one per line')
     .option('--force', 'replace an existing configuration (new keys: a new cluster)', false)
     .action(
       (o: {
@@ -152,6 +158,7 @@ export function buildProgram(): Command {
         minBlockIntervalUs: number;
         idleBlockIntervalUs: number;
         devSingleReplica: boolean;
+        clientKeys?: string;
         force: boolean;
         publicKeys?: string;
         tls: boolean;
@@ -166,7 +173,9 @@ export function buildProgram(): Command {
             );
           }
           const publicKeys = o.publicKeys === undefined ? undefined : await readPublicKeys(o.publicKeys);
-          const result = await genConf({ ...o, publicKeys }, nodeCrypto);
+          const { clientKeys: keysPath, ...rest } = o;
+          const clientKeys = keysPath === undefined ? undefined : await readClientKeys(keysPath, nodeCrypto);
+          const result = await genConf({ ...rest, publicKeys, ...(clientKeys === undefined ? {} : { clientKeys }) }, nodeCrypto);
           for (const w of result.warnings) process.stderr.write(`pompe gen-conf: warning: ${w}\n`);
           process.stdout.write(`wrote ${result.files.length} files to ${o.out}\n`);
         }),

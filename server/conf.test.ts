@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
-import { parseSecretFile } from '../common/keys.js';
+import { parseClientKeyFile, parseSecretFile } from '../common/keys.js';
+import { toHex } from '../common/bytes.js';
 import { CLUSTER_FILE, ConfError, loadReplicaConf, readStoreMarker, secretFileName, tlsCertFileName, tlsKeyFileName, writeStoreMarker } from './conf.js';
-import { genConf, keygen, LOOPBACK_PROTOCOL } from './genConf.js';
+import { clientKeygen, genConf, keygen, LOOPBACK_PROTOCOL, readClientKeys } from './genConf.js';
 import { tempDir } from './store/testFixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -118,6 +119,28 @@ describe('gen-conf', () => {
     );
     await chmod(join(out, tlsKeyFileName(3)), 0o644);
     await expect(loadReplicaConf(out, 3, nodeCrypto)).rejects.toMatchObject({ problem: 'insecure' });
+  });
+
+  it('writes an allow-list from a directory of client key files or a file of public keys', async () => {
+    const keys = await dir();
+    const a = await clientKeygen(join(keys, 'alice.json'), false, nodeCrypto);
+    const b = await clientKeygen(join(keys, 'bob.json'), false, nodeCrypto);
+    const parsed = parseClientKeyFile(await readFile(join(keys, 'alice.json'), 'utf8'), nodeCrypto);
+    expect(parsed.ok && toHex(parsed.value.publicKey)).toBe(toHex(a));
+    expect((await readClientKeys(keys, nodeCrypto)).map(toHex)).toEqual([toHex(a), toHex(b)]);
+
+    const list = join(await dir(), 'keys.txt');
+    await writeFile(list, `# the team\n${toHex(b)}\n\n${toHex(a)}\n`);
+    const fromFile = await readClientKeys(list, nodeCrypto);
+    expect(fromFile.map(toHex)).toEqual([toHex(b), toHex(a)]);
+
+    const out = await dir();
+    await genConf({ replicas: 4, out, clientKeys: fromFile }, nodeCrypto);
+    const config = (await loadReplicaConf(out, 0, nodeCrypto)).config;
+    expect([...config.clientKeys!].sort()).toEqual([toHex(a), toHex(b)].sort());
+
+    await writeFile(list, 'not a key\n');
+    await expect(readClientKeys(list, nodeCrypto)).rejects.toThrow(/entry 1 is not a 32-byte key in hex/);
   });
 });
 

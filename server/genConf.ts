@@ -9,13 +9,13 @@
  *    cluster.json from the printed public keys and writes no secret at all.
  * With --tls, a cluster CA and a certificate per replica (tlsCerts.ts) go beside them.
  */
-import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { bytesEqual, fromHex } from '../common/bytes.js';
 import { formatClusterConfig, tryGenerateCluster, type ClusterConfig, type ClusterTls, type CommitRule, type ProtocolConfig } from '../common/config.js';
 import { ED25519_PUBLIC_KEY_BYTES, type CryptoBackend } from '../common/crypto/types.js';
 import { replicaId } from '../common/ids.js';
-import { formatSecretFile, parseSecretFile } from '../common/keys.js';
+import { formatClientKeyFile, formatSecretFile, MAX_SECRET_FILE_CHARS, parseClientKeyFile, parseSecretFile } from '../common/keys.js';
 import { CLIENT_HOSTS_FILE, CLUSTER_FILE, ConfError, SERVER_HOSTS_FILE, secretFileName, tlsCertFileName, tlsKeyFileName, writeSecretFile } from './conf.js';
 import type { ClusterCertificates } from './tlsCerts.js';
 
@@ -82,6 +82,8 @@ export interface GenConfOptions {
   readonly force?: boolean;
   /** Start of slot 0; default now. */
   readonly genesisUs?: number;
+  /** The allow-list of client keys (readClientKeys); omitted: any client key may submit. */
+  readonly clientKeys?: readonly Uint8Array[];
 }
 
 export interface GenConfResult {
@@ -132,6 +134,7 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
       devSingleReplica: opts.devSingleReplica === true,
       ...(opts.publicKeys === undefined ? {} : { publicKeys: opts.publicKeys }),
       ...(tls === undefined ? {} : { tls }),
+      ...(opts.clientKeys === undefined ? {} : { clientKeys: opts.clientKeys }),
     },
     crypto,
   );
@@ -208,15 +211,15 @@ async function writeCertificates(out: string, certificates: ClusterCertificates)
  * The public keys for --public-keys: `value` is a file with one hex key per line (blank lines and
  * # comments skipped), or the keys themselves, comma-separated. Order = replica ids.
  */
-export async function readPublicKeys(value: string): Promise<Uint8Array[]> {
+export async function readPublicKeys(value: string, option = '--public-keys'): Promise<Uint8Array[]> {
   let text = value;
-  let source = '--public-keys';
+  let source = option;
   if (!/^[0-9a-fA-F]{64}(,|$)/.test(value.trim())) {
     try {
       text = await readFile(value, 'utf8');
       source = value;
     } catch (error) {
-      throw new ConfError('unreadable', value, `--public-keys is neither hex keys nor a readable file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      throw new ConfError('unreadable', value, `${option} is neither hex keys nor a readable file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
   }
   const entries = text
@@ -231,6 +234,49 @@ export async function readPublicKeys(value: string): Promise<Uint8Array[]> {
 }
 
 /** `pompe keygen`: a fresh key file for replica `replica` (its directory made if missing); returns its public key. */
+/**
+ * The client keys for an allow-list (`gen-conf --client-keys`): from a directory, the public key
+ * of every client key file (`*.json`, written by `pompe keygen --client`) in it; otherwise what
+ * readPublicKeys reads (a file of hex keys, one per line, or hex keys separated by commas).
+ */
+export async function readClientKeys(path: string, crypto: CryptoBackend): Promise<Uint8Array[]> {
+  const read = async (file: string): Promise<string> => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfError('unreadable', file, `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  };
+  const isDir = await stat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  if (isDir) {
+    const keys: Uint8Array[] = [];
+    for (const name of (await readdir(path)).filter((f) => f.endsWith('.json')).sort()) {
+      const text = await read(join(path, name));
+      const parsed = text.length > MAX_SECRET_FILE_CHARS ? null : parseClientKeyFile(text, crypto);
+      if (parsed === null || !parsed.ok) throw new ConfError('invalid', join(path, name), parsed === null ? 'too large for a client key file' : parsed.error.message);
+      keys.push(parsed.value.publicKey);
+    }
+    return keys;
+  }
+  return readPublicKeys(path, '--client-keys');
+}
+
+/** `pompe keygen --client`: a fresh client key file; returns its public key. */
+export async function clientKeygen(out: string, force: boolean, crypto: CryptoBackend): Promise<Uint8Array> {
+  const keyPair = crypto.generateKeyPair();
+  try {
+    await writeSecretFile(out, formatClientKeyFile(keyPair), force);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new ConfError('mismatch', out, 'a file is already there; pass --force to replace it');
+    throw new ConfError('unreadable', out, `cannot write the key file (${code ?? String(error)})`);
+  }
+  return keyPair.publicKey;
+}
+
 export async function keygen(out: string, replica: number, force: boolean, crypto: CryptoBackend): Promise<Uint8Array> {
   const keyPair = crypto.generateKeyPair();
   try {

@@ -1,7 +1,8 @@
 /**
- * 'impersonatingReplica': a Byzantine replica uses what it sees of clients' batches (every batch
- * passes through it in phase 1) to act in their names. For each client batch it is sent, it builds
- * a gateway batch of its own — signed with its own key, as a gateway's must be — holding commands
+ * 'impersonatingReplica': a Byzantine replica uses what it sees of clients' commands (every batch
+ * passes through it in phase 1, and thin clients' commands through it as a gateway) to act in their
+ * names. For each client batch, other gateway's batch or thin command it is sent, it builds a
+ * gateway batch of its own — signed with its own key, as a gateway's must be — holding commands
  * under the client's key: the client's own sequence numbers with its own payloads (to pre-empt
  * them, or make the real ones duplicates), and numbers far ahead (to move the client's window). It
  * cannot sign as the client, so it signs them itself, or reuses the client's batch signature. It
@@ -28,18 +29,26 @@ export function impersonatingReplica(ctx: BehaviourContext): ReplicaBehaviour {
   let nonce = 0;
   return {
     name: 'impersonatingReplica',
-    incoming: (node, from, msg) => {
-      if (from < ctx.config.n || msg.type !== 'submit') return true;
-      const commands = decodeBatchCommands(msg.batch);
-      if (!commands.ok) return true;
+    incoming: (node, _from, msg) => {
+      // What it learns of clients' commands: (key, seq, deadline, payload) and a signature of theirs.
+      let seen: readonly { clientKey: Uint8Array; seq: number; expiresAtUs: number; payload: Uint8Array; sig: Uint8Array }[] = [];
+      if (msg.type === 'command') {
+        seen = [msg];
+      } else if (msg.type === 'submit') {
+        const commands = decodeBatchCommands(msg.batch);
+        const batchSig = msg.batch.subarray(msg.batch.length - 64);
+        if (commands.ok) seen = commands.value.slice(0, 4).map((c) => ({ ...c, sig: c.sig ?? batchSig }));
+      }
+      if (seen.length === 0) return true;
       const forged: SignedCommand[] = [];
-      for (const c of commands.value.slice(0, 4)) {
+      for (const c of seen) {
         const stolen = encodeKvCommand(KvOp.Put, STOLEN_KEY, Uint8Array.of(0x66));
         const own = signCommand(ctx.config.clusterId, ctx.crypto, ctx.signer, { seq: c.seq, expiresAtUs: c.expiresAtUs, payload: stolen });
+        // Its payload under the client's number, signed by itself; the client's payload at a far
+        // number, with the client's signature of something else.
         forged.push({ ...own, clientKey: c.clientKey });
-        forged.push({ clientKey: c.clientKey, seq: c.seq + FAR_AHEAD, expiresAtUs: c.expiresAtUs, payload: c.payload, sig: msg.batch.subarray(msg.batch.length - 64) });
+        forged.push({ clientKey: c.clientKey, seq: c.seq + FAR_AHEAD, expiresAtUs: c.expiresAtUs, payload: c.payload, sig: c.sig });
       }
-      if (forged.length === 0) return true;
       const now = node.localNowUs();
       const batch = encodeBatch(
         { mode: BatchMode.Gateway, collectorKey: ctx.signer.publicKey, nonce: nonce++, expiresAtUs: now + FORGED_LIFETIME_US, commands: forged },
