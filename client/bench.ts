@@ -290,6 +290,7 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
         timedOutCommands: c.timedOutCommands,
         duplicateResults: c.statuses.duplicate,
         malformedResults: c.statuses.malformed,
+        notRunResults: c.statuses.seqTooFar + c.statuses.expired + c.statuses.tooManyClients,
         gatewayFailovers: clients.reduce((sum, cl) => sum + (cl instanceof GatewayBenchClient ? cl.failovers : 0), 0),
         orderUnobserved: c.orderUnobserved,
         logBackoffs: c.logBackoffs,

@@ -25,7 +25,7 @@ const MAX_KEY_SPACE = 2 ** 48;
 /** Largest command the benchmark builds (the cluster's maxBatchBytes bounds it further). */
 const MAX_BENCH_COMMAND_BYTES = 64 * 1024;
 
-function intArg(name: string, min: number, max: number): (value: string) => number {
+export function intArg(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
@@ -35,7 +35,7 @@ function intArg(name: string, min: number, max: number): (value: string) => numb
   };
 }
 
-function secondsArg(name: string, min: number): (value: string) => number {
+export function secondsArg(name: string, min: number): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n < min || n > 86_400) throw new InvalidArgumentError(`${name} must be a number of seconds from ${min} to 86400`);

@@ -4,7 +4,7 @@
  */
 import type { Histogram } from 'hdr-histogram-js';
 import { newLatencyHistogram } from './benchStats.js';
-import type { StatusCounts } from './results.js';
+import { emptyStatusCounts, type StatusCounts } from './results.js';
 
 export interface BenchCounters {
   /** Measured commands created (open loop: by the schedule; closed loop: when submitted). */
@@ -40,7 +40,7 @@ export class BenchContext {
     logBackoffs: 0,
     sendBackoffs: 0,
     orderUnobserved: 0,
-    statuses: { executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0 },
+    statuses: emptyStatusCounts(),
   };
   readonly orderHistogram: Histogram = newLatencyHistogram();
   readonly execHistogram: Histogram = newLatencyHistogram();

@@ -80,6 +80,8 @@ export interface BenchSummary {
   readonly timedOutCommands: number;
   readonly duplicateResults: number;
   readonly malformedResults: number;
+  /** Commands replicas did not run for their number or deadline (seqTooFar, expired, tooManyClients). */
+  readonly notRunResults: number;
   readonly gatewayFailovers: number;
   /** Executed commands whose ordering was never observed: no order line. */
   readonly orderUnobserved: number;
@@ -116,7 +118,7 @@ export function formatSummary(s: BenchSummary): string {
     ...(s.window === null || s.window.halvings === 0
       ? []
       : [`window: halved ${s.window.halvings} times on late restarts, smallest ${s.window.smallest}, mean ${s.window.final.toFixed(1)} of ${s.window.max} at the end`]),
-    `failures: ${num(s.failedCommands)} command(s) (timed out ${num(s.timedOutCommands)})  duplicate results: ${s.duplicateResults}  malformed: ${s.malformedResults}` +
+    `failures: ${num(s.failedCommands)} command(s) (timed out ${num(s.timedOutCommands)})  duplicate results: ${s.duplicateResults}  malformed: ${s.malformedResults}  not run: ${s.notRunResults}` +
       (s.mode === 'gateway' ? `  gateway failovers: ${s.gatewayFailovers}` : ''),
     `ordering not observed: ${num(s.orderUnobserved)} command(s) (no order line; detail outcome executed_unordered)`,
     `backoffs: log ${s.logBackoffs}, send ${s.sendBackoffs}  link drops: ${s.linkDisconnects}`,

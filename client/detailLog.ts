@@ -19,7 +19,8 @@
  *   outcome    executed | executed_unordered (executed, ordering never observed) | duplicate (a
  *              copy skipped at `position`: the command executed elsewhere) | malformed |
  *              result_too_large | failed (refused, expired) | timed_out | unfinished (in flight
- *              when the run ended)
+ *              when the run ended) | not_run (its batch executed, this command did not: numbered
+ *              too far ahead, past its deadline, or too many clients)
  *   phase      warmup | measured
  */
 import { ChunkedLogFile, type ChunkedLogFileOptions } from './chunkedLogFile.js';
@@ -27,7 +28,7 @@ import type { CommandStatus } from './results.js';
 
 export const DETAIL_LOG_HEADER = '# pompe detail v2: client seq digest submit_us ordered_us executed_us ts_us position index outcome phase';
 
-export const DETAIL_OUTCOMES = ['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large', 'failed', 'timed_out', 'unfinished'] as const;
+export const DETAIL_OUTCOMES = ['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large', 'failed', 'timed_out', 'unfinished', 'not_run'] as const;
 export type DetailOutcome = (typeof DETAIL_OUTCOMES)[number];
 
 /** The outcome of an executed command, by its result status and whether its ordering was seen. */
@@ -39,6 +40,10 @@ export function executedOutcome(status: CommandStatus, ordered: boolean): Detail
       return 'duplicate';
     case 'resultTooLarge':
       return 'result_too_large';
+    case 'seqTooFar':
+    case 'expired':
+    case 'tooManyClients':
+      return 'not_run';
     default:
       return 'malformed';
   }

@@ -15,7 +15,7 @@ import type { Signer } from '../common/crypto/types.js';
 import { ErrorCode } from '../common/errors.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { HelloChallengeMsg, Message } from '../common/messages.js';
-import { clientHelloMessage } from '../common/signing.js';
+import { answerClientChallenge } from '../ordering/clientKeys.js';
 import { replicaUrl, type ClientSocket, type SocketFactory } from './transport.js';
 
 /** First reconnect delay: a replica restarting on the same machine is back within ~100 ms. */
@@ -208,9 +208,7 @@ export class ReplicaLinks {
       this.stats.badFrames++;
       return;
     }
-    const { config, signer } = this.opts;
-    const sig = signer.sign(clientHelloMessage(config.clusterId, link.replica, challenge.nonce));
-    link.socket!.send(encodeMessage({ type: 'clientHello', key: signer.publicKey, nonce: challenge.nonce, sig }));
+    link.socket!.send(encodeMessage(answerClientChallenge(this.opts.config.clusterId, this.opts.signer, link.replica, challenge.nonce)));
     link.up = true;
     link.refused = false;
     this.upCount++;

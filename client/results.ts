@@ -6,7 +6,11 @@
 import { decodeResults } from '../common/batch.js';
 import { ResultStatus } from '../ordering/executor.js';
 
-export type CommandStatus = 'executed' | 'duplicate' | 'malformed' | 'resultTooLarge';
+/** executed; duplicate (its key and number ran before); malformed batch; resultTooLarge (ran, result
+ *  dropped); and not run: seqTooFar (numbered too far above the client's window), expired (its
+ *  deadline passed before its timestamp), tooManyClients (replicas track as many recent clients as
+ *  they may: retry later). */
+export type CommandStatus = 'executed' | 'duplicate' | 'malformed' | 'resultTooLarge' | 'seqTooFar' | 'expired' | 'tooManyClients';
 
 export interface CommandResult {
   readonly status: CommandStatus;
@@ -27,6 +31,12 @@ export function parseCommandResult(entry: Uint8Array | undefined): CommandResult
       return { status: 'duplicate', result: EMPTY };
     case ResultStatus.ResultTooLarge:
       return { status: 'resultTooLarge', result: EMPTY };
+    case ResultStatus.SeqTooFar:
+      return { status: 'seqTooFar', result: EMPTY };
+    case ResultStatus.Expired:
+      return { status: 'expired', result: EMPTY };
+    case ResultStatus.TooManyClients:
+      return { status: 'tooManyClients', result: EMPTY };
     default:
       return MALFORMED;
   }
@@ -42,12 +52,9 @@ export function batchResults(blob: Uint8Array, count: number): CommandResult[] {
   return entries.map(parseCommandResult);
 }
 
-export interface StatusCounts {
-  executed: number;
-  duplicate: number;
-  malformed: number;
-  resultTooLarge: number;
-}
+export type StatusCounts = Record<CommandStatus, number>;
+
+export const emptyStatusCounts = (): StatusCounts => ({ executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0, seqTooFar: 0, expired: 0, tooManyClients: 0 });
 
 /** Each command's status, without decoding into objects (the benchmark's hot path): walks the
  *  blob's u32 count, then u32 length + bytes per entry. A blob that does not parse, or holds another
@@ -67,6 +74,9 @@ export function commandStatuses(blob: Uint8Array, count: number, into: CommandSt
     if (status === ResultStatus.Executed) into[i] = 'executed';
     else if (status === ResultStatus.Duplicate) into[i] = 'duplicate';
     else if (status === ResultStatus.ResultTooLarge) into[i] = 'resultTooLarge';
+    else if (status === ResultStatus.SeqTooFar) into[i] = 'seqTooFar';
+    else if (status === ResultStatus.Expired) into[i] = 'expired';
+    else if (status === ResultStatus.TooManyClients) into[i] = 'tooManyClients';
   }
   return into;
 }

@@ -7,10 +7,10 @@ describe('Admission', () => {
     for (let i = 0; i < CLIENT_BATCHES_PER_SECOND; i++) expect(a.admitBatch('flooder', 100, 0)).toBe(true);
     expect(a.admitBatch('flooder', 100, 0)).toBe(false);
     expect(a.admitBatch('honest', 100, 0)).toBe(true);
-    // 10 ms later: 10 more.
-    const admitted = Array.from({ length: 20 }, () => a.admitBatch('flooder', 100, 10_000)).filter(Boolean).length;
-    expect(admitted).toBe(CLIENT_BATCHES_PER_SECOND / 100);
-    expect(a.refusedBatches).toBe(11);
+    // 40 ms later: a 25th of a second's worth more.
+    const admitted = Array.from({ length: 20 }, () => a.admitBatch('flooder', 100, 40_000)).filter(Boolean).length;
+    expect(admitted).toBe(CLIENT_BATCHES_PER_SECOND / 25);
+    expect(a.refusedBatches).toBe(1 + 20 - admitted);
   });
 
   it('budgets bytes too, and a refused batch spends nothing', () => {

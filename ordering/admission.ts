@@ -12,12 +12,14 @@
  */
 import { TokenBucket } from '../common/tokenBucket.js';
 
-/** Batches one key may have stamped per second: ~40× what a benchmark client at peak sends
- *  (25 batches of 1000 a second), ~15× a light-load client's 64; a key above it is flooding. */
-export const CLIENT_BATCHES_PER_SECOND = 1_000;
-/** Batch bytes one key may have stamped per second: 1000 batches of 64 KB, far above the ~1 MB/s
- *  of a benchmark client at peak; a client sending maximal 4 MiB batches gets ~16 a second. */
-export const CLIENT_BATCH_BYTES_PER_SECOND = 64 * 1024 * 1024;
+/** Batches one key may have stamped per second: 10× what a benchmark client at peak sends (25
+ *  batches of 1000 a second, restarts included), ~4× a light-load client's 64 unbatched commands a
+ *  second. A key above it is flooding, or should batch its commands: each batch costs every replica
+ *  ~0.2 ms of CPU, so 250 a second is ~5% of a core per replica. */
+export const CLIENT_BATCHES_PER_SECOND = 250;
+/** Batch bytes one key may have stamped per second: ~8× the ~2 MB/s of a benchmark client at peak
+ *  with batches of 2000; a client sending maximal 4 MiB batches gets 4 a second. */
+export const CLIENT_BATCH_BYTES_PER_SECOND = 16 * 1024 * 1024;
 /** Gateway batches one peer replica may have stamped per second: a gateway cuts a batch at least
  *  a millisecond apart by default (ordering/gatewayHost.ts), so an honest one stays under 1000;
  *  its bytes share the per-key byte budget above. */

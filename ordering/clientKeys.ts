@@ -7,7 +7,7 @@
  */
 import { bytesEqual, toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend, PublicKeyHandle } from '../common/crypto/types.js';
+import type { CryptoBackend, PublicKeyHandle, Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { ClientHelloMsg } from '../common/messages.js';
 import { clientHelloMessage } from '../common/signing.js';
@@ -90,6 +90,11 @@ export class ClientKeyCache {
     }
     return b.take(1, nowUs);
   }
+}
+
+/** A client's answer to replica `replica`'s challenge `nonce`: its key, proven by signing. */
+export function answerClientChallenge(clusterId: Uint8Array, signer: Signer, replica: ReplicaId, nonce: Uint8Array): ClientHelloMsg {
+  return { type: 'clientHello', key: signer.publicKey, nonce, sig: signer.sign(clientHelloMessage(clusterId, replica, nonce)) };
 }
 
 /**

@@ -9,6 +9,7 @@
  *   pompe process  order|exec|client <dir> [--plot f] [--json]   summarise client logs
  *   pompe bench    --conf <dir> --clients <n> --duration <s> ...  the benchmark client (client/benchCommand.ts)
  *   pompe dashboard --conf <dir> [--port p]                  a live page of every replica (server/dashboard/)
+ *   pompe flood    --conf <dir> --kind valid|junk|fresh --duration <s>   a flooding client (client/floodCommand.ts)
  *
  * Every command has --help. Errors of the environment (a missing file, a port in use) print one
  * line and exit 1; usage errors exit 2 (commander's convention is 1, so it is overridden).
@@ -22,6 +23,7 @@ import { toHex } from '../common/bytes.js';
 import { COMMIT_RULES, MIN_BFT_REPLICAS, type CommitRule } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { registerBenchCommand } from '../client/benchCommand.js';
+import { registerFloodCommand } from '../client/floodCommand.js';
 import { MAX_REPLICAS } from '../common/limits.js';
 import { ConfError } from './conf.js';
 import { BYZANTINE_KINDS, type ByzantineKind } from './faultInjection.js';
@@ -289,6 +291,7 @@ export function buildProgram(): Command {
   // ---------------------------------------------------------------------------------------------
   // `pompe bench`: the benchmark client, registered by its own module (client/benchCommand.ts).
   registerBenchCommand(program);
+  registerFloodCommand(program);
   // ---------------------------------------------------------------------------------------------
   // `pompe dashboard`: the cluster's live page (server/dashboard/command.ts).
   registerDashboardCommand(program);

@@ -30,7 +30,7 @@ export interface MetricsSource {
 
 export type InputKind = ReplicaInput['kind'];
 /** Every input kind, each with its step histogram (the Record makes a new kind a compile error here). */
-const INPUT_KINDS = Object.keys({ start: 0, peer: 0, client: 0, clientClosed: 0, tick: 0, timeoutNow: 0 } satisfies Record<InputKind, 0>) as InputKind[];
+const INPUT_KINDS = Object.keys({ start: 0, peer: 0, clientAuthenticated: 0, client: 0, clientClosed: 0, tick: 0, timeoutNow: 0 } satisfies Record<InputKind, 0>) as InputKind[];
 
 export class ReplicaMetrics {
   readonly registry = new Registry();

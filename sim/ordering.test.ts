@@ -88,9 +88,10 @@ describe.each(RULES)('full simulation, %s, all faults', (rule) => {
 });
 
 describe('full simulation with real Ed25519', () => {
+  // Real signatures on every batch, thin command and certificate of a whole run: the slowest test.
   it('n=4 2-chain, mixed clients, seed 201, all faults', () => {
     expectHealthy(run(4, '2-chain', 'mixed', 201, ALL, 'ed25519'));
-  });
+  }, 180_000);
 });
 
 /** What proves a fault kind was played, beyond the run being healthy. */
@@ -132,9 +133,10 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
   // Every correct replica refused what was sent in another client's name (phase 1).
   if (kind === 'impersonatingClient' || kind === 'impersonatingReplica') expect(r.refusalsSent.badSignature ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'flooder') {
-    // The flood outgrew one connection's bound, and the store still held less than bound + honest.
+    // The flood outgrew one connection's bound; its key's budget refused the excess (admission
+    // control, ordering/admission.ts) or the store filled to the bound; it held less than the flood.
     expect(r.floodBatches, ctx).toBeGreaterThan(MAX_PENDING_BATCHES_PER_CONNECTION);
-    expect(r.maxPendingBatches, ctx).toBeGreaterThanOrEqual(MAX_PENDING_BATCHES_PER_CONNECTION);
+    expect((r.refusalsSent.overloaded ?? 0) > 0 || r.maxPendingBatches >= MAX_PENDING_BATCHES_PER_CONNECTION, ctx).toBe(true);
     expect(r.maxPendingBatches, ctx).toBeLessThan(r.floodBatches);
   }
 }

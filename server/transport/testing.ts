@@ -14,8 +14,8 @@ import { nodeCrypto } from '../../common/crypto/node.js';
 import type { Signer } from '../../common/crypto/types.js';
 import { replicaId, type ReplicaId } from '../../common/ids.js';
 import type { ErrorMsg, HelloChallengeMsg, Message } from '../../common/messages.js';
-import { clientHelloMessage, helloMessage } from '../../common/signing.js';
-import type { ClientIdentity } from '../../ordering/clientKeys.js';
+import { helloMessage } from '../../common/signing.js';
+import { answerClientChallenge, type ClientIdentity } from '../../ordering/clientKeys.js';
 import { makeClusterCertificates, type ClusterCertificates } from '../tlsCerts.js';
 import type { ServerBackendChoice } from './backendChoice.js';
 import type { TransportLimits } from './limits.js';
@@ -212,8 +212,7 @@ export class RawClient {
   /** Answers the replica's challenge as `signer`'s key (a client port's handshake); resolves once sent. */
   async authenticate(config: ClusterConfig, signer: Signer = testClientSigner()): Promise<void> {
     const [challenge] = await this.waitForMessage('helloChallenge');
-    const sig = signer.sign(clientHelloMessage(config.clusterId, challenge!.replica, challenge!.nonce));
-    this.send({ type: 'clientHello', key: signer.publicKey, nonce: challenge!.nonce, sig });
+    this.send(answerClientChallenge(config.clusterId, signer, challenge!.replica, challenge!.nonce));
   }
 
   /** Resolves once connected; rejects if the upgrade is refused (e.g. HTTP 429). */

@@ -14,7 +14,7 @@ import { nodeCrypto } from '../../common/crypto/node.js';
 import type { Signer } from '../../common/crypto/types.js';
 import type { ReplicaId } from '../../common/ids.js';
 import type { Message, ReplicaToCollectorMsg } from '../../common/messages.js';
-import { clientHelloMessage } from '../../common/signing.js';
+import { answerClientChallenge } from '../../ordering/clientKeys.js';
 import { Collector, type CollectorEvent, type CollectorOutput } from '../../ordering/collector.js';
 import { KvOp, encodeKvCommand } from '../../ordering/kvStore.js';
 
@@ -79,9 +79,7 @@ export class TestClient {
         // The replica's challenge: answer it with this client's key; the link is up from then on.
         const decoded = decodeMessage(frame, { replicaCount: this.config.n });
         if (!decoded.ok || decoded.value.type !== 'helloChallenge') return;
-        const { nonce } = decoded.value;
-        const sig = this.signer.sign(clientHelloMessage(this.config.clusterId, i as ReplicaId, nonce));
-        ws.send(encodeMessage({ type: 'clientHello', key: this.signer.publicKey, nonce, sig }));
+        ws.send(encodeMessage(answerClientChallenge(this.config.clusterId, this.signer, i as ReplicaId, decoded.value.nonce)));
         this.links[i] = ws;
         resolve();
       });
