@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeResults } from '../common/batch.js';
 import { formatClusterConfig, generateCluster, type ClusterConfig } from '../common/config.js';
+import { encodeMessage } from '../common/codec.js';
 import { nodeCrypto } from '../common/crypto/node.js';
+import { replicaId } from '../common/ids.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import { PompeClient, PompeClientError, type PompeClientOptions } from './client.js';
 import { batchResults, countStatuses } from './results.js';
@@ -58,6 +60,8 @@ describe('connect, options and close', () => {
     for (let i = 0; i < 3; i++) {
       const s = new WebSocketServer({ host: '127.0.0.1', port: 0 });
       await new Promise((resolve) => s.once('listening', resolve));
+      // A challenge, as a replica sends, then nothing.
+      s.on('connection', (ws) => ws.send(encodeMessage({ type: 'helloChallenge', replica: replicaId(i), nonce: new Uint8Array(32) })));
       servers.push(s);
     }
     const { config } = generateCluster({ n: 4, keySeed: 'silent' }, nodeCrypto);

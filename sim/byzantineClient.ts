@@ -197,15 +197,8 @@ export class PartialSequenceTap implements CollectorTap {
   }
 }
 
-export interface FloodOptions {
-  readonly id: number;
-  readonly world: World;
-  readonly config: ClusterConfig;
-  readonly crypto: CryptoBackend;
+export interface FloodOptions extends SendingClientOptions {
   readonly rng: Rng;
-  /** Proves the flooder's own key at every replica. */
-  readonly register: (node: number, publicKey: Uint8Array) => void;
-  readonly startAtUs: number;
   readonly stopAtUs: number;
   /** Batches to send in all, spread evenly over [startAtUs, stopAtUs). */
   readonly total: number;
@@ -214,28 +207,49 @@ export interface FloodOptions {
   readonly lifetimeUs: number;
 }
 
-/** Floods phase 1: tiny batches to every replica, validly signed with its own key, never
- *  sequenced; it ignores every reply. */
-export class FloodClient implements SimNode {
+export interface SendingClientOptions {
   readonly id: number;
-  private readonly signer: Signer;
-  private readonly sign: (body: Uint8Array) => Uint8Array;
-  private nonce = 0;
-  sent = 0;
+  readonly world: World;
+  readonly config: ClusterConfig;
+  readonly crypto: CryptoBackend;
+  readonly startAtUs: number;
+  /** Proves the node's own key at every replica. */
+  readonly register: (node: number, publicKey: Uint8Array) => void;
+}
 
-  constructor(private readonly opts: FloodOptions) {
-    this.id = opts.id;
-    this.signer = simClientSigner(opts.crypto, opts.id);
-    this.sign = batchSigner(opts.config.clusterId, opts.crypto, this.signer);
+/** What a Byzantine client node that only sends has: its own key (registered when it starts), a
+ *  batch signer for it, a nonce, and a first wake-up. Replies are of no interest to it. */
+abstract class SendingClient implements SimNode {
+  readonly id: number;
+  protected readonly signer: Signer;
+  protected readonly sign: (body: Uint8Array) => Uint8Array;
+  protected nonce = 0;
+
+  constructor(private readonly base: SendingClientOptions) {
+    this.id = base.id;
+    this.signer = simClientSigner(base.crypto, base.id);
+    this.sign = batchSigner(base.config.clusterId, base.crypto, this.signer);
   }
 
   start(): void {
-    this.opts.register(this.id, this.signer.publicKey);
-    this.opts.world.setWake(this.id, this.opts.startAtUs);
+    this.base.register(this.id, this.signer.publicKey);
+    this.base.world.setWake(this.id, this.base.startAtUs);
   }
 
   onDeliver(): void {
-    // Replies are of no interest: this client never sequences anything.
+    // It never sequences anything: refusals and timestamps alike are ignored.
+  }
+
+  abstract onWake(): void;
+}
+
+/** Floods phase 1: tiny batches to every replica, validly signed with its own key, never
+ *  sequenced; it ignores every reply. */
+export class FloodClient extends SendingClient {
+  sent = 0;
+
+  constructor(private readonly opts: FloodOptions) {
+    super(opts);
   }
 
   onWake(): void {
@@ -258,16 +272,10 @@ export class FloodClient implements SimNode {
   }
 }
 
-export interface ImpersonatorOptions {
-  readonly id: number;
-  readonly world: World;
-  readonly config: ClusterConfig;
-  readonly crypto: CryptoBackend;
+export interface ImpersonatorOptions extends SendingClientOptions {
   readonly rng: Rng;
-  readonly register: (node: number, publicKey: Uint8Array) => void;
   /** Public keys of the clients it acts against (correct clients of the run). */
   readonly victims: readonly Uint8Array[];
-  readonly startAtUs: number;
   readonly stopAtUs: number;
   readonly intervalUs: number;
   readonly batchLifetimeUs: number;
@@ -279,25 +287,9 @@ export interface ImpersonatorOptions {
 const IMPERSONATED_SEQS: readonly number[] = [1, 2, 3, 4, 5, 2 ** 50, 2 ** 50 + 1];
 
 /** Acts in correct clients' names with the only key it has, its own (see the module comment). */
-export class ImpersonatorClient implements SimNode {
-  readonly id: number;
-  private readonly signer: Signer;
-  private readonly sign: (body: Uint8Array) => Uint8Array;
-  private nonce = 0;
-
+export class ImpersonatorClient extends SendingClient {
   constructor(private readonly opts: ImpersonatorOptions) {
-    this.id = opts.id;
-    this.signer = simClientSigner(opts.crypto, opts.id);
-    this.sign = batchSigner(opts.config.clusterId, opts.crypto, this.signer);
-  }
-
-  start(): void {
-    this.opts.register(this.id, this.signer.publicKey);
-    this.opts.world.setWake(this.id, this.opts.startAtUs);
-  }
-
-  onDeliver(): void {
-    // Refusals are all it can get.
+    super(opts);
   }
 
   onWake(): void {
