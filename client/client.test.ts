@@ -10,7 +10,7 @@ import { nodeCrypto } from '../common/crypto/node.js';
 import { replicaId } from '../common/ids.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import { PompeClient, PompeClientError, type PompeClientOptions } from './client.js';
-import { batchResults, countStatuses } from './results.js';
+import { batchResults, countStatuses, emptyStatusCounts } from './results.js';
 import { ReplicaHarness } from './testReplicaHarness.js';
 
 const text = new TextEncoder();
@@ -362,11 +362,11 @@ describe('results', () => {
     ]);
     const malformed = encodeResults([Uint8Array.of(2)]);
     expect(batchResults(malformed, 4).map((r) => r.status)).toEqual(['malformed', 'malformed', 'malformed', 'malformed']);
-    const counts = { executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0, notRun: 0 };
+    const counts = emptyStatusCounts();
     expect(batchResults(encodeResults([Uint8Array.of(3)]), 1).map((r) => r.status)).toEqual(['resultTooLarge']);
     countStatuses(blob, 3, counts);
     countStatuses(malformed, 4, counts);
     countStatuses(new Uint8Array(2), 5, counts);
-    expect(counts).toEqual({ executed: 2, duplicate: 1, malformed: 9, resultTooLarge: 0, notRun: 0 });
+    expect(counts).toEqual({ ...emptyStatusCounts(), executed: 2, duplicate: 1, malformed: 9 });
   });
 });

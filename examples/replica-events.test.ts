@@ -13,7 +13,7 @@ describe('examples/replica-events', () => {
     const commands = log.executed.flatMap((e) => e.commands);
     // The six puts and the command after replica 3 left, each once, all executed.
     expect(commands).toHaveLength(7);
-    expect(new Set(commands.map((c) => `${c.clientId}/${c.seq}`)).size).toBe(7);
+    expect(new Set(commands.map((c) => `${c.clientKey}/${c.seq}`)).size).toBe(7);
     expect(commands.map((c) => c.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     // The kv store's last command was not a kv command: it executes, and the store answers an error byte.
     expect(commands.every((c) => c.status === 'executed')).toBe(true);

@@ -32,7 +32,7 @@ export async function runEventsExample(puts: number, print: (line: string) => vo
   events.on('committed', (e) => log.committed.push(e));
   events.on('executed', (e) => {
     log.executed.push(e);
-    for (const c of e.commands) print(`executed at position ${e.position}: client ${c.clientId} seq ${c.seq} → ${c.status}`);
+    for (const c of e.commands) print(`executed at position ${e.position}: client ${c.clientKey.slice(0, 8)} seq ${c.seq} → ${c.status}`);
   });
   events.on('viewChange', (e) => log.viewChanges.push(e));
   events.on('peer', (e) => {

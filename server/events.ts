@@ -26,9 +26,10 @@ export interface CommittedEvent {
 }
 
 export interface ExecutedCommand {
-  readonly clientId: number;
+  /** The client's public key, hex: its identity. */
+  readonly clientKey: string;
   readonly seq: number;
-  /** executed, or duplicate (skipped: the same (clientId, seq) executed before), … */
+  /** executed, or duplicate (skipped: the same (clientKey, seq) executed before), … */
   readonly status: CommandStatus;
   /** What the state machine returned (empty unless status is 'executed'). */
   readonly result: Uint8Array;
@@ -42,7 +43,8 @@ export interface ExecutedEvent {
   /** The batch's agreed timestamp, µs. */
   readonly ts: number;
   readonly blockHeight: number;
-  readonly collectorId: number;
+  /** The batch's collector key, hex: the client's (direct mode) or the gateway replica's. */
+  readonly collectorKey: string;
   /** In batch order. Empty for a malformed batch (it executes as one refusal). */
   readonly commands: readonly ExecutedCommand[];
   readonly malformed: boolean;

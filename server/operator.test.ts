@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { nodeCrypto } from '../common/crypto/node.js';
-import { MAX_REPLICAS } from '../common/limits.js';
+import { toHex } from '../common/bytes.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import { freePortRange } from './freePorts.js';
 import { PompeClient } from '../client/client.js';
@@ -16,6 +16,9 @@ import type { ServerLogger } from './logging.js';
 import { startReplica, type RunningReplica } from './replica.js';
 import { tempDir } from './store/testFixtures.js';
 import { packageVersion } from './version.js';
+
+/** The test's client: one key, so the events can be checked against it. */
+const CLIENT_KEY = nodeCrypto.generateKeyPair();
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -35,7 +38,7 @@ async function devReplica(): Promise<{ replica: RunningReplica; dir: string; url
 }
 
 async function submitSome(dir: string, count: number): Promise<void> {
-  const client = await PompeClient.connect({ confDir: dir, clientId: MAX_REPLICAS + 7 });
+  const client = await PompeClient.connect({ confDir: dir, key: CLIENT_KEY });
   try {
     const text = new TextEncoder();
     await Promise.all(Array.from({ length: count }, (_, i) => client.submit(encodeKvCommand(KvOp.Put, text.encode(`k${i}`), text.encode(`v${i}`)))));
@@ -125,7 +128,7 @@ describe('replica events', () => {
     await new Promise((r) => setTimeout(r, 50));
     const commands = executed.flatMap((e) => e.commands.map((c) => ({ ...c, position: e.position })));
     expect(commands.map((c) => c.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
-    expect(commands.every((c) => c.clientId === MAX_REPLICAS + 7 && c.status === 'executed')).toBe(true);
+    expect(commands.every((c) => c.clientKey === toHex(CLIENT_KEY.publicKey) && c.status === 'executed')).toBe(true);
     // The kv store answers a put with an empty result; positions follow the executed sequence.
     expect(executed.map((e) => e.position)).toEqual([...executed.map((e) => e.position)].sort((a, b) => a - b));
     for (const e of executed) {

@@ -85,7 +85,7 @@ function executedEvent(e: ExecutionRecord, digest: string, atUs: number) {
   const commands: ExecutedCommand[] = [];
   if (decoded.ok) {
     const results = batchResults(e.results, decoded.value.length);
-    decoded.value.forEach((c, i) => commands.push({ clientId: c.clientId, seq: c.seq, status: results[i]!.status, result: results[i]!.result }));
+    decoded.value.forEach((c, i) => commands.push({ clientKey: toHex(c.clientKey), seq: c.seq, status: results[i]!.status, result: results[i]!.result }));
   }
-  return { position: e.position, digest, ts: e.ts, blockHeight: e.blockHeight, collectorId: e.collectorId, commands, malformed: !decoded.ok, atUs };
+  return { position: e.position, digest, ts: e.ts, blockHeight: e.blockHeight, collectorKey: e.collectorKey, commands, malformed: !decoded.ok, atUs };
 }

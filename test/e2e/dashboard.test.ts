@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { MAX_REPLICAS } from '../../common/limits.js';
 import { encodeKvCommand, KvOp } from '../../ordering/kvStore.js';
 import { PompeClient } from '../../client/client.js';
 import { serveBrowserExample, type BrowserExample } from '../../examples/browser-client.js';
@@ -59,7 +58,7 @@ class Load {
   }
 
   static async start(): Promise<Load> {
-    return new Load(await PompeClient.connect({ config: cluster.config, clientId: MAX_REPLICAS + 11, timeoutMs: 20_000 }));
+    return new Load(await PompeClient.connect({ config: cluster.config, timeoutMs: 20_000 }));
   }
 
   async stop(): Promise<void> {
