@@ -17,7 +17,7 @@ import { ReplicaHarness } from './testReplicaHarness.js';
 import { wsTransport } from './wsTransport.js';
 
 const LATENCY_LINE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} \[pompe info\] \d+\.\d{6}$/;
-const DETAIL_LINE = /^(\d+) (\d+) ([0-9a-f]{64}|-) (\d+) (\d+|-) (\d+|-) (\d+|-) (\d+|-) (\d+|-) ([a-z_]+) (warmup|measured)$/;
+const DETAIL_LINE = /^([0-9a-f]{64}) (\d+) ([0-9a-f]{64}|-) (\d+) (\d+|-) (\d+|-) (\d+|-) (\d+|-) (\d+|-) ([a-z_]+) (warmup|measured)$/;
 
 let harness: ReplicaHarness | null = null;
 let dir: string;
@@ -119,9 +119,10 @@ async function checkLogs(summary: BenchSummary, index: number): Promise<LogCheck
   });
   const counts = summary.logs.find((l) => l.index === index)!;
   expect(counts).toEqual({ index, orderLines: order.length, execLines: exec.length, detailLines: details.length });
-  // Every command offered has a detail line: one client, sequence numbers 1, 2, 3, … each once.
+  // Every command offered has a detail line: one client (its key), each sequence number once.
+  // Clients that share sockets share a key, and number their commands from one counter.
   expect(new Set(details.map((d) => d.client)).size).toBeLessThanOrEqual(1);
-  expect(details.map((d) => d.seq).sort((a, b) => a - b)).toEqual(details.map((_, i) => i + 1));
+  expect(new Set(details.map((d) => d.seq)).size).toBe(details.length);
   // Every measured command that executed has an exec line; each was ordered first (if seen).
   expect(details.filter((d) => d.measured && EXECUTED_OUTCOMES.has(d.outcome))).toHaveLength(exec.length);
   if (summary.orderUnobserved === 0) expect(order.length).toBeGreaterThanOrEqual(exec.length);
