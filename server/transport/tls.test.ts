@@ -6,11 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { decodeMessage, encodeMessage } from '../../common/codec.js';
 import { replicaId } from '../../common/ids.js';
-import type { Message } from '../../common/messages.js';
+import type { HelloChallengeMsg, Message } from '../../common/messages.js';
+import { answerClientChallenge } from '../../ordering/clientKeys.js';
 import { wsTransport } from '../../client/wsTransport.js';
 import { replicaUrl } from '../../client/transport.js';
 import { loadedUws } from './uws.js';
-import { commandMsg, startTestCluster, testCertificates, waitUntil, type TestCertificates, type TestCluster } from './testing.js';
+import { commandMsg, startTestCluster, testCertificates, testClientSigner, waitUntil, type TestCertificates, type TestCluster } from './testing.js';
 import { Transport } from './transport.js';
 
 let certs: TestCertificates;
@@ -64,6 +65,10 @@ describe.each(backends)('TLS on the %s backend', (serverBackend) => {
     const port = c.cluster.config.replicas[0]!.clientPort;
     const good = await clientConnect(replicaUrl('127.0.0.1', port, true), certs.caPem);
     expect(good.opened).toBe(true);
+    // The client port's handshake first: answer the challenge with a client key.
+    await waitUntil(() => good.frames.some((m) => m.type === 'helloChallenge'), 'the challenge over TLS');
+    const challenge = good.frames.find((m) => m.type === 'helloChallenge') as HelloChallengeMsg;
+    good.socket.send(encodeMessage(answerClientChallenge(c.cluster.config.clusterId, testClientSigner(), challenge.replica, challenge.nonce)));
     good.socket.send(encodeMessage(commandMsg(3)));
     await waitUntil(() => c.inboxes[0]!.client.length === 1, 'the command over TLS');
     good.socket.close();
