@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Admission, CLIENT_BATCH_BYTES_PER_SECOND, CLIENT_BATCHES_PER_SECOND, GATEWAY_BATCHES_PER_SECOND, THIN_COMMANDS_PER_SECOND_PER_CLIENT } from './admission.js';
+import { Admission, CLIENT_BATCH_BYTES_PER_SECOND, DEFAULT_ADMISSION_LIMITS, CLIENT_BATCHES_PER_SECOND, GATEWAY_BATCHES_PER_SECOND, THIN_COMMANDS_PER_SECOND_PER_CLIENT } from './admission.js';
 
 describe('Admission', () => {
   it('gives each key a second’s burst of batches, then its rate, without touching other keys', () => {
@@ -25,6 +25,16 @@ describe('Admission', () => {
     let gateway = 0;
     while (a.admitBatch('replica', 10, 0, true)) gateway++;
     expect(gateway).toBe(GATEWAY_BATCHES_PER_SECOND);
+    let commands = 0;
+    while (a.admitCommand('thin', 0)) commands++;
+    expect(commands).toBe(THIN_COMMANDS_PER_SECOND_PER_CLIENT);
+  });
+
+  it('takes other limits (a simulation modelling a larger per-key budget)', () => {
+    const a = new Admission({ ...DEFAULT_ADMISSION_LIMITS, clientBatchesPerSecond: 1_000 });
+    let batches = 0;
+    while (a.admitBatch('client', 10, 0)) batches++;
+    expect(batches).toBe(1_000);
     let commands = 0;
     while (a.admitCommand('thin', 0)) commands++;
     expect(commands).toBe(THIN_COMMANDS_PER_SECOND_PER_CLIENT);

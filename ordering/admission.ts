@@ -31,6 +31,21 @@ export const THIN_COMMANDS_PER_SECOND_PER_CLIENT = 2_000;
  *  bucket anyway, so forgetting the least recently used one loses nothing. */
 export const MAX_BUDGETED_KEYS = 65_536;
 
+/** Per-key rates (per second; each bucket holds one second's worth). */
+export interface AdmissionLimits {
+  readonly clientBatchesPerSecond: number;
+  readonly batchBytesPerSecond: number;
+  readonly gatewayBatchesPerSecond: number;
+  readonly thinCommandsPerSecond: number;
+}
+
+export const DEFAULT_ADMISSION_LIMITS: AdmissionLimits = {
+  clientBatchesPerSecond: CLIENT_BATCHES_PER_SECOND,
+  batchBytesPerSecond: CLIENT_BATCH_BYTES_PER_SECOND,
+  gatewayBatchesPerSecond: GATEWAY_BATCHES_PER_SECOND,
+  thinCommandsPerSecond: THIN_COMMANDS_PER_SECOND_PER_CLIENT,
+};
+
 interface Budget {
   readonly batches: TokenBucket;
   readonly bytes: TokenBucket;
@@ -42,6 +57,10 @@ export class Admission {
   /** Requests refused for a spent budget, by kind. */
   refusedBatches = 0;
   refusedCommands = 0;
+
+  /** `limits` other than the defaults: for simulations that model a deployment with larger
+   *  budgets (an attack the default budgets would stop before it lands). */
+  constructor(private readonly limits: AdmissionLimits = DEFAULT_ADMISSION_LIMITS) {}
 
   /** May `key` (hex) have a batch of `bytes` stamped now (`gateway`: a peer replica's gateway
    *  batch)? Spends its budget if so. */
@@ -71,11 +90,9 @@ export class Admission {
       this.budgets.delete(key);
     } else {
       b = {
-        batches: gateway
-          ? new TokenBucket(GATEWAY_BATCHES_PER_SECOND, GATEWAY_BATCHES_PER_SECOND, nowUs)
-          : new TokenBucket(CLIENT_BATCHES_PER_SECOND, CLIENT_BATCHES_PER_SECOND, nowUs),
-        bytes: new TokenBucket(CLIENT_BATCH_BYTES_PER_SECOND, CLIENT_BATCH_BYTES_PER_SECOND, nowUs),
-        commands: new TokenBucket(THIN_COMMANDS_PER_SECOND_PER_CLIENT, THIN_COMMANDS_PER_SECOND_PER_CLIENT, nowUs),
+        batches: gateway ? bucket(this.limits.gatewayBatchesPerSecond, nowUs) : bucket(this.limits.clientBatchesPerSecond, nowUs),
+        bytes: bucket(this.limits.batchBytesPerSecond, nowUs),
+        commands: bucket(this.limits.thinCommandsPerSecond, nowUs),
       };
       if (this.budgets.size >= MAX_BUDGETED_KEYS) this.budgets.delete(this.budgets.keys().next().value as string);
     }
@@ -83,3 +100,6 @@ export class Admission {
     return b;
   }
 }
+
+/** A bucket holding one second's worth at `perSecond`. */
+const bucket = (perSecond: number, nowUs: number): TokenBucket => new TokenBucket(perSecond, perSecond, nowUs);

@@ -75,7 +75,7 @@ export class ReplicaCore {
   private readonly gateway: GatewayHost;
   private readonly clients: ClientRegistry;
   private readonly clientKeys: ClientKeyCache;
-  private readonly admission = new Admission();
+  private readonly admission: Admission;
   /** Each replica's key (hex): the collector key of its gateway batches. */
   private readonly replicaByKey: ReadonlyMap<string, ReplicaId>;
   readonly consensus: HotStuff;
@@ -110,6 +110,7 @@ export class ReplicaCore {
     const ocs = new OcVerifier(config, crypto);
     this.clients = new ClientRegistry(config);
     this.clientKeys = new ClientKeyCache(crypto);
+    this.admission = new Admission(opts.admissionLimits);
     this.replicaByKey = new Map(config.replicas.map((r) => [toHex(r.publicKey), r.id]));
     this.sequencer = new Sequencer(
       ctx,

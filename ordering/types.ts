@@ -9,6 +9,7 @@ import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
 import type { Message, OrderingCert, SealEntry } from '../common/messages.js';
 import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
+import type { AdmissionLimits } from './admission.js';
 import type { ClientIdentity } from './clientKeys.js';
 import type { StateMachine } from './stateMachine.js';
 
@@ -120,4 +121,7 @@ export interface ReplicaOptions {
   readonly recovered: { readonly consensus: RecoveredConsensus; readonly ordering: RecoveredOrdering };
   /** Gateway batching for thin clients; defaults suit a LAN. */
   readonly gateway?: { readonly maxBatchCommands: number; readonly maxDelayUs: number };
+  /** Per-key admission budgets; the defaults (ordering/admission.ts) unless a simulation models
+   *  another deployment. */
+  readonly admissionLimits?: AdmissionLimits;
 }

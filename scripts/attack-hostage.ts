@@ -6,7 +6,10 @@
  * stores with junk on the same connection (a connection over its pending bound loses its own
  * oldest batch). A protocol that lets such a batch into a block stalls; pompe-ts must keep
  * committing. The junk takes a replica a few hundred ms to stamp: the attack lands where that is
- * less than Δ (a WAN setting; on loopback, run the cluster with a large --delta-us).
+ * less than Δ (a WAN setting; on loopback, run the cluster with a large --delta-us). The attacker
+ * is one client key (fresh each run, proved to every replica); since admission control (issue 12)
+ * a replica stamps at most CLIENT_BATCHES_PER_SECOND of one key's batches a second and refuses the
+ * rest `overloaded`, which stops the eviction: the summary counts the junk refused.
  *
  *   node dist/scripts/attack-hostage.js --conf <dir> --accomplice 3 [--every-ms 3000] [--duration 30]
  *
@@ -15,7 +18,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { WebSocket } from 'ws';
-import { encodeBatch } from '../common/batch.js';
+import { BatchMode, encodeBatch } from '../common/batch.js';
+import { batchSigner } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import { decodeMessage, encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
@@ -23,6 +27,7 @@ import { nodeCrypto } from '../common/crypto/node.js';
 import type { ReplicaId } from '../common/ids.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
 import type { Message, OrderingCert, SignedTimestamp } from '../common/messages.js';
+import { answerClientChallenge } from '../ordering/clientKeys.js';
 import { loadClusterConfig } from '../client/nodeDefaults.js';
 import { isEntryPoint } from '../client/entryPoint.js';
 
@@ -31,8 +36,6 @@ const JUNK_EXCESS = 16;
 /** Batches live long (a minute; replicas refuse more than MAX_BATCH_LIFETIME_US): only the pending
  *  bound removes them meanwhile. */
 const LIFETIME_US = 60_000_000;
-/** Collector id of the attacker's batches (ids below MAX_REPLICAS belong to replicas). */
-const ATTACKER_COLLECTOR_ID = 9_999_999;
 /** How long to wait for one step of an attack (stamps, the junk's stamps, the accomplice's ack). */
 const STEP_TIMEOUT_MS = 20_000;
 
@@ -40,6 +43,8 @@ export interface HostageStats {
   planted: number;
   failed: number;
   junkBatches: number;
+  /** Junk the other replicas refused, by reason (overloaded: over the key's admission budget). */
+  junkRefused: Record<string, number>;
 }
 
 interface Link {
@@ -52,26 +57,37 @@ export async function runHostageAttack(opts: { config: ClusterConfig; accomplice
   const { config, accomplice } = opts;
   const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const waiters = new Set<(from: ReplicaId, msg: Message) => void>();
+  const signer = nodeCrypto.signer(nodeCrypto.generateKeyPair().secretKey);
+  const sign = batchSigner(config.clusterId, nodeCrypto, signer);
+  // A link is usable once the replica's challenge is answered with the attacker's key.
   const links: Link[] = await Promise.all(
     config.replicas.map(
       (r, i) =>
         new Promise<Link>((resolve, reject) => {
           const ws = new WebSocket(`ws://${r.host}:${r.clientPort}`, { maxPayload: 64 * 1024 * 1024 });
           ws.binaryType = 'nodebuffer';
-          ws.once('open', () => resolve({ ws, replica: i as ReplicaId }));
           ws.once('error', reject);
           ws.on('message', (data: Buffer) => {
             const decoded = decodeMessage(new Uint8Array(data), { replicaCount: config.n });
-            if (decoded.ok) for (const w of waiters) w(i as ReplicaId, decoded.value);
+            if (!decoded.ok) return;
+            if (decoded.value.type === 'helloChallenge') {
+              ws.send(encodeMessage(answerClientChallenge(config.clusterId, signer, i as ReplicaId, decoded.value.nonce)));
+              resolve({ ws, replica: i as ReplicaId });
+              return;
+            }
+            for (const w of waiters) w(i as ReplicaId, decoded.value);
           });
         }),
     ),
   );
-  const stats: HostageStats = { planted: 0, failed: 0, junkBatches: 0 };
+  const stats: HostageStats = { planted: 0, failed: 0, junkBatches: 0, junkRefused: {} };
   let nonce = 0;
   const nowUs = (): number => Date.now() * 1000;
   const newBatch = (): Uint8Array =>
-    encodeBatch({ collectorId: ATTACKER_COLLECTOR_ID, nonce: nonce++, expiresAtUs: nowUs() + LIFETIME_US, commands: [{ clientId: ATTACKER_COLLECTOR_ID, seq: nonce, payload: Uint8Array.of(nonce & 0xff) }] });
+    encodeBatch(
+      { mode: BatchMode.Direct, collectorKey: signer.publicKey, nonce: nonce++, expiresAtUs: nowUs() + LIFETIME_US, commands: [{ seq: nonce, payload: Uint8Array.of(nonce & 0xff) }] },
+      sign,
+    );
   /** Waits until `done` says so for the messages arriving (or the step times out). */
   const until = (done: (from: ReplicaId, msg: Message) => boolean): Promise<boolean> =>
     new Promise((resolve) => {
@@ -127,8 +143,10 @@ export async function runHostageAttack(opts: { config: ClusterConfig; accomplice
       // can still serve it.
       const junkPerReplica = MAX_PENDING_BATCHES_PER_CONNECTION + JUNK_EXCESS;
       const junkAnswers = new Map<ReplicaId, number>();
+      const refusedBefore = Object.values(stats.junkRefused).reduce((a, b) => a + b, 0);
       const evicted = until((from, msg) => {
         if (from !== accomplice && (msg.type === 'tsReply' || msg.type === 'refused')) junkAnswers.set(from, (junkAnswers.get(from) ?? 0) + 1);
+        if (from !== accomplice && msg.type === 'refused') stats.junkRefused[msg.reason] = (stats.junkRefused[msg.reason] ?? 0) + 1;
         return others.every((l) => (junkAnswers.get(l.replica) ?? 0) >= junkPerReplica);
       });
       const floodStarted = Date.now();
@@ -141,9 +159,11 @@ export async function runHostageAttack(opts: { config: ClusterConfig; accomplice
       const floodMs = Date.now() - floodStarted;
       stats.planted++;
       const deltaMs = config.protocol.deltaUs / 1000;
+      const refused = Object.values(stats.junkRefused).reduce((a, b) => a + b, 0) - refusedBefore;
       log(
         `hostage ${key.slice(0, 12)} planted: acked by replica ${accomplice} only; ${junkPerReplica} junk batches to each other replica took ${floodMs} ms` +
-          (floodMs > deltaMs ? ` (more than Δ = ${deltaMs} ms: the others may have served it before it was evicted)` : ''),
+          (floodMs > deltaMs ? ` (more than Δ = ${deltaMs} ms: the others may have served it before it was evicted)` : '') +
+          (refused > 0 ? `; ${refused} junk answers were refusals (the others may still hold it)` : ''),
       );
     }
     await new Promise((r) => setTimeout(r, Math.max(0, opts.everyMs - (Date.now() - started))));
@@ -169,7 +189,12 @@ async function main(): Promise<void> {
   const o = program.opts<{ conf: string; accomplice: number; everyMs: number; duration: number }>();
   const config = await loadClusterConfig(o.conf, nodeCrypto);
   const stats = await runHostageAttack({ config, accomplice: o.accomplice as ReplicaId, everyMs: o.everyMs, durationMs: o.duration * 1000 });
-  process.stdout.write(`attack-hostage: ${stats.planted} planted, ${stats.failed} failed, ${stats.junkBatches} junk batches to each other replica\n`);
+  const refused = Object.entries(stats.junkRefused).map(([reason, count]) => `${count} ${reason}`);
+  process.stdout.write(
+    `attack-hostage: ${stats.planted} planted, ${stats.failed} failed, ${stats.junkBatches} junk batches to each other replica` +
+      (refused.length > 0 ? ` (refused: ${refused.join(', ')})` : '') +
+      '\n',
+  );
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -8,22 +8,27 @@
  *    loses its own oldest), and sequences it at the Byzantine replica only. That replica acks it
  *    and lists it in its seals, claims a frontier far beyond the clock so leaders prefer its seal,
  *    times out every view at once, and never serves the batch's bytes. The cluster must keep
- *    committing and executing honest batches, and no fetch may live forever.
+ *    committing and executing honest batches, and no fetch may live forever. The default
+ *    admission budgets stop this eviction (a key may have 250 batches a second stamped, far fewer
+ *    than a pending bound within Δ), so these runs model a deployment with a larger per-key
+ *    budget (HOSTAGE_ADMISSION_LIMITS): the attack must still land, to test what it would break.
  *  - expiryCoalition: correct replicas restart now and then (their timestamps then come from a
  *    durable reservation ahead of their clock); the client submits short-lived batches, gathers all
  *    n timestamps and picks the q with the highest median, the Byzantine replica stamping just
  *    past the expiry. If a median past the expiry is possible, the client sequences it and the
  *    replica lists it in its seals. No batch may execute at a timestamp past its expiry.
  */
-import { encodeBatch, readBatchHeader } from '../common/batch.js';
+import { BatchMode, encodeBatch, readBatchHeader } from '../common/batch.js';
+import { batchSigner } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import { decodeSealAttachment, encodeSealAttachment } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend } from '../common/crypto/types.js';
+import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { ReplicaId, Slot } from '../common/ids.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
 import type { OrderingCert, SealAttachment, SealEntry, TsReplyMsg } from '../common/messages.js';
 import { timestampMessage } from '../common/signing.js';
+import { type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from '../ordering/admission.js';
 import { medianTimestamp, ocHash } from '../ordering/oc.js';
 import { compareEntries, signSeal } from '../ordering/seal.js';
 import { SlotClock } from '../ordering/slots.js';
@@ -62,6 +67,12 @@ const HOSTAGE_SPACING_US = 1_500_000;
 const JUNK_EXCESS = 16;
 /** Junk lives far beyond any run, so only the bound removes it. */
 const JUNK_LIFETIME_US = 100_000_000;
+/** Budgets of withholdCoalition runs: one second's worth of batches covers a hostage's junk, so
+ *  the eviction lands within Δ as it would under a budget that large. */
+export const HOSTAGE_ADMISSION_LIMITS: AdmissionLimits = {
+  ...DEFAULT_ADMISSION_LIMITS,
+  clientBatchesPerSecond: 2 * (MAX_PENDING_BATCHES_PER_CONNECTION + JUNK_EXCESS),
+};
 /** How long the expiry client waits for all n timestamps before choosing among those it has. */
 const GATHER_US = 60_000;
 
@@ -176,7 +187,11 @@ export class HostageTap implements CollectorTap {
   private readonly attacked = new Set<string>();
   private nextAttackUs: number;
   private junkNonce = 1_000_000_000;
+  private readonly sign: (body: Uint8Array) => Uint8Array;
   junkSent = 0;
+  /** Junk the correct replicas refused, by reason (overloaded: over the key's budget). */
+  readonly junkRefusals: Record<string, number> = {};
+  private readonly junkDigests = new Set<string>();
   /** Hostages the accomplice acked, and how it refused the others. */
   hostagesAcked = 0;
   readonly accompliceRefusals: Record<string, number> = {};
@@ -184,11 +199,14 @@ export class HostageTap implements CollectorTap {
   constructor(
     private readonly coalition: Coalition,
     private readonly config: ClusterConfig,
+    private readonly crypto: CryptoBackend,
     private readonly rng: Rng,
-    private readonly clientId: number,
+    /** The collector's own key: junk must come under the key its connection proved. */
+    private readonly signer: Signer,
     firstAttackUs: number,
   ) {
     this.nextAttackUs = firstAttackUs;
+    this.sign = batchSigner(config.clusterId, crypto, signer);
   }
 
   get hostages(): number {
@@ -216,6 +234,7 @@ export class HostageTap implements CollectorTap {
       if (msg.type === 'ack') this.hostagesAcked++;
       else this.accompliceRefusals[msg.reason] = (this.accompliceRefusals[msg.reason] ?? 0) + 1;
     }
+    if (msg.type === 'refused' && this.junkDigests.has(toHex(msg.digest))) this.junkRefusals[msg.reason] = (this.junkRefusals[msg.reason] ?? 0) + 1;
     return [reply];
   }
 
@@ -233,12 +252,11 @@ export class HostageTap implements CollectorTap {
     const count = MAX_PENDING_BATCHES_PER_CONNECTION + JUNK_EXCESS;
     for (let i = 0; i < count; i++) {
       const nonce = this.junkNonce++;
-      const batch = encodeBatch({
-        collectorId: this.clientId,
-        nonce,
-        expiresAtUs: nowUs + JUNK_LIFETIME_US,
-        commands: [{ clientId: this.clientId, seq: nonce, payload: this.rng.bytes(4) }],
-      });
+      const batch = encodeBatch(
+        { mode: BatchMode.Direct, collectorKey: this.signer.publicKey, nonce, expiresAtUs: nowUs + JUNK_LIFETIME_US, commands: [{ seq: nonce, payload: this.rng.bytes(4) }] },
+        this.sign,
+      );
+      this.junkDigests.add(toHex(this.crypto.sha256(batch)));
       for (let r = 0; r < this.config.n; r++) {
         if (!this.coalition.replicas.includes(r as ReplicaId)) out.push({ to: r as ReplicaId, msg: { type: 'submit', batch } });
       }

@@ -6,9 +6,8 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, ImpersonatorClient, MedianPickerTap, PartialSequenceTap } from './byzantineClient.js';
-import { ClientNode, type ClientMode, type ClientRecord, type CollectorTap } from './clientNode.js';
+import { ClientNode, simClientSigner, type ClientMode, type ClientRecord, type CollectorTap } from './clientNode.js';
 import { type Coalition, type CoalitionKind, ExpiryStretchTap, HostageTap } from './coalitions.js';
 import type { OrderingChecker } from './orderingChecker.js';
 import type { Rng } from './rng.js';
@@ -202,7 +201,7 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
     const id = o.firstId + o.plan.correct + o.plan.byzantine.length;
     let node: ClientNode;
     if (coalition.kind === 'withholdCoalition') {
-      const tap = new HostageTap(coalition, o.config, o.rng.fork(), MAX_REPLICAS + id, o.rng.int(500_000, 1_500_000));
+      const tap = new HostageTap(coalition, o.config, o.crypto, o.rng.fork(), simClientSigner(o.crypto, id), o.rng.int(500_000, 1_500_000));
       hostageTaps.push(tap);
       node = base(id, 'direct', { tap });
     } else {

@@ -12,7 +12,7 @@ import type { CommitRule } from '../consensus/types.js';
 import { SignatureAudit } from './audit.js';
 import { BYZANTINE_CLIENT_KINDS } from './byzantineClient.js';
 import { ClientNode } from './clientNode.js';
-import { Coalition, COALITION_KINDS, coalitionBehaviour, type CoalitionKind } from './coalitions.js';
+import { Coalition, COALITION_KINDS, coalitionBehaviour, type CoalitionKind, HOSTAGE_ADMISSION_LIMITS } from './coalitions.js';
 import { createFastCrypto } from './fastCrypto.js';
 import { NETWORK_FAULTS } from './faults.js';
 import { LEADER_ATTACK_KINDS } from './leaderAttacks.js';
@@ -208,11 +208,13 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
       observer,
       behaviour,
       writeLatencyUs: () => (writes.chance(WRITE_SLOW_CHANCE) ? writes.int(...WRITE_SLOW_US) : writes.int(...WRITE_LATENCY_US)),
+      ...(coalitionKind === 'withholdCoalition' ? { admissionLimits: HOSTAGE_ADMISSION_LIMITS } : {}),
     });
     replicas.push(node);
     world.add(node);
   }
   if (behaviourNames.length > 0) scenario.push(`byzantine: ${behaviourNames.join(', ')}`);
+  if (coalitionKind === 'withholdCoalition') scenario.push(`admission: ${HOSTAGE_ADMISSION_LIMITS.clientBatchesPerSecond} batches a second per key (the default would stop the hostage's eviction)`);
 
   const stopAtUs = endUs - DRAIN_US;
   const clients = createClients({
@@ -265,6 +267,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     count('withholdCoalition:hostages', tap.hostages);
     count('withholdCoalition:junk', tap.junkSent);
     count('withholdCoalition:hostagesAcked', tap.hostagesAcked);
+    for (const [reason, v] of Object.entries(tap.junkRefusals)) count(`withholdCoalition:junk-${reason}`, v);
     for (const [reason, v] of Object.entries(tap.accompliceRefusals)) count(`withholdCoalition:accomplice-${reason}`, v);
   }
   for (const tap of clients.stretchTaps) count('expiryCoalition:stretchedOcs', tap.stretched);

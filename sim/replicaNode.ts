@@ -19,6 +19,7 @@ import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import type { ClientIdentity } from '../ordering/clientKeys.js';
+import type { AdmissionLimits } from '../ordering/admission.js';
 import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
@@ -60,6 +61,8 @@ export interface ReplicaNodeOptions {
   readonly behaviour: ReplicaBehaviour | null;
   /** How long the next write group takes to become durable (µs); omitted: writes are instant. */
   readonly writeLatencyUs?: () => number;
+  /** Admission budgets other than the defaults (see sim/coalitions.ts, withholdCoalition). */
+  readonly admissionLimits?: AdmissionLimits;
 }
 
 interface InFlightWrite {
@@ -124,6 +127,7 @@ export class ReplicaNode implements SimNode {
       signer: this.opts.signer,
       stateMachine: new KvStore(),
       recovered: this.storage.loadSync(),
+      ...(this.opts.admissionLimits === undefined ? {} : { admissionLimits: this.opts.admissionLimits }),
     });
     const chain = this.storage.committedChainSync();
     // What the replay executes is checked like any execution: a batch committed but not yet

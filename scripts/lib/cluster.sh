@@ -26,10 +26,11 @@ cluster_start() {
   # shellcheck disable=SC2086
   node dist/server/cli.js gen-conf --replicas "$replicas" --hosts 127.0.0.1 --base-peer-port 41000 --base-client-port 42000 \
     --base-http-port 43000 --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
-  local byz_id="${BENCH_BYZANTINE%%:*}" byz_kind="${BENCH_BYZANTINE#*:}" extra
+  local byz="${BENCH_BYZANTINE:-}" extra
+  local byz_id="${byz%%:*}" byz_kind="${byz#*:}"
   for ((i = 0; i < replicas; i++)); do
     extra=()
-    [ -n "${BENCH_BYZANTINE:-}" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
+    [ -n "$byz" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
     node dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
       --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
     pids+=($!)

@@ -5,6 +5,10 @@
  * replicas' pending stores, only replica 3 holds. Under the protocol before the fix the committed
  * range stopped at the first hostage; now honest commands keep executing and the committed range
  * runs past every hostage. (Throughput under the attack is measured by scripts/bench-attack.sh.)
+ * Since admission control (issue 12) the other replicas refuse most of the junk (the attacker's
+ * key is over its budget), so few hostages are evicted: the test still holds the cluster to
+ * commit beside the withholding replica; the simulator's withholdCoalition runs, with a larger
+ * per-key budget, are what still plant hostages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicaId } from '../../common/ids.js';
@@ -25,7 +29,7 @@ describe('a withholding replica and a hostage-planting client, on real processes
     cluster = await TestCluster.create(4, ['--delta-us', '4000000']);
     for (let i = 0; i < 4; i++) cluster.start(i, i === ACCOMPLICE ? ['--byzantine', 'withhold'] : []);
     await Promise.all([0, 1, 2, 3].map((i) => cluster.waitUp(i, 60_000)));
-    client = new TestClient(cluster.config, 5_000);
+    client = new TestClient(cluster.config);
     await client.connect();
   }, 120_000);
 
