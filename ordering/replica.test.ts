@@ -25,8 +25,8 @@ const NOW = 1_000_000;
 const CONN = 7;
 const SELF = 0;
 
-function started(at = NOW): ReplicaCore {
-  const core = newReplica(keys, SELF);
+function started(at = NOW, storage = new MemoryReplicaStorage()): ReplicaCore {
+  const core = newReplica(keys, SELF, { storage });
   core.step({ kind: 'start' }, at);
   // The transport's handshake: connection CONN proved it holds test client 0's key.
   const client = testClient();
@@ -68,8 +68,7 @@ describe('phase 1: timestamps', () => {
     const storage = new MemoryReplicaStorage();
     const reservedUntil = NOW + 200_000;
     storage.applySync([{ kind: 'tsReservation', untilUs: reservedUntil }]);
-    const core = newReplica(keys, SELF, { storage });
-    core.step({ kind: 'start' }, NOW);
+    const core = started(NOW, storage);
     const soon = freshBatch(NOW + 100_000);
     expect(refusal(ask(core, { type: 'submit', batch: soon.bytes }).reply).reason).toBe('expired');
     const later = freshBatch(reservedUntil + 100_000);
