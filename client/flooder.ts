@@ -73,6 +73,7 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
   let identities = 0;
   const sockets = new Set<Socket>();
   const startedMs = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const endMs = startedMs + o.durationS * 1000;
   let stopping = false;
   const payload = new Uint8Array(COMMAND_BYTES);
@@ -150,9 +151,12 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
   stopping = true;
   for (const s of sockets) s.ws.terminate();
   const seconds = (Date.now() - startedMs) / 1000;
+  // On one machine the flooder's CPU comes out of the replicas' cores: say how much it took.
+  const cpu = process.cpuUsage(cpuAtStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const summary: FloodSummary = { kind: o.kind, seconds, sent, identities, replies };
   o.out(
-    `flood ${o.kind}: sent ${sent} batches of ${o.batchSize} (${(sent / seconds).toFixed(0)}/s) over ${seconds.toFixed(1)} s from ${identities} identities; ` +
+    `flood ${o.kind}: sent ${sent} batches of ${o.batchSize} (${(sent / seconds).toFixed(0)}/s) over ${seconds.toFixed(1)} s from ${identities} identities, flooder cpu ${cpuSeconds.toFixed(1)} s; ` +
       `replies: ${Object.entries(replies).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   );
   return summary;

@@ -52,6 +52,7 @@ phase() {
   p99[$kind]="$(awk '/^exec latency/ {print $9; exit}' "$out")"
   flood_line[$kind]="$( [ "$kind" = none ] && echo "-" || tail -1 "$work/flood-$kind.txt")"
   echo "phase $kind: honest executed ${tput[$kind]} cmd/s, exec p50 ${p50[$kind]} ms, p99 ${p99[$kind]} ms"
+  echo "  honest $(grep -m1 '^client cpu' "$out" || echo 'client cpu: not reported')"
   [ "$kind" != none ] && echo "  ${flood_line[$kind]}"
   echo "  replicas:"
   rss_sampling_report "$work/rss-$kind.txt" | sed 's/^/  /'
