@@ -191,6 +191,11 @@ export class ReplicaCore {
     return out;
   }
 
+  /** Client connections whose key this replica holds (the transport's open, authenticated ones). */
+  get clientConnections(): number {
+    return this.clients.size;
+  }
+
   /**
    * Numbers the output's persist group and says how far persists must be durable before its sends
    * leave (ReplicaOutput.sendAfter), by what each message relies on: DURABLE_THROUGH_OWN ones on

@@ -16,6 +16,10 @@
  *    ahead, signed by itself (it holds no other key), and thin commands under the victim's key
  *    through the gateways. Every correct replica must refuse them; the victim's commands still
  *    execute, each once, as the victim wrote them.
+ *  - registrationFlooder: proves fresh keys on ever new connections and drops the older ones
+ *    (finding 4 of issue 11, as it stands once a connection proves one key: churn, not takeover).
+ *    Every correct replica must hold exactly the connections that are open — nothing leaks — and
+ *    correct clients keep their notices.
  * The first two are direct-mode ClientNodes with a CollectorTap; the flooder and the impersonator
  * are nodes of their own.
  */
@@ -34,7 +38,7 @@ import { simClientSigner, type CollectorTap, type ReplyIn, type SendOut } from '
 import type { Rng } from './rng.js';
 import type { SimNode, World } from './world.js';
 
-export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter', 'slotHog', 'impersonatingClient'] as const;
+export const BYZANTINE_CLIENT_KINDS = ['medianPicker', 'partialSequence', 'flooder', 'duplicateSubmitter', 'slotHog', 'impersonatingClient', 'registrationFlooder'] as const;
 export type ByzantineClientKind = (typeof BYZANTINE_CLIENT_KINDS)[number];
 
 interface Gathering {
@@ -309,6 +313,47 @@ export class ImpersonatorClient extends SendingClient {
     const own = signCommand(config.clusterId, crypto, this.signer, { seq, expiresAtUs, payload });
     world.send(this.id, rng.int(0, config.n - 1), encodeMessage({ type: 'command', ...own, clientKey: victim }));
     report('impersonatingClient:commands');
+    world.setWake(this.id, now + intervalUs);
+  }
+}
+
+export interface RegistrationFloodOptions extends SendingClientOptions {
+  readonly stopAtUs: number;
+  readonly intervalUs: number;
+  /** Fresh connections (each with a fresh key) it opens per wake-up. */
+  readonly perWake: number;
+  /** Connections it keeps open; older ones are closed as new ones come. */
+  readonly keep: number;
+  /** Where its connection numbers start: apart from every node's id. */
+  readonly firstConn: number;
+  readonly unregister: (conn: number) => void;
+  readonly report: (action: string) => void;
+}
+
+/** Opens connection after connection, each proving a fresh key, and closes the older ones. */
+export class RegistrationFlooder extends SendingClient {
+  private readonly open: number[] = [];
+  private nextConn: number;
+
+  constructor(private readonly opts: RegistrationFloodOptions) {
+    super(opts);
+    this.nextConn = opts.firstConn;
+  }
+
+  onWake(): void {
+    const { world, crypto, stopAtUs, intervalUs, perWake, keep, register, unregister, report } = this.opts;
+    const now = world.nowUs;
+    if (now >= stopAtUs) return;
+    for (let i = 0; i < perWake; i++) {
+      const conn = this.nextConn++;
+      register(conn, simClientSigner(crypto, conn).publicKey);
+      this.open.push(conn);
+      report('registrationFlooder:registered');
+    }
+    while (this.open.length > keep) {
+      unregister(this.open.shift()!);
+      report('registrationFlooder:closed');
+    }
     world.setWake(this.id, now + intervalUs);
   }
 }

@@ -132,6 +132,8 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
   }
   // Every correct replica refused what was sent in another client's name (phase 1).
   if (kind === 'impersonatingClient' || kind === 'impersonatingReplica') expect(r.refusalsSent.badSignature ?? 0, ctx).toBeGreaterThan(0);
+  // Connections came and went at every replica (the run's registry check compared what each holds).
+  if (kind === 'registrationFlooder') expect(r.byzantineActions['registrationFlooder:closed'] ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'flooder') {
     // The flood outgrew one connection's bound; its key's budget refused the excess (admission
     // control, ordering/admission.ts) or the store filled to the bound; it held less than the flood.

@@ -6,7 +6,7 @@
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION } from '../common/limits.js';
-import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, ImpersonatorClient, MedianPickerTap, PartialSequenceTap } from './byzantineClient.js';
+import { BYZANTINE_CLIENT_KINDS, type ByzantineClientKind, FloodClient, ImpersonatorClient, MedianPickerTap, RegistrationFlooder, PartialSequenceTap } from './byzantineClient.js';
 import { ClientNode, simClientSigner, type ClientMode, type ClientRecord, type CollectorTap } from './clientNode.js';
 import { type Coalition, type CoalitionKind, ExpiryStretchTap, HostageTap } from './coalitions.js';
 import type { OrderingChecker } from './orderingChecker.js';
@@ -38,6 +38,12 @@ const STRETCH_INTERVAL_US = 2_000;
 const STRETCH_WINDOW = 16;
 /** An impersonator tries a forged batch and a forged thin command this often. */
 const IMPERSONATOR_INTERVAL_US = 20_000;
+/** The registration flooder: a few fresh connections every 10 ms, ~50 kept open, the rest closed;
+ *  its connection numbers start far above any node id. */
+const REGISTRATION_FLOOD_INTERVAL_US = 10_000;
+const REGISTRATION_FLOOD_PER_WAKE = 4;
+const REGISTRATION_FLOOD_KEEP = 50;
+const REGISTRATION_FLOOD_FIRST_CONN = 1_000_000;
 
 /** What is drawn before the network exists (it needs the node count). */
 export interface ClientPlan {
@@ -72,13 +78,15 @@ export interface ClientSetupOptions {
   readonly batchLifetimeUs: number;
   /** Proves a client node's key at every replica (the transport's handshake, done directly). */
   readonly register: (node: number, publicKey: Uint8Array) => void;
+  /** A client connection closed at every replica (only the registration flooder closes any). */
+  readonly unregister: (conn: number) => void;
   /** Counts what a Byzantine client did, for the run summary. */
   readonly report: (action: string) => void;
 }
 
 export interface ClientSetup {
   readonly correct: readonly ClientNode[];
-  readonly byzantine: readonly { readonly kind: ByzantineClientKind | CoalitionKind; readonly id: number; readonly node: ClientNode | FloodClient | ImpersonatorClient }[];
+  readonly byzantine: readonly { readonly kind: ByzantineClientKind | CoalitionKind; readonly id: number; readonly node: ClientNode | FloodClient | ImpersonatorClient | RegistrationFlooder }[];
   readonly records: ClientRecord[];
   readonly medianPickers: readonly MedianPickerTap[];
   readonly partialSequencers: readonly PartialSequenceTap[];
@@ -127,13 +135,13 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
   const correct: ClientNode[] = [];
   for (let c = 0; c < o.plan.correct; c++) correct.push(base(o.firstId + c, modeOf(c)));
 
-  const byzantine: { kind: ByzantineClientKind | CoalitionKind; id: number; node: ClientNode | FloodClient | ImpersonatorClient }[] = [];
+  const byzantine: { kind: ByzantineClientKind | CoalitionKind; id: number; node: ClientNode | FloodClient | ImpersonatorClient | RegistrationFlooder }[] = [];
   const medianPickers: MedianPickerTap[] = [];
   const partialSequencers: PartialSequenceTap[] = [];
   const flooders: FloodClient[] = [];
   o.plan.byzantine.forEach((kind, i) => {
     const id = o.firstId + o.plan.correct + i;
-    let node: ClientNode | FloodClient | ImpersonatorClient;
+    let node: ClientNode | FloodClient | ImpersonatorClient | RegistrationFlooder;
     switch (kind) {
       case 'medianPicker': {
         const tap = new MedianPickerTap(o.config, o.crypto, (shift) => {
@@ -188,6 +196,23 @@ export function createClients(o: ClientSetupOptions): ClientSetup {
           stopAtUs: o.stopAtUs,
           intervalUs: IMPERSONATOR_INTERVAL_US,
           batchLifetimeUs: o.batchLifetimeUs,
+          report: o.report,
+        });
+        break;
+      case 'registrationFlooder':
+        node = new RegistrationFlooder({
+          id,
+          world: o.world,
+          config: o.config,
+          crypto: o.crypto,
+          register: o.register,
+          unregister: o.unregister,
+          startAtUs: o.rng.int(0, 500_000),
+          stopAtUs: o.stopAtUs,
+          intervalUs: REGISTRATION_FLOOD_INTERVAL_US,
+          perWake: REGISTRATION_FLOOD_PER_WAKE,
+          keep: REGISTRATION_FLOOD_KEEP,
+          firstConn: REGISTRATION_FLOOD_FIRST_CONN + i * 10_000_000,
           report: o.report,
         });
         break;

@@ -232,6 +232,9 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     register: (node, publicKey) => {
       for (const r of replicas) r.registerClient(node, publicKey);
     },
+    unregister: (conn) => {
+      for (const r of replicas) r.unregisterClient(conn);
+    },
     report,
   });
   if (coalition !== null) scenario.push(`coalition: ${coalition.kind} of replicas ${coalition.replicas.join(',')} and client ${clients.byzantine.at(-1)!.id}`);
@@ -251,8 +254,14 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   // Byzantine clients are owed nothing; correct clients are owed liveness unless clocks break Δ.
   const correctIds = new Set(clients.correct.map((c) => c.id));
   // Judged: commands submitted from GST on, early enough that the bound ends within the run.
+  const registryViolations: string[] = [];
   const liveness = chaos ? null : { fromUs: gstUs, untilUs: endUs, boundUs: LIVENESS_BOUND_US, clients: (c: number) => correctIds.has(c) };
   const fairness = checker.finish(upCorrect, clients.records, liveness);
+  // Client connections come and go (registrationFlooder): a correct replica holds exactly the open ones.
+  for (const r of replicas) {
+    if (!isCorrect(r.id) || r.core === null || r.core.clientConnections === r.openClientConnections) continue;
+    registryViolations.push(`replica ${r.id} holds ${r.core.clientConnections} client connections, ${r.openClientConnections} are open`);
+  }
   checker.checkCaughtUp(new Map(upCorrect.map((r) => [r, replicas[r]!.core!.status().executedBatches])), endUs - CATCH_UP_US);
 
   const totals = replicaTotals(replicas.filter((r) => isCorrect(r.id)));
@@ -283,7 +292,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     rule: opts.rule,
     modes: opts.modes,
     scenario,
-    violations: [...checker.violations, ...audit.violations, ...pending.violations, ...replicas.flatMap((r) => r.durabilityViolations.slice(0, 5))],
+    violations: [...checker.violations, ...audit.violations, ...pending.violations, ...registryViolations, ...replicas.flatMap((r) => r.durabilityViolations.slice(0, 5))],
     fairness: { ...fairness, lateRetries: clients.correct.reduce((s, c) => s + (c.stats?.restarts ?? 0), 0) },
     batchesSubmitted: clients.records.filter((r) => r.digest !== null).length,
     ...totals,

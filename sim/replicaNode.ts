@@ -148,6 +148,17 @@ export class ReplicaNode implements SimNode {
     if (this.core !== null) this.step({ kind: 'clientAuthenticated', conn, identity });
   }
 
+  /** Client connection `conn` closed. */
+  unregisterClient(conn: number): void {
+    if (!this.clients.delete(conn)) return;
+    if (this.core !== null) this.step({ kind: 'clientClosed', conn });
+  }
+
+  /** Client connections this replica has open (each proved a key): what its core must hold. */
+  get openClientConnections(): number {
+    return this.clients.size;
+  }
+
   crash(): void {
     this.core = null;
     // What had not reached the disk is gone, and so is everything that waited for it.
