@@ -240,8 +240,10 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   if (coalition !== null) scenario.push(`coalition: ${coalition.kind} of replicas ${coalition.replicas.join(',')} and client ${clients.byzantine.at(-1)!.id}`);
   scenario.push(`clients: ${plan.correct} correct (${opts.modes})`);
   if (clients.byzantine.length > 0) scenario.push(`byzantine clients: ${clients.byzantine.map((b) => `${b.id}=${b.kind}`).join(', ')}`);
-  const pending = new PendingMonitor(world, replicas, isCorrect, clients.flooders.length, () => stats.gatewayBatches.size + clients.directBatches());
-  if (clients.flooders.length > 0) pending.schedule(PENDING_SAMPLE_US, endUs);
+  // A withholdCoalition client floods its own connection with junk too (to evict its hostages).
+  const floodingConnections = clients.flooders.length + clients.hostageTaps.length;
+  const pending = new PendingMonitor(world, replicas, isCorrect, floodingConnections, () => stats.gatewayBatches.size + clients.directBatches());
+  if (floodingConnections > 0) pending.schedule(PENDING_SAMPLE_US, endUs);
 
   scheduleCrashesAndPartitions(rng, opts.faults, world, network, replicas, isCorrect, gstUs, scenario);
   if (coalition?.kind === 'expiryCoalition') scheduleQuickRestarts(coalitionRng, world, replicas, isCorrect, coalition, f, stopAtUs, scenario);

@@ -110,6 +110,7 @@ export class PendingMonitor {
     private readonly world: World,
     private readonly replicas: readonly ReplicaNode[],
     private readonly isCorrect: (replica: number) => boolean,
+    /** Connections that flood phase 1 (flooders, and withholdCoalition clients evicting hostages). */
     private readonly flooders: number,
     /** Distinct batches submitted so far by every other collector. */
     private readonly otherBatches: () => number,
