@@ -47,7 +47,11 @@ if [ -n "${BENCH_SIDECAR:-}" ]; then
   BENCH_CONF="$work/conf" bash -c "$BENCH_SIDECAR" >"$work/sidecar.out" 2>&1 &
   sidecar=$!
 fi
-node dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:'
+node dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:' | tee "$work/bench.txt"
+# Replica CPU per executed command, all replicas together (the bench counts its own, client, CPU).
+cpu_all="$(replicas_cpu_s)"
+executed="$(awk '/^executed:/ { gsub(",", "", $2); print $2; exit }' "$work/bench.txt")"
+awk -v c="$cpu_all" -v e="${executed:-0}" -v n="$replicas" 'BEGIN { printf "replica cpu: %.1f s, all %d replicas (%.2f µs per executed command)\n", c, n, (e > 0 ? c * 1e6 / e : 0) }'
 if [ -n "$sidecar" ]; then
   kill "$sidecar" 2>/dev/null || true
   wait "$sidecar" 2>/dev/null || true

@@ -65,3 +65,10 @@ rss_sampling_report() {
        END { printf "  replica %d: rss max %.0f MiB, first %.0f, last %.0f MiB; cpu %.1f s\n", id, max, first, last, after - before }' "$1"
   done
 }
+
+# CPU seconds all replicas spent since rss_sampling_start (call before rss_sampling_report).
+replicas_cpu_s() {
+  local total=0
+  for ((i = 0; i < replicas; i++)); do total=$(awk -v t="$total" -v a="$(cpu_s "${pids[$i]}")" -v b="${cpu_before[$i]}" 'BEGIN { printf "%.2f", t + a - b }'); done
+  echo "$total"
+}
