@@ -7,11 +7,13 @@ import {
   NO_SEAL_ATTACHMENT,
   decodeBlock,
   decodeBlockPayload,
+  decodeCheckpointManifest,
   decodeMessage,
   decodeSeal,
   decodeSealAttachment,
   encodeBlock,
   encodeBlockPayload,
+  encodeCheckpointManifest,
   encodeMessage,
   encodeSeal,
   encodeSealAttachment,
@@ -22,6 +24,7 @@ import type { Digest, Height, ReplicaId, Slot, View } from './ids.js';
 import {
   MAX_BATCH_BYTES,
   MAX_BLOCK_ENTRIES,
+  MAX_CHECKPOINT_CHUNKS,
   MAX_FRAME_BYTES,
   MAX_REPLICAS,
   MAX_SEAL_BYTES,
@@ -119,6 +122,8 @@ const payload: BlockPayload = {
   ],
 };
 
+const checkpointStatement = { height: 4096 as Height, toSlot: 2000 as Slot, position: 812, block: dg(15), state: dg(16) };
+
 function samples(): Message[] {
   return [
     { type: 'proposal', block, tc: null },
@@ -145,6 +150,11 @@ function samples(): Message[] {
     { type: 'commandOrdered', seq: 1, digest: dg(14), ts: 1_700_000_000_000_000 },
     { type: 'commandExecuted', seq: 1, position: 0, result: new Uint8Array(0) },
     { type: 'error', code: ErrorCode.InvalidField, message: 'tsReply: sig: expected 64 bytes — ü ✓ 𝄞' },
+    { type: 'checkpoint', ...checkpointStatement, replica: 2 as ReplicaId, sig: sg(16) },
+    { type: 'checkpointRequest' },
+    { type: 'checkpointCert', cert: { ...checkpointStatement, signers: bitmapOf([true, true, false, true]), sigs: [sg(17), sg(18), sg(19)] } },
+    { type: 'chunkRequest', height: 4096 as Height, state: dg(16), index: 3 },
+    { type: 'chunkResponse', height: 4096 as Height, state: dg(16), index: 3, bytes: filled(2000, 8) },
   ];
 }
 
@@ -221,6 +231,8 @@ const textArb = (max: number) => fc.string({ unit: 'binary', maxLength: max }).f
 
 function messageArbs(n: number): Record<MessageType, fc.Arbitrary<Message>> {
   const view = uintArb.map((v) => v as View);
+  const height = uintArb.map((v) => v as Height);
+  const statementArbs = { height, toSlot: uintArb.map((v) => v as Slot), position: uintArb, block: digestArb, state: digestArb };
   const attachment = fc
     .option(
       sealArb(n).chain((seal) => fc.record({ seal: fc.constant(seal), ocs: fc.array(ocArb(n), { maxLength: seal.entries.length }) })),
@@ -256,6 +268,17 @@ function messageArbs(n: number): Record<MessageType, fc.Arbitrary<Message>> {
     commandOrdered: fc.record({ type: fc.constant('commandOrdered' as const), seq: uintArb, digest: digestArb, ts: uintArb }),
     commandExecuted: fc.record({ type: fc.constant('commandExecuted' as const), seq: uintArb, position: uintArb, result: someBytes(100) }),
     error: fc.record({ type: fc.constant('error' as const), code: textArb(64), message: textArb(1024) }),
+    checkpoint: fc.record({ type: fc.constant('checkpoint' as const), ...statementArbs, replica: replicaArb(n), sig: sigArb }),
+    checkpointRequest: fc.constant({ type: 'checkpointRequest' as const }),
+    checkpointCert: bitsArb(n).chain((bits) => {
+      const count = bits.filter(Boolean).length;
+      return fc.record({
+        type: fc.constant('checkpointCert' as const),
+        cert: fc.record({ ...statementArbs, signers: fc.constant(bitmapOf(bits)), sigs: fc.array(sigArb, { minLength: count, maxLength: count }) }),
+      });
+    }),
+    chunkRequest: fc.record({ type: fc.constant('chunkRequest' as const), height, state: digestArb, index: fc.nat({ max: MAX_CHECKPOINT_CHUNKS }) }),
+    chunkResponse: fc.record({ type: fc.constant('chunkResponse' as const), height, state: digestArb, index: fc.nat({ max: MAX_CHECKPOINT_CHUNKS }), bytes: someBytes(300) }),
   };
 }
 
@@ -730,5 +753,20 @@ describe('codec: never throws', () => {
       ),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('codec: checkpoint manifests', () => {
+  const manifest = { height: 10 as Height, toSlot: 99 as Slot, position: 7, block: dg(20), blockChunks: 1, executorChunks: 2, chunkHashes: [dg(21), dg(22), dg(23), dg(24)] };
+
+  it('round-trips a manifest', () => {
+    const decoded = decodeCheckpointManifest(encodeCheckpointManifest(manifest), ctx4);
+    expect(decoded.ok && plain(decoded.value)).toEqual(plain(manifest));
+  });
+
+  it('refuses a manifest whose sections claim more chunks than it lists, and a chunk index beyond the limit', () => {
+    expectErr(decodeCheckpointManifest(encodeCheckpointManifest({ ...manifest, executorChunks: 4 }), ctx4), ErrorCode.InvalidField, 'executor chunks');
+    const request = pack([MessageTag.chunkRequest, 1, dg(1), MAX_CHECKPOINT_CHUNKS + 1]);
+    expectErr(decodeMessage(request, ctx4), ErrorCode.InvalidField, 'index');
   });
 });

@@ -38,6 +38,9 @@ import {
   MAX_BATCH_BYTES,
   MAX_BLOCK_ENTRIES,
   MAX_BLOCK_PAYLOAD_BYTES,
+  MAX_CHECKPOINT_CHUNK_BYTES,
+  MAX_CHECKPOINT_CHUNKS,
+  MAX_CHECKPOINT_MANIFEST_BYTES,
   MAX_COMMAND_BYTES,
   MAX_DIGESTS_PER_REQUEST,
   MAX_ERROR_CODE_CHARS,
@@ -54,6 +57,9 @@ import {
   RefusalReason,
   type Block,
   type BlockPayload,
+  type CheckpointCert,
+  type CheckpointManifest,
+  type CheckpointStatement,
   type Message,
   type MessageType,
   type OrderingCert,
@@ -90,6 +96,12 @@ export const MessageTag = {
   command: 22,
   commandOrdered: 23,
   commandExecuted: 24,
+  // 25–29 are left for other message families; checkpoints and state transfer from 30.
+  checkpoint: 30,
+  checkpointRequest: 31,
+  checkpointCert: 32,
+  chunkRequest: 33,
+  chunkResponse: 34,
 } as const satisfies Record<MessageType, number>;
 
 export const SIGNATURE_BYTES = ED25519_SIGNATURE_BYTES;
@@ -204,6 +216,25 @@ function payloadWire(p: BlockPayload): unknown[] {
   return [int(p.fromSlot, 'payload.fromSlot'), int(p.toSlot, 'payload.toSlot'), p.entries.map(entryWire), p.ocs.map(ocWire), p.seals.map(payloadSealWire)];
 }
 
+/** CheckpointStatement: [height, toSlot, position, block, state] */
+function checkpointStatementWire(c: CheckpointStatement): unknown[] {
+  return [
+    int(c.height, 'checkpoint.height'),
+    int(c.toSlot, 'checkpoint.toSlot'),
+    int(c.position, 'checkpoint.position'),
+    fixed(c.block, DIGEST_BYTES, 'checkpoint.block'),
+    fixed(c.state, DIGEST_BYTES, 'checkpoint.state'),
+  ];
+}
+
+/** CheckpointCert: [...statement, signers, sigs[]] */
+function checkpointCertWire(c: CheckpointCert): unknown[] {
+  return [...checkpointStatementWire(c), c.signers, sigList(c.sigs, 'checkpointCert.sigs')];
+}
+
+/** The largest chunkResponse body: a chunk, or a manifest (index 0). */
+const MAX_CHUNK_RESPONSE_BYTES = Math.max(MAX_CHECKPOINT_CHUNK_BYTES, MAX_CHECKPOINT_MANIFEST_BYTES);
+
 /** Longest prefix of `text` within `max` UTF-16 units: error texts are diagnostics, and a long
  *  one must not turn an error reply into a crash. */
 const clip = (text: string, max: number): string => (text.length <= max ? text : text.slice(0, max));
@@ -277,6 +308,16 @@ function messageFields(msg: Message): unknown[] {
       return [int(msg.seq, 'commandExecuted.seq'), int(msg.position, 'commandExecuted.position'), msg.result];
     case 'error':
       return [clip(msg.code, MAX_ERROR_CODE_CHARS), clip(msg.message, MAX_ERROR_MESSAGE_CHARS)];
+    case 'checkpoint':
+      return [...checkpointStatementWire(msg), int(msg.replica, 'checkpoint.replica'), fixed(msg.sig, SIGNATURE_BYTES, 'checkpoint.sig')];
+    case 'checkpointRequest':
+      return [];
+    case 'checkpointCert':
+      return [checkpointCertWire(msg.cert)];
+    case 'chunkRequest':
+      return [int(msg.height, 'chunkRequest.height'), fixed(msg.state, DIGEST_BYTES, 'chunkRequest.state'), int(msg.index, 'chunkRequest.index')];
+    case 'chunkResponse':
+      return [int(msg.height, 'chunkResponse.height'), fixed(msg.state, DIGEST_BYTES, 'chunkResponse.state'), int(msg.index, 'chunkResponse.index'), msg.bytes];
   }
 }
 
@@ -298,6 +339,24 @@ export function encodeBlockPayload(payload: BlockPayload): Uint8Array {
 
 export function encodeSeal(seal: Seal): Uint8Array {
   return pack(sealWire(seal), MAX_SEAL_BYTES, 'seal');
+}
+
+/** CheckpointManifest: [height, toSlot, position, block, blockChunks, executorChunks, chunkHashes[]] */
+export function encodeCheckpointManifest(m: CheckpointManifest): Uint8Array {
+  for (const h of m.chunkHashes) fixed(h, DIGEST_BYTES, 'manifest.chunkHashes');
+  return pack(
+    [
+      int(m.height, 'manifest.height'),
+      int(m.toSlot, 'manifest.toSlot'),
+      int(m.position, 'manifest.position'),
+      fixed(m.block, DIGEST_BYTES, 'manifest.block'),
+      int(m.blockChunks, 'manifest.blockChunks'),
+      int(m.executorChunks, 'manifest.executorChunks'),
+      m.chunkHashes,
+    ],
+    MAX_CHECKPOINT_MANIFEST_BYTES,
+    'checkpoint manifest',
+  );
 }
 
 /** A vote's or timeout's attachment: [seal, ocs[]], or zero bytes for "no seal". */
@@ -664,6 +723,44 @@ function blockPayload(r: Reader): BlockPayload {
   return { fromSlot, toSlot, entries, ocs, seals };
 }
 
+function checkpointStatement(r: Reader, what: string): CheckpointStatement {
+  const height = r.uint(`${what}.height`) as Height;
+  const toSlot = r.uint(`${what}.toSlot`) as Slot;
+  const position = r.uint(`${what}.position`);
+  const blockDigest = digest(r, `${what}.block`);
+  const state = digest(r, `${what}.state`);
+  return { height, toSlot, position, block: blockDigest, state };
+}
+
+function checkpointCert(r: Reader): CheckpointCert {
+  r.tuple('CheckpointCert', 7);
+  const statement = checkpointStatement(r, 'CheckpointCert');
+  const s = signers(r, 'CheckpointCert.signers');
+  const sigs = signatures(r, 'CheckpointCert.sigs', s.count);
+  return { ...statement, signers: s.bitmap, sigs };
+}
+
+function chunkIndex(r: Reader, field: string): number {
+  const index = r.uint(field);
+  if (index > MAX_CHECKPOINT_CHUNKS) invalid(field, `${index} is above the last chunk a checkpoint may have (${MAX_CHECKPOINT_CHUNKS})`);
+  return index;
+}
+
+function checkpointManifest(r: Reader): CheckpointManifest {
+  r.tuple('CheckpointManifest', 7);
+  const height = r.uint('CheckpointManifest.height') as Height;
+  const toSlot = r.uint('CheckpointManifest.toSlot') as Slot;
+  const position = r.uint('CheckpointManifest.position');
+  const blockDigest = digest(r, 'CheckpointManifest.block');
+  const blockChunks = r.uint('CheckpointManifest.blockChunks');
+  const executorChunks = r.uint('CheckpointManifest.executorChunks');
+  const count = r.list('CheckpointManifest.chunkHashes', MAX_CHECKPOINT_CHUNKS);
+  if (blockChunks + executorChunks > count) invalid('CheckpointManifest', `${blockChunks} block and ${executorChunks} executor chunks of ${count}`);
+  const chunkHashes: Digest[] = [];
+  for (let i = 0; i < count; i++) chunkHashes.push(digest(r, 'CheckpointManifest.chunkHashes'));
+  return { height, toSlot, position, block: blockDigest, blockChunks, executorChunks, chunkHashes };
+}
+
 const KNOWN_REFUSALS: ReadonlySet<string> = new Set(Object.values(RefusalReason));
 /** Longer than any RefusalReason value; bounds the string before it is looked up. */
 const MAX_REFUSAL_REASON_CHARS = 16;
@@ -842,6 +939,37 @@ const schemas: MessageSchema[] = [
     length: 3,
     read: (r) => ({ type: 'error', code: r.string('code', MAX_ERROR_CODE_CHARS), message: r.string('message', MAX_ERROR_MESSAGE_CHARS) }),
   },
+  {
+    type: 'checkpoint',
+    length: 8,
+    read: (r) => ({ type: 'checkpoint', ...checkpointStatement(r, 'checkpoint'), replica: replica(r, 'replica'), sig: signature(r, 'sig') }),
+  },
+  {
+    type: 'checkpointRequest',
+    length: 1,
+    read: () => ({ type: 'checkpointRequest' }),
+  },
+  {
+    type: 'checkpointCert',
+    length: 2,
+    read: (r) => ({ type: 'checkpointCert', cert: checkpointCert(r) }),
+  },
+  {
+    type: 'chunkRequest',
+    length: 4,
+    read: (r) => ({ type: 'chunkRequest', height: r.uint('height') as Height, state: digest(r, 'state'), index: chunkIndex(r, 'index') }),
+  },
+  {
+    type: 'chunkResponse',
+    length: 5,
+    read: (r) => ({
+      type: 'chunkResponse',
+      height: r.uint('height') as Height,
+      state: digest(r, 'state'),
+      index: chunkIndex(r, 'index'),
+      bytes: r.bytes('bytes', MAX_CHUNK_RESPONSE_BYTES),
+    }),
+  },
 ];
 
 /** Schemas indexed by tag, for an O(1) lookup per frame. */
@@ -931,4 +1059,9 @@ export function decodeSeal(bytes: Uint8Array, ctx: DecodeContext): Result<Seal> 
 /** A vote's or timeout's attachment: null for zero bytes ("no seal"), else a seal with its OCs. */
 export function decodeSealAttachment(bytes: Uint8Array, ctx: DecodeContext): Result<SealAttachment | null> {
   return bytes.length === 0 ? ok(null) : decodeWhole(bytes, ctx, MAX_SEAL_BYTES, 'seal attachment', sealAttachment);
+}
+
+/** A checkpoint manifest as encodeCheckpointManifest writes it (from storage, or a peer's chunk 0). */
+export function decodeCheckpointManifest(bytes: Uint8Array, ctx: DecodeContext): Result<CheckpointManifest> {
+  return decodeWhole(bytes, ctx, MAX_CHECKPOINT_MANIFEST_BYTES, 'checkpoint manifest', checkpointManifest);
 }

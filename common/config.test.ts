@@ -212,8 +212,16 @@ describe('protocol', () => {
     [{ deltaUs: 1.5 }, /protocol\.deltaUs must be an integer, got number 1\.5/],
     [{ slotUs: '5000' }, /protocol\.slotUs must be an integer, got string "5000"/],
     [{ genesisUs: 2 ** 53 }, /protocol\.genesisUs must be an integer/],
+    [{ checkpointIntervalSlots: 9 }, /protocol\.checkpointIntervalSlots must be between 10 and/],
   ])('rejects %j', (fields, pattern) => {
     expectInvalid(withProtocol(fields), pattern);
+  });
+
+  it('takes the default checkpoint interval when a cluster.json written before it leaves it out', () => {
+    const json = validJson();
+    delete json.protocol['checkpointIntervalSlots'];
+    expect(expectValid(json).protocol.checkpointIntervalSlots).toBe(DEFAULT_PROTOCOL.checkpointIntervalSlots);
+    expect(expectValid(withProtocol({ checkpointIntervalSlots: 50 })).protocol.checkpointIntervalSlots).toBe(50);
   });
 
   it('accepts genesis 0', () => {

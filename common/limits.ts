@@ -82,3 +82,15 @@ export const MAX_ERROR_MESSAGE_CHARS = 1024;
 
 /** Longest `code` of an Error notice: ErrorCode names are under 32 characters. */
 export const MAX_ERROR_CODE_CHARS = 64;
+
+/** Largest chunk of a checkpoint (a piece of the state machine's snapshot, of the executor's state
+ *  or of the checkpoint block): one chunk is one response frame during state transfer, and what a
+ *  replica holds of a checkpoint in memory at a time per chunk in flight. */
+export const MAX_CHECKPOINT_CHUNK_BYTES = 1024 * 1024;
+
+/** Most chunks in one checkpoint: 64 GiB of state at MAX_CHECKPOINT_CHUNK_BYTES, far beyond what a
+ *  replica's memory holds; bounds the manifest (32 bytes per chunk hash: 2 MiB). */
+export const MAX_CHECKPOINT_CHUNKS = 65_536;
+
+/** Largest encoded checkpoint manifest: the chunk hashes and a few fields. */
+export const MAX_CHECKPOINT_MANIFEST_BYTES = MAX_CHECKPOINT_CHUNKS * 34 + 1024;

@@ -184,6 +184,70 @@ export interface BatchResponseMsg {
   readonly batches: readonly Uint8Array[];
 }
 
+// replica ↔ replica, checkpoints and state transfer (ordering/checkpoints.ts, stateTransfer.ts)
+
+/** What a replica signs at a checkpoint: after executing the committed chain through block
+ *  `block` at `height`, whose range ends at `toSlot`, the next executed position is `position` and
+ *  the checkpoint (checkpoint manifest, see CheckpointManifest) hashes to `state`. */
+export interface CheckpointStatement {
+  readonly height: Height;
+  readonly toSlot: Slot;
+  readonly position: number;
+  readonly block: Digest;
+  readonly state: Digest;
+}
+/** q matching signatures on one CheckpointStatement: a stable checkpoint anyone can check. */
+export interface CheckpointCert extends CheckpointStatement {
+  readonly signers: Uint8Array;
+  /** One signature per set bit of `signers`, in increasing replica order. */
+  readonly sigs: readonly Uint8Array[];
+}
+/** A replica's signature on its checkpoint, broadcast when it takes one. */
+export interface CheckpointMsg extends CheckpointStatement {
+  readonly type: 'checkpoint';
+  readonly replica: ReplicaId;
+  readonly sig: Uint8Array;
+}
+/** "Tell me your latest stable checkpoint": sent by a replica that starts or finds itself behind. */
+export interface CheckpointRequestMsg {
+  readonly type: 'checkpointRequest';
+}
+/** The sender's latest stable checkpoint (an answer to a checkpointRequest, or to a block request
+ *  for a block it has pruned). */
+export interface CheckpointCertMsg {
+  readonly type: 'checkpointCert';
+  readonly cert: CheckpointCert;
+}
+/** One piece of a stable checkpoint: index 0 is its manifest, 1..chunks its chunks. */
+export interface ChunkRequestMsg {
+  readonly type: 'chunkRequest';
+  readonly height: Height;
+  readonly state: Digest;
+  readonly index: number;
+}
+export interface ChunkResponseMsg {
+  readonly type: 'chunkResponse';
+  readonly height: Height;
+  readonly state: Digest;
+  readonly index: number;
+  readonly bytes: Uint8Array;
+}
+
+/** A checkpoint's table of contents: what `state` in a CheckpointStatement is the hash of (see
+ *  ordering/checkpointFormat.ts). The chunks hold, in order, the encoded checkpoint block
+ *  (`blockChunks` of them), the executor's exactly-once state (`executorChunks`), then the state
+ *  machine's snapshot (the rest). */
+export interface CheckpointManifest {
+  readonly height: Height;
+  readonly toSlot: Slot;
+  readonly position: number;
+  readonly block: Digest;
+  readonly blockChunks: number;
+  readonly executorChunks: number;
+  /** SHA-256 of each chunk, in order. */
+  readonly chunkHashes: readonly Digest[];
+}
+
 // replica ↔ replica, link authentication (server transport)
 export interface HelloChallengeMsg {
   readonly type: 'helloChallenge';
@@ -290,7 +354,8 @@ export interface ErrorMsg {
 }
 
 export type ConsensusMsg = ProposalMsg | VoteMsg | TimeoutMsg | BlockRequestMsg | BlockResponseMsg;
-export type PeerMsg = ConsensusMsg | BatchRequestMsg | BatchResponseMsg;
+export type CheckpointPeerMsg = CheckpointMsg | CheckpointRequestMsg | CheckpointCertMsg | ChunkRequestMsg | ChunkResponseMsg;
+export type PeerMsg = ConsensusMsg | BatchRequestMsg | BatchResponseMsg | CheckpointPeerMsg;
 export type HandshakeMsg = HelloChallengeMsg | HelloMsg | ClientHelloMsg;
 export type CollectorToReplicaMsg = SubmitMsg | SequenceMsg;
 export type ReplicaToCollectorMsg = TsReplyMsg | AckMsg | RefusedMsg | ExecutedMsg;

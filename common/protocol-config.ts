@@ -33,11 +33,18 @@ export interface ProtocolConfig {
   /** Most acks a replica gives into one slot (then `busy`), at most MAX_ACKS_PER_SLOT; one source
    *  may take half of them (ordering/slotShares.ts). Optional in the file. */
   readonly maxAcksPerSlot: number;
+  /** K: every replica takes a checkpoint after executing the first committed block whose slot
+   *  range crosses a multiple of K slots (ordering/checkpoints.ts). Optional in the file. */
+  readonly checkpointIntervalSlots: number;
 }
 
 /** Shortest slot: below it per-slot bookkeeping (seal ranges, per-slot ack counts) grows with no
  *  gain, as clocks of separate machines do not agree to better than ~100 µs anyway. */
 export const MIN_SLOT_US = 100;
+
+/** Shortest checkpoint interval: a checkpoint snapshots the whole state machine, so taking one
+ *  every few blocks would cost more than it saves. */
+export const MIN_CHECKPOINT_INTERVAL_SLOTS = 10;
 
 /** Longest delay a JavaScript timer honours (2^31 − 1 ms); a longer one fires at once. Every
  *  interval and timeout in the protocol section is run by a timer. */
@@ -72,6 +79,11 @@ export const DEFAULT_PROTOCOL: ProtocolConfig = {
   batchLifetimeUs: 30_000_000,
   // The most a slot's seals may list (MAX_ACKS_PER_SLOT); smaller values only lower capacity.
   maxAcksPerSlot: MAX_ACKS_PER_SLOT,
+  // 1000 slots of 5 ms: a checkpoint every 5 s. A restart replays at most about two intervals of
+  // blocks, and a replica keeps about two intervals of history for peers that lag; at peak load
+  // (~5 MB of batches per second) that is tens of MB, and taking one costs the default key-value
+  // store a few ms per 100,000 keys.
+  checkpointIntervalSlots: 1_000,
 };
 
 type IntegerField = Exclude<keyof ProtocolConfig, 'commitRule'>;
@@ -88,10 +100,12 @@ const INTEGER_RANGES: Readonly<Record<IntegerField, readonly [min: number, max: 
   maxBatchBytes: [1, MAX_BATCH_BYTES],
   batchLifetimeUs: [1, MAX_BATCH_LIFETIME_US],
   maxAcksPerSlot: [1, MAX_ACKS_PER_SLOT],
+  // Below ~10 slots a checkpoint would follow almost every block.
+  checkpointIntervalSlots: [MIN_CHECKPOINT_INTERVAL_SLOTS, MAX_WIRE_INTEGER],
 };
 
 /** Fields a cluster file may leave out (added after clusters were made); they take DEFAULT_PROTOCOL's value. */
-const OPTIONAL_FIELDS: ReadonlySet<IntegerField> = new Set(['maxAcksPerSlot']);
+const OPTIONAL_FIELDS: ReadonlySet<IntegerField> = new Set(['maxAcksPerSlot', 'checkpointIntervalSlots']);
 
 /** The protocol fields in file order (also the order formatProtocolConfig writes them in). */
 export const PROTOCOL_FIELDS: readonly (keyof ProtocolConfig)[] = ['commitRule', ...(Object.keys(INTEGER_RANGES) as IntegerField[])];

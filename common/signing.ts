@@ -6,7 +6,7 @@
  */
 import { ByteWriter, utf8 } from './bytes.js';
 import type { Digest, ReplicaId, Slot, View } from './ids.js';
-import type { SealEntry } from './messages.js';
+import type { CheckpointManifest, CheckpointStatement, SealEntry } from './messages.js';
 
 export const DomainTag = {
   Timestamp: 'pompe/ts/v1',
@@ -23,6 +23,8 @@ export const DomainTag = {
   Batch: 'pompe/batch/v1',
   Command: 'pompe/command/v1',
   ClientHello: 'pompe/client-hello/v1',
+  Checkpoint: 'pompe/checkpoint/v1',
+  CheckpointManifest: 'pompe/checkpoint-manifest/v1',
 } as const;
 export type DomainTag = (typeof DomainTag)[keyof typeof DomainTag];
 
@@ -133,4 +135,24 @@ export function clusterIdInput(publicKeys: readonly Uint8Array[], genesisUs: num
   const w = start(DomainTag.Cluster, null, publicKeys.length * 32 + 20).u16(publicKeys.length);
   for (const k of publicKeys) w.bytes(k);
   return w.u64(genesisUs).u64(slotUs).finish();
+}
+
+/** A replica's signature on a checkpoint: q of them on the same statement make it stable. */
+export function checkpointMessage(clusterId: Uint8Array, c: CheckpointStatement): Uint8Array {
+  return start(DomainTag.Checkpoint, clusterId, 88).u64(c.height).u64(c.toSlot).u64(c.position).bytes(c.block).bytes(c.state).finish();
+}
+
+/** The bytes hashed into a checkpoint's state digest: every field of its manifest, chunk hashes in
+ *  order, so a digest certified by q replicas fixes every chunk. */
+export function checkpointManifestHashInput(m: CheckpointManifest): Uint8Array {
+  const w = start(DomainTag.CheckpointManifest, null, 68 + m.chunkHashes.length * 32)
+    .u64(m.height)
+    .u64(m.toSlot)
+    .u64(m.position)
+    .bytes(m.block)
+    .u32(m.blockChunks)
+    .u32(m.executorChunks)
+    .u32(m.chunkHashes.length);
+  for (const h of m.chunkHashes) w.bytes(h);
+  return w.finish();
 }

@@ -48,6 +48,11 @@ export const PEER_ONLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'blockResponse',
   'batchRequest',
   'batchResponse',
+  'checkpoint',
+  'checkpointRequest',
+  'checkpointCert',
+  'chunkRequest',
+  'chunkResponse',
   'helloChallenge',
   'hello',
 ]);
