@@ -14,6 +14,8 @@
  *   the client is available (`client.available`, `onAvailabilityChange`).
  * - NOT_ALLOWED: the cluster admits only the client keys on its allow-list (`clientKeys` in
  *   cluster.json), and this client's key is not one: f+1 replicas refused it (connect(), or a batch).
+ * - EXECUTION_FAILED: the command was ordered and executed, and the state machine threw on it
+ *   (f+1 replicas agree): it is done, with no result (ordering/stateMachine.ts).
  * - BAD_CONFIG: the options or the cluster config are invalid (thrown by connect()).
  */
 export const PompeClientErrorCode = {
@@ -23,6 +25,7 @@ export const PompeClientErrorCode = {
   Expired: 'EXPIRED',
   Unavailable: 'UNAVAILABLE',
   NotAllowed: 'NOT_ALLOWED',
+  ExecutionFailed: 'EXECUTION_FAILED',
   BadConfig: 'BAD_CONFIG',
 } as const;
 export type PompeClientErrorCode = (typeof PompeClientErrorCode)[keyof typeof PompeClientErrorCode];

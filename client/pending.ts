@@ -3,7 +3,7 @@
  * and the public result types.
  */
 import type { Digest } from '../common/ids.js';
-import type { PompeClientError } from './errors.js';
+import { PompeClientError, PompeClientErrorCode } from './errors.js';
 import type { CommandStatus } from './results.js';
 
 export interface OrderedInfo {
@@ -72,6 +72,10 @@ export function markExecuted(
 ): void {
   if (cmd.outcome !== null) return;
   if (cmd.orderedUs < 0) markOrdered(cmd, nowUs, null, null);
+  if (outcome.status === 'stateMachineError') {
+    markFailed(cmd, new PompeClientError(PompeClientErrorCode.ExecutionFailed, `command ${cmd.seq} executed at position ${outcome.position}, and the state machine threw on it`));
+    return;
+  }
   cmd.outcome = 'executed';
   cmd.resolveExecuted({
     seq: cmd.seq,

@@ -9,8 +9,9 @@ import { ResultStatus } from '../ordering/executor.js';
 /** executed; duplicate (its key and number ran before); malformed batch; resultTooLarge (ran, result
  *  dropped); and not run: seqTooFar (numbered too far above the client's window), expired (its
  *  deadline passed before its timestamp), tooManyClients (replicas track as many recent clients as
- *  they may: retry later). */
-export type CommandStatus = 'executed' | 'duplicate' | 'malformed' | 'resultTooLarge' | 'seqTooFar' | 'expired' | 'tooManyClients';
+ *  they may: retry later); stateMachineError (the state machine threw on it, ordering/stateMachine.ts:
+ *  `submit` rejects with EXECUTION_FAILED instead of resolving with it). */
+export type CommandStatus = 'executed' | 'duplicate' | 'malformed' | 'resultTooLarge' | 'seqTooFar' | 'expired' | 'tooManyClients' | 'stateMachineError';
 
 export interface CommandResult {
   readonly status: CommandStatus;
@@ -37,6 +38,8 @@ export function parseCommandResult(entry: Uint8Array | undefined): CommandResult
       return { status: 'expired', result: EMPTY };
     case ResultStatus.TooManyClients:
       return { status: 'tooManyClients', result: EMPTY };
+    case ResultStatus.StateMachineError:
+      return { status: 'stateMachineError', result: EMPTY };
     default:
       return MALFORMED;
   }
@@ -54,7 +57,7 @@ export function batchResults(blob: Uint8Array, count: number): CommandResult[] {
 
 export type StatusCounts = Record<CommandStatus, number>;
 
-export const emptyStatusCounts = (): StatusCounts => ({ executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0, seqTooFar: 0, expired: 0, tooManyClients: 0 });
+export const emptyStatusCounts = (): StatusCounts => ({ executed: 0, duplicate: 0, malformed: 0, resultTooLarge: 0, seqTooFar: 0, expired: 0, tooManyClients: 0, stateMachineError: 0 });
 
 /** Each command's status, without decoding into objects (the benchmark's hot path): walks the
  *  blob's u32 count, then u32 length + bytes per entry. A blob that does not parse, or holds another
@@ -77,6 +80,7 @@ export function commandStatuses(blob: Uint8Array, count: number, into: CommandSt
     else if (status === ResultStatus.SeqTooFar) into[i] = 'seqTooFar';
     else if (status === ResultStatus.Expired) into[i] = 'expired';
     else if (status === ResultStatus.TooManyClients) into[i] = 'tooManyClients';
+    else if (status === ResultStatus.StateMachineError) into[i] = 'stateMachineError';
   }
   return into;
 }

@@ -12,7 +12,9 @@
  */
 import type { Command } from '../common/batch.js';
 import { PompeClient } from '../client/client.js';
-import type { ExecutionContext, StateMachine } from '../ordering/stateMachine.js';
+import { concatBytes } from '../common/bytes.js';
+import { MAX_CHECKPOINT_CHUNK_BYTES } from '../common/limits.js';
+import type { ExecutionContext, SnapshotRestore, StateMachine } from '../ordering/stateMachine.js';
 import { startLocalCluster } from './localCluster.js';
 import { isEntryPoint } from '../client/entryPoint.js';
 
@@ -28,6 +30,26 @@ export class Ledger implements StateMachine {
       this.entries.push(decoder.decode(c.payload));
       return encoder.encode(String(this.entries.length - 1));
     });
+  }
+
+  /** The ledger as it is now, as JSON in chunks of at most 1 MiB (checkpoints). */
+  snapshot(): Iterable<Uint8Array> {
+    const bytes = encoder.encode(JSON.stringify(this.entries));
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length; at += MAX_CHECKPOINT_CHUNK_BYTES) chunks.push(bytes.subarray(at, at + MAX_CHECKPOINT_CHUNK_BYTES));
+    return chunks;
+  }
+
+  restore(): SnapshotRestore {
+    const chunks: Uint8Array[] = [];
+    return {
+      add: (chunk) => void chunks.push(chunk),
+      finish: () => {
+        const restored = JSON.parse(decoder.decode(concatBytes(...chunks))) as string[];
+        this.entries.length = 0;
+        for (const entry of restored) this.entries.push(entry);
+      },
+    };
   }
 }
 

@@ -28,6 +28,22 @@ const EMPTY_SLOT = -1;
 const DELETED_SLOT = -2;
 
 const latin1 = new TextDecoder('latin1');
+
+/** dump(): version u32, slot count, records, used slots, live records, free-list length and fallback
+ *  entries (u32 each, little-endian, as the typed arrays that follow are written). */
+const DUMP_VERSION = 1;
+const DUMP_HEADER_BYTES = 28;
+// Typed arrays are dumped as their memory: that must read the same on every replica.
+if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) throw new Error('ByteTable dumps assume a little-endian platform');
+
+function lengthPrefixed(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + bytes.length);
+  new DataView(out.buffer).setUint32(0, bytes.length, true);
+  out.set(bytes, 4);
+  return out;
+}
+
+const u32At = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
 /** Keys up to this length become Map keys by a loop: cheaper than a native decoder call. */
 const SHORT_KEY_BYTES = 32;
 
@@ -55,7 +71,8 @@ export class ByteTable {
   /** Slots holding a record or a deletion mark: what the load factor counts. */
   private usedSlots = 0;
   private live = 0;
-  private readonly large = new Map<string, Uint8Array>();
+  /** Fallback entries by key string: the key's bytes (for entries()) and the value. */
+  private readonly large = new Map<string, readonly [key: Uint8Array, value: Uint8Array]>();
 
   get size(): number {
     return this.live + this.large.size;
@@ -72,7 +89,7 @@ export class ByteTable {
       const valueAt = at + RECORD_HEADER_BYTES + this.slab[at]!;
       return this.slab.subarray(valueAt, valueAt + this.slab[at + 1]!);
     }
-    return this.large.size === 0 ? undefined : this.large.get(keyString(bytes, keyStart, keyEnd));
+    return this.large.size === 0 ? undefined : this.large.get(keyString(bytes, keyStart, keyEnd))?.[1];
   }
 
   /** Stores a copy of bytes[valueStart, valueEnd) for the key bytes[keyStart, keyEnd). */
@@ -88,19 +105,82 @@ export class ByteTable {
       this.removeSlot(slot);
     } else if (this.large.size > 0) {
       const key = keyString(bytes, keyStart, keyEnd);
-      if (this.large.has(key)) {
-        this.large.set(key, bytes.slice(valueStart, valueEnd));
+      const held = this.large.get(key);
+      if (held !== undefined) {
+        this.large.set(key, [held[0], bytes.slice(valueStart, valueEnd)]);
         return;
       }
     }
     if (fits && this.insert(bytes, keyStart, keyEnd, valueStart, valueEnd)) return;
-    this.large.set(keyString(bytes, keyStart, keyEnd), bytes.slice(valueStart, valueEnd));
+    this.large.set(keyString(bytes, keyStart, keyEnd), [bytes.slice(keyStart, keyEnd), bytes.slice(valueStart, valueEnd)]);
   }
 
   delete(bytes: Uint8Array, keyStart: number, keyEnd: number): void {
     const slot = this.find(bytes, keyStart, keyEnd);
     if (slot >= 0) this.removeSlot(slot);
     else if (this.large.size > 0) this.large.delete(keyString(bytes, keyStart, keyEnd));
+  }
+
+  /**
+   * The table's whole layout as byte strings (copies), for a state machine snapshot: a header,
+   * the slot array, the used part of the slab, the free list and the fallback entries in Map order.
+   * Not canonical across histories (the layout depends on the order of sets and deletes), but equal
+   * for equal histories, and load() rebuilds exactly this layout: so replicas that executed the
+   * same commands, or restored the same dump and then did, dump the same bytes.
+   */
+  dump(): Uint8Array[] {
+    const header = new Uint8Array(DUMP_HEADER_BYTES);
+    const h = new DataView(header.buffer);
+    h.setUint32(0, DUMP_VERSION, true);
+    h.setUint32(4, this.slots.length, true);
+    h.setUint32(8, this.records, true);
+    h.setUint32(12, this.usedSlots, true);
+    h.setUint32(16, this.live, true);
+    h.setUint32(20, this.freeRecords.length, true);
+    h.setUint32(24, this.large.size, true);
+    const parts: Uint8Array[] = [header, new Uint8Array(this.slots.slice().buffer), this.slab.slice(0, this.records * RECORD_BYTES), new Uint8Array(Int32Array.from(this.freeRecords).buffer)];
+    for (const [key, value] of this.large.values()) parts.push(lengthPrefixed(key), lengthPrefixed(value));
+    return parts;
+  }
+
+  /** The table a dump() describes; throws on bytes that are not one. */
+  static load(bytes: Uint8Array): ByteTable {
+    const fail = (why: string): never => {
+      throw new Error(`not a key-value table dump: ${why}`);
+    };
+    if (bytes.length < DUMP_HEADER_BYTES) fail('too short');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(0, true) !== DUMP_VERSION) fail(`version ${view.getUint32(0, true)}`);
+    const slotCount = view.getUint32(4, true);
+    const records = view.getUint32(8, true);
+    const freeCount = view.getUint32(20, true);
+    const largeCount = view.getUint32(24, true);
+    if (slotCount < INITIAL_SLOTS || (slotCount & (slotCount - 1)) !== 0) fail(`${slotCount} slots`);
+    let at = DUMP_HEADER_BYTES;
+    const take = (n: number): Uint8Array<ArrayBuffer> => {
+      if (at + n > bytes.length) fail('truncated');
+      const out = new Uint8Array(n);
+      out.set(bytes.subarray(at, at + n));
+      at += n;
+      return out;
+    };
+    const t = new ByteTable();
+    t.slots = new Int32Array(take(slotCount * 4).buffer);
+    const slab = take(records * RECORD_BYTES);
+    t.slab = new Uint8Array(Math.max(INITIAL_RECORDS * RECORD_BYTES, slab.length));
+    t.slab.set(slab);
+    t.records = records;
+    t.usedSlots = view.getUint32(12, true);
+    t.live = view.getUint32(16, true);
+    t.freeRecords.push(...new Int32Array(take(freeCount * 4).buffer));
+    for (let i = 0; i < largeCount; i++) {
+      const key = take(u32At(take(4)));
+      const value = take(u32At(take(4)));
+      t.large.set(keyString(key, 0, key.length), [key, value]);
+    }
+    if (at !== bytes.length) fail(`${bytes.length - at} bytes after the end`);
+    for (const record of t.slots) if (record >= records) fail(`slot names record ${record} of ${records}`);
+    return t;
   }
 
   /** The slot whose record holds this key, or −1. */
@@ -199,7 +279,7 @@ export class ByteTable {
         break;
       }
       if (!placed) {
-        this.large.set(keyString(slab, keyStart, keyEnd), slab.slice(keyEnd, keyEnd + slab[at + 1]!));
+        this.large.set(keyString(slab, keyStart, keyEnd), [slab.slice(keyStart, keyEnd), slab.slice(keyEnd, keyEnd + slab[at + 1]!)]);
         this.freeRecords.push(record);
         this.live--;
       }

@@ -11,11 +11,20 @@ import type { Digest, Slot } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_RESULT_BYTES } from '../common/limits.js';
 import { Executor, MAX_SEQUENCE_WINDOW, MAX_WINDOW_ADVANCE_PER_BATCH, ResultStatus, type ExecutedBatch } from './executor.js';
 import { encodeKvCommand, KvOp, KvStore } from './kvStore.js';
-import type { ExecutionContext, StateMachine } from './stateMachine.js';
+import { decodeExecutorState, encodeExecutorState } from './executorState.js';
+import type { ExecutionContext, SnapshotRestore, StateMachine } from './stateMachine.js';
 import { testCrypto } from './testHarness.js';
 
-/** Client n's key: 32 bytes of n (the executor trusts phase 1 to have checked signatures). */
-const clientKey = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+/** Client n's key: 32 bytes of n; past 255, n's high byte and a last byte unlike the first (the
+ *  executor trusts phase 1 to have checked signatures). */
+function clientKey(n: number): Uint8Array {
+  const key = new Uint8Array(32).fill(n % 256);
+  if (n > 255) {
+    key[30] = n >> 8;
+    key[31] = (n % 256) ^ 0xff;
+  }
+  return key;
+}
 const SIG = new Uint8Array(64);
 /** Far enough ahead of every test timestamp, within MAX_BATCH_LIFETIME_US of them. */
 const DEADLINE_US = 60_000_000;
@@ -29,6 +38,12 @@ class Recording implements StateMachine {
     for (const c of commands) this.seen.push(`${c.clientKey[0]}:${c.seq}`);
     this.contexts.push(ctx);
     return this.kv.execute(commands);
+  }
+  snapshot(): Iterable<Uint8Array> {
+    return this.kv.snapshot();
+  }
+  restore(): SnapshotRestore {
+    return this.kv.restore();
   }
 }
 
@@ -273,7 +288,7 @@ describe('Executor', () => {
   });
 
   it('forgets a full table’s oldest client only once its commands are past any deadline; a new client waits', () => {
-    const ex = new Executor(new Recording(), 2);
+    const ex = new Executor(new Recording(), null, 2);
     const at = 10_000_000;
     run(ex, batch([[1, 1]]), at);
     run(ex, batch([[2, 1]]), at + 1);
@@ -284,5 +299,94 @@ describe('Executor', () => {
     expect(statuses(run(ex, batch([[3, 1, undefined, later + 1_000]]), later))).toEqual([ResultStatus.Executed]);
     // …and client 1's old command, replayed, is past its deadline: it cannot run twice.
     expect(statuses(run(ex, batch([[1, 1]]), later + 1))).toEqual([ResultStatus.Expired]);
+  });
+
+  it('a throwing state machine is an outcome: every command of the call gets StateMachineError, the next batch runs', () => {
+    const kv = new KvStore();
+    const sm: StateMachine = {
+      execute: (commands) => {
+        if (commands.some((c) => new TextDecoder().decode(c.payload).includes('boom'))) throw new Error('boom');
+        return kv.execute(commands);
+      },
+      snapshot: () => kv.snapshot(),
+      restore: () => kv.restore(),
+    };
+    const ex = new Executor(sm);
+    const failed = run(ex, batch([[3, 1, put('a', '1')], [3, 2, put('b', 'boom')]]));
+    expect(statuses(failed)).toEqual([ResultStatus.StateMachineError, ResultStatus.StateMachineError]);
+    expect((failed!.failure as Error).message).toBe('boom');
+    const next = run(ex, batch([[3, 3, put('c', '3')], [3, 1, put('a', 'again')]]));
+    expect(statuses(next)).toEqual([ResultStatus.Executed, ResultStatus.Duplicate]);
+    expect(next!.failure).toBeNull();
+    expect(ex.nextPosition).toBe(2);
+  });
+});
+
+describe('Executor state in a checkpoint', () => {
+  it('a copy restored from the encoded state makes the same duplicate decisions and results as the original', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 40 })), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 60 })), { minLength: 1, maxLength: 60 }),
+        (before, after) => {
+          const original = new Recording();
+          const ex = new Executor(original);
+          const batches = (list: [number, number][]) => list.map(([c, q], i) => batch([[c, q, put(`k${c}`, `${q}`)], [c, q + 1000 + i, get(`k${c}`)]]));
+          for (const b of batches(before)) run(ex, b);
+          const copyState = decodeExecutorState(encodeExecutorState(ex.state()));
+          expect(copyState.ok).toBe(true);
+          if (!copyState.ok) return;
+          const copySm = new Recording();
+          const restore = copySm.restore();
+          for (const c of original.snapshot()) restore.add(c);
+          restore.finish();
+          const copy = new Executor(copySm, copyState.value);
+          const startTs = ts;
+          const later = batches(after);
+          const a = later.map((b) => run(ex, b));
+          ts = startTs;
+          const b = later.map((x) => run(copy, x));
+          expect(b.map((x) => x && toHex(x.results))).toEqual(a.map((x) => x && toHex(x.results)));
+          expect(copy.nextPosition).toBe(ex.nextPosition);
+          expect(encodeExecutorState(copy.state())).toEqual(encodeExecutorState(ex.state()));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('a restored window keeps how far its client may go: a refused far number runs in the next batch at both', () => {
+    const ex = new Executor(new Recording());
+    const far = 1 + MAX_WINDOW_ADVANCE_PER_BATCH + 1;
+    run(ex, batch([[3, 1]]));
+    expect(statuses(run(ex, batch([[3, far]])))).toEqual([ResultStatus.SeqTooFar]);
+    const state = decodeExecutorState(encodeExecutorState(ex.state()));
+    expect(state.ok).toBe(true);
+    if (!state.ok) return;
+    expect(state.value.commandsRefused).toBe(1);
+    const copy = new Executor(new Recording(), state.value);
+    const next = batch([[3, far], [3, far + MAX_WINDOW_ADVANCE_PER_BATCH + 1]]);
+    const at = ts++;
+    expect(statuses(run(copy, next, at))).toEqual([ResultStatus.Executed, ResultStatus.SeqTooFar]);
+    expect(statuses(run(ex, next, at))).toEqual([ResultStatus.Executed, ResultStatus.SeqTooFar]);
+    expect(encodeExecutorState(copy.state())).toEqual(encodeExecutorState(ex.state()));
+  });
+
+  it('splits a large state across chunks of at most 1 MiB and reads it back', () => {
+    const ex = new Executor(new KvStore());
+    for (let i = 0; i < 40_000; i++) run(ex, batch([[1 + (i % 5000), 1 + Math.floor(i / 5000), put('k', 'v')]]));
+    const chunks = encodeExecutorState(ex.state());
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c.length).toBeLessThanOrEqual(1024 * 1024);
+    const decoded = decodeExecutorState(chunks);
+    expect(decoded.ok && decoded.value.executedDigests.size).toBe(40_000);
+    expect(decoded.ok && decoded.value.clients.size).toBe(5000);
+  });
+
+  it('refuses chunks that are not an executor state', () => {
+    const chunks = encodeExecutorState(new Executor(new KvStore()).state());
+    expect(decodeExecutorState([chunks[0]!.subarray(0, 10)]).ok).toBe(false);
+    expect(decodeExecutorState([Uint8Array.of(2, 0)]).ok).toBe(false);
+    expect(decodeExecutorState([]).ok).toBe(false);
   });
 });

@@ -16,7 +16,13 @@
  * result is dropped, the same way at every replica), 4 = its sequence number is too far above the
  * client's window (not executed), 5 = its timestamp is past its deadline, or the deadline too far
  * ahead of it (not executed), 6 = the client is new and MAX_TRACKED_CLIENTS clients are still too
- * recent to forget (not executed; retry later). The blob is common/batch.ts's results format.
+ * recent to forget (not executed; retry later), 7 = the state machine threw while executing it
+ * (stateMachine.ts: an outcome that must be deterministic; every command of that call gets it).
+ * The blob is common/batch.ts's results format.
+ *
+ * The exactly-once state (position, executed digests, per-key windows) is part of every
+ * checkpoint (executorState.ts), so a replica restored from one makes the same duplicate decisions
+ * as one that never stopped.
  */
 import { decodeBatchCommands, encodeResults } from '../common/batch.js';
 import type { BatchCommand } from '../common/batch.js';
@@ -25,7 +31,7 @@ import type { Digest, Slot } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_RESULT_BYTES, MAX_RESULTS_BLOB_BYTES } from '../common/limits.js';
 import type { StateMachine } from './stateMachine.js';
 
-export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2, ResultTooLarge: 3, SeqTooFar: 4, Expired: 5, TooManyClients: 6 } as const;
+export const ResultStatus = { Executed: 0, Duplicate: 1, MalformedBatch: 2, ResultTooLarge: 3, SeqTooFar: 4, Expired: 5, TooManyClients: 6, StateMachineError: 7 } as const;
 
 /** How long a client's dedup record outlives its last executed command (by agreed timestamps).
  *  Longer than MAX_BATCH_LIFETIME_US, so a command it remembered is past its deadline once it is
@@ -54,8 +60,9 @@ const RESULT_ENTRY_OVERHEAD = 5;
 /** The blob's own header (u32 count). */
 const RESULTS_HEADER = 4;
 const EXECUTED_EMPTY = Uint8Array.of(ResultStatus.Executed);
+const STATE_MACHINE_ERROR = Uint8Array.of(ResultStatus.StateMachineError);
 
-interface ClientWindow {
+export interface ClientWindow {
   /** Every sequence number ≤ low has executed (or is too old to tell). */
   low: number;
   /** Executed sequence numbers above low + 1. */
@@ -72,23 +79,56 @@ export interface ExecutedBatch {
   readonly position: number;
   readonly results: Uint8Array;
   readonly commands: number;
+  /** What the state machine threw, if it did (its commands got StateMachineError). */
+  readonly failure: unknown;
+}
+
+/** Everything execution decides by besides the state machine: what a checkpoint holds of it. */
+export interface ExecutorState {
+  readonly position: number;
+  readonly commandsExecuted: number;
+  readonly duplicatesSkipped: number;
+  readonly commandsRefused: number;
+  /** Executed digest (hex) → the slot after which it can no longer be committed, in execution order. */
+  readonly executedDigests: ReadonlyMap<string, Slot>;
+  /** Per client key (hex), least recently executed first. A window's cap is per batch, so it is
+   *  not state: a restored window gets capPosition -1 (recomputed at its next batch). */
+  readonly clients: ReadonlyMap<string, Readonly<ClientWindow>>;
 }
 
 export class Executor {
-  private position = 0;
-  private readonly executedDigests = new Map<string, Slot>();
+  private position: number;
+  private readonly executedDigests: Map<string, Slot>;
   /** By client key (hex), in least-recently-executed order. */
-  private readonly clients = new Map<string, ClientWindow>();
-  commandsExecuted = 0;
-  duplicatesSkipped = 0;
+  private readonly clients: Map<string, ClientWindow>;
+  commandsExecuted: number;
+  duplicatesSkipped: number;
   /** Commands not executed for their number or deadline (statuses 4–6). */
-  commandsRefused = 0;
+  commandsRefused: number;
 
+  /** A fresh executor, or one that continues from a checkpoint's state (which it then owns). */
   constructor(
-    private readonly stateMachine: StateMachine,
+    readonly stateMachine: StateMachine,
+    from: ExecutorState | null = null,
     /** MAX_TRACKED_CLIENTS unless a test needs a small table. */
     private readonly maxTrackedClients = MAX_TRACKED_CLIENTS,
-  ) {}
+  ) {
+    this.position = from?.position ?? 0;
+    this.commandsExecuted = from?.commandsExecuted ?? 0;
+    this.duplicatesSkipped = from?.duplicatesSkipped ?? 0;
+    this.commandsRefused = from?.commandsRefused ?? 0;
+    this.executedDigests = new Map(from?.executedDigests ?? []);
+    this.clients = new Map();
+    for (const [key, w] of from?.clients ?? []) {
+      this.clients.set(key, { low: w.low, above: w.above === null ? null : new Set(w.above), top: w.top, capPosition: -1, cap: 0, lastTs: w.lastTs });
+    }
+  }
+
+  /** The live state (views of its maps), for a checkpoint to encode before the next execute. */
+  state(): ExecutorState {
+    const { position, commandsExecuted, duplicatesSkipped, commandsRefused, executedDigests, clients } = this;
+    return { position, commandsExecuted, duplicatesSkipped, commandsRefused, executedDigests, clients };
+  }
 
   get nextPosition(): number {
     return this.position;
@@ -107,7 +147,7 @@ export class Executor {
     this.executedDigests.set(digestKey, expiresSlot);
     const position = this.position++;
     const decoded = decodeBatchCommands(bytes);
-    if (!decoded.ok) return { position, results: encodeResults([Uint8Array.of(ResultStatus.MalformedBatch)]), commands: 0 };
+    if (!decoded.ok) return { position, results: encodeResults([Uint8Array.of(ResultStatus.MalformedBatch)]), commands: 0, failure: null };
 
     const commands = decoded.value;
     const fresh: BatchCommand[] = [];
@@ -143,11 +183,20 @@ export class Executor {
         this.duplicatesSkipped++;
       }
     }
+    let failure: unknown = null;
     if (fresh.length > 0) {
-      const out = this.stateMachine.execute(fresh, { position, ts, digest, blockHeight });
+      let out: Uint8Array[];
+      try {
+        out = this.stateMachine.execute(fresh, { position, ts, digest, blockHeight });
+      } catch (error) {
+        // An outcome (stateMachine.ts), the same at every correct replica.
+        failure = error ?? 'undefined thrown';
+        out = [];
+        for (const i of freshIndex) results[i] = STATE_MACHINE_ERROR;
+      }
       // Budget for results: what every entry would take at its smallest, then the rest in order.
       let budget = MAX_RESULTS_BLOB_BYTES - RESULTS_HEADER - commands.length * RESULT_ENTRY_OVERHEAD;
-      for (let k = 0; k < fresh.length; k++) {
+      for (let k = 0; k < fresh.length && failure === null; k++) {
         const r = out[k] ?? new Uint8Array(0);
         if (r.length === 0) {
           results[freshIndex[k]!] = EXECUTED_EMPTY;
@@ -163,7 +212,7 @@ export class Executor {
     }
     this.commandsExecuted += fresh.length;
     this.forgetIdleClients(ts);
-    return { position, results: encodeResults(results), commands: commands.length };
+    return { position, results: encodeResults(results), commands: commands.length, failure };
   }
 
   /** Forgets executed digests whose expiry slot a committed block has passed. */

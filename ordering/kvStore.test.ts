@@ -76,3 +76,69 @@ describe('KvStore', () => {
     expect(kv.size).toBe(1);
   });
 });
+
+describe('KvStore snapshots', () => {
+  const restored = (chunks: Iterable<Uint8Array>): KvStore => {
+    const kv = new KvStore();
+    const r = kv.restore();
+    for (const c of chunks) r.add(c);
+    r.finish();
+    return kv;
+  };
+
+  it('gives equal chunks for equal histories, restores them, and a restored copy goes on as the original', () => {
+    const history = [put('x', '1'), put('y', '2'), put('z', '3'), del('y'), put('w', '4')];
+    const a = new KvStore();
+    const b = new KvStore();
+    run(a, history);
+    run(b, history);
+    const chunksA = [...a.snapshot()];
+    expect(chunksA).toEqual([...b.snapshot()]);
+    const c = restored(chunksA);
+    expect(c.size).toBe(3);
+    expect(text(c.read(utf8('z'))!)).toBe('3');
+    expect([...c.snapshot()]).toEqual(chunksA);
+    const more = [put('y', 'again'), del('x'), ...Array.from({ length: 3000 }, (_, i) => put(`n${i}`, String(i)))];
+    run(a, more);
+    run(c, more);
+    expect([...c.snapshot()]).toEqual([...a.snapshot()]);
+  });
+
+  it('yields the state as of the call, while execution goes on', () => {
+    const kv = new KvStore();
+    run(kv, [put('a', 'before')]);
+    const snapshot = kv.snapshot();
+    run(kv, [put('a', 'after'), put('b', 'new')]);
+    const old = restored(snapshot);
+    expect(text(old.read(utf8('a'))!)).toBe('before');
+    expect(old.read(utf8('b'))).toBeUndefined();
+  });
+
+  it('cuts large states into chunks of at most 1 MiB, entries spanning chunks, and keeps keys beyond the fast table', () => {
+    const kv = new KvStore();
+    const big = 'v'.repeat(300_000);
+    run(kv, Array.from({ length: 40 }, (_, i) => put(`long-key-${'k'.repeat(70)}-${i}`, 'x')));
+    const commands = Array.from({ length: 8 }, (_, i) => put(`big-${i}`, big));
+    for (let i = 0; i < 5_000; i++) commands.push(put(`k${i}`, `value ${i}`));
+    run(kv, commands);
+    const chunks = [...kv.snapshot()];
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of chunks) expect(c.length).toBeLessThanOrEqual(1024 * 1024);
+    const copy = restored(chunks);
+    expect(copy.size).toBe(kv.size);
+    expect(text(copy.read(utf8('big-7'))!)).toBe(big);
+    expect(text(copy.read(utf8('k4999'))!)).toBe('value 4999');
+  });
+
+  it('refuses a truncated snapshot, and keeps its state', () => {
+    const kv = new KvStore();
+    run(kv, [put('keep', 'me')]);
+    const source = new KvStore();
+    run(source, [put('a', 'b')]);
+    const [only] = [...source.snapshot()];
+    const r = kv.restore();
+    r.add(only!.subarray(0, only!.length - 1));
+    expect(() => r.finish()).toThrow(/truncated/);
+    expect(text(kv.read(utf8('keep'))!)).toBe('me');
+  });
+});

@@ -13,7 +13,7 @@ import { nodeCrypto } from '../common/crypto/node.js';
 import type { Digest, Slot } from '../common/ids.js';
 import { KvWorkload } from '../client/benchWorkload.js';
 import { Executor } from '../ordering/executor.js';
-import { KvStore } from '../ordering/kvStore.js';
+import { encodeKvCommand, KvOp, KvStore } from '../ordering/kvStore.js';
 import type { StateMachine } from '../ordering/stateMachine.js';
 
 /** Batches prepared up front (encoding is the client's cost, not measured here). */
@@ -81,8 +81,32 @@ function run(name: string, stateMachine: StateMachine, batches: readonly Prepare
 const batches = prepare();
 console.log(`execution benchmark: ${PREPARED - WARMUP} batches of ${BATCH} 32-byte puts from ${CLIENTS} clients over ${keySpace.toLocaleString('en-US')} keys (after ${WARMUP} warm-up batches)`);
 const EMPTY = new Uint8Array(0);
-const nothing: StateMachine = { execute: (commands) => commands.map(() => EMPTY) };
+const nothing: StateMachine = { execute: (commands) => commands.map(() => EMPTY), snapshot: () => [], restore: () => ({ add: () => undefined, finish: () => undefined }) };
 for (let round = 0; round < 2; round++) {
   run('executor, no-op state machine', nothing, batches);
   run('executor + KvStore', new KvStore(), batches);
+}
+
+// A checkpoint copies the state machine at the call (on the execution path) and encodes the
+// chunks afterwards (off it): both for a store holding every key of the key space.
+const full = new KvStore();
+const FILL_CLIENT_KEY = new Uint8Array(32).fill(1);
+const fillBatch = 1000;
+for (let k = 0; k < keySpace; k += fillBatch) {
+  const commands = [];
+  for (let i = k; i < Math.min(keySpace, k + fillBatch); i++) {
+    const key = new Uint8Array(8);
+    new DataView(key.buffer).setUint32(4, i);
+    commands.push({ clientKey: FILL_CLIENT_KEY, seq: i + 1, expiresAtUs: EXPIRES_AT_US, payload: encodeKvCommand(KvOp.Put, key, new Uint8Array(21)) });
+  }
+  full.execute(commands);
+}
+for (let round = 0; round < 3; round++) {
+  const t0 = performance.now();
+  const chunks = full.snapshot();
+  const t1 = performance.now();
+  let bytes = 0;
+  for (const c of chunks) bytes += c.length;
+  const t2 = performance.now();
+  console.log(`KvStore snapshot of ${full.size.toLocaleString('en-US')} keys: copy ${(t1 - t0).toFixed(1)} ms, chunks ${(t2 - t1).toFixed(1)} ms, ${(bytes / 2 ** 20).toFixed(1)} MiB`);
 }
