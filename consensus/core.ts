@@ -43,6 +43,7 @@ import type {
   ConsensusOutput,
   Destination,
   PeerFaultKind,
+  SafetyState,
 } from './types.js';
 
 /** Proposals held while their parent is being fetched; a correct leader sends one per view. */
@@ -52,6 +53,10 @@ const MAX_OUTSTANDING_SYNC = 16;
 /** Blocks fetched by sync that do not yet connect to the tree (a replica catching up walks back
  *  MAX_SYNC_BLOCKS at a time). Beyond this the replica is too far behind for block sync. */
 const MAX_SYNC_BUFFER_BLOCKS = 16_384;
+/** Payload bytes those blocks may hold: at peak a block is tens of KB, so 16,384 of them could be
+ *  hundreds of MB. A replica further behind than this installs a checkpoint instead (the ordering
+ *  layer's state transfer). */
+const MAX_SYNC_BUFFER_BYTES = 64 * 1024 * 1024;
 /** Exponent cap for the view-timeout backoff (2^20 × base is beyond any sane cap anyway). */
 const MAX_BACKOFF_EXPONENT = 20;
 /** Estimated bytes of a block besides its payload, for sync response budgets. */
@@ -127,6 +132,10 @@ export class HotStuff {
   private readonly awaitingQc = new Map<string, QuorumCert>();
   private readonly outstandingSync = new Map<string, SyncRequest>();
   private readonly syncBuffer = new Map<string, { readonly block: Block; readonly digest: Digest }>();
+  private syncBufferBytes = 0;
+  /** Set while the App installs a checkpoint from its peers: this core follows certificates (views,
+   *  high QC) but votes, times out, proposes and block-syncs no more; it is replaced after. */
+  private suspended = false;
   /** Buffered synced blocks by parent key, so a block's arrival connects its descendants. */
   private readonly syncChildren = new Map<string, string[]>();
 
@@ -164,7 +173,10 @@ export class HotStuff {
 
     const lastTcView = this.safety.lastTc === null ? 0 : this.safety.lastTc.view + 1;
     this.currentView = Math.max(this.safety.votedView, this.safety.highQc.view + 1, lastTcView, 1) as View;
-    this.proposedView = this.safety.votedView;
+    // A restarted leader may have proposed in its current view before the crash, with its own vote
+    // on that block not yet durable: proposing again there would be an equivocation (a second
+    // block for one view), honest or not. It waits for the next view.
+    this.proposedView = recovered.safety === null ? this.safety.votedView : this.currentView;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -196,6 +208,11 @@ export class HotStuff {
         break;
       case 'timeoutNow':
         if (this.started && this.myTimeout?.view !== this.currentView) this.localTimeout();
+        break;
+      case 'suspend':
+        this.suspended = true;
+        this.outstandingSync.clear();
+        this.proposeRetryAtUs = null;
         break;
     }
     if (this.safety.dirty) {
@@ -234,6 +251,12 @@ export class HotStuff {
 
   get view(): View {
     return this.currentView;
+  }
+
+  /** The safety state now (for a replacement core after a checkpoint install: views and the high
+   *  QC this one has followed). */
+  safetyState(): SafetyState {
+    return this.safety.state();
   }
 
   /** Whether this replica may propose in the current view once it has a payload. */
@@ -278,7 +301,7 @@ export class HotStuff {
   }
 
   private onTick(): void {
-    if (this.nowUs >= this.viewDeadlineUs) {
+    if (this.nowUs >= this.viewDeadlineUs && !this.suspended) {
       if (this.myTimeout !== null && this.myTimeout.view === this.currentView) {
         // Still stuck after timing out: send the timeout again, in case it was lost.
         this.out.send.push({ to: 'all', msg: this.myTimeout });
@@ -337,6 +360,11 @@ export class HotStuff {
       return;
     }
 
+    if (block.height <= this.tree.root.block.height || (parent !== this.tree.root && this.tree.get(block.parent) === undefined)) {
+      // Extends a block at or below the committed tip: a leader that had not heard of the latest
+      // commits (one that just restarted). Stale, not invalid.
+      return;
+    }
     const existing = this.tree.get(digest);
     if (existing !== undefined) {
       if (existing.entryTc === null && tc !== null) existing.entryTc = tc;
@@ -421,6 +449,7 @@ export class HotStuff {
   }
 
   private tryVote(node: BlockNode): void {
+    if (this.suspended) return;
     const { block } = node;
     if (block.view !== this.currentView) return;
     if (!this.safety.canVote(block, node.entryTc)) return;
@@ -491,7 +520,7 @@ export class HotStuff {
 
   private tryPropose(): void {
     const v = this.currentView;
-    if (!this.started || this.proposedView >= v) return;
+    if (!this.started || this.suspended || this.proposedView >= v) return;
     if (this.proposeRetryAtUs !== null && this.nowUs < this.proposeRetryAtUs) return;
     const highQc = this.safety.highQc;
     const parent = this.tree.get(highQc.block);
@@ -582,7 +611,7 @@ export class HotStuff {
     this.out.persist.push({ kind: 'committed', height: node.block.height, digest: node.digest });
     const rootHeight = node.block.height;
     for (const [key, p] of this.pendingProposals) if (p.msg.block.height <= rootHeight) this.pendingProposals.delete(key);
-    for (const [key, b] of this.syncBuffer) if (b.block.height <= rootHeight) this.syncBuffer.delete(key);
+    for (const [key, b] of this.syncBuffer) if (b.block.height <= rootHeight) this.dropSynced(key, b.block);
     for (const [parentKey, children] of this.syncChildren) {
       if (children.every((k) => !this.syncBuffer.has(k))) this.syncChildren.delete(parentKey);
     }
@@ -613,6 +642,7 @@ export class HotStuff {
   // Timeouts
 
   private localTimeout(): void {
+    if (this.suspended) return;
     const v = this.currentView;
     this.viewDeadlineUs = this.nowUs + this.viewTimeoutUs();
     if (!this.safety.canTimeout(v)) return;
@@ -640,10 +670,6 @@ export class HotStuff {
       this.fault(from, 'badSignature', `timeout claims voter ${t.voter}`);
       return;
     }
-    if (t.view > this.currentView + MAX_VIEW_LOOKAHEAD) {
-      this.fault(from, 'farFutureView', `timeout for view ${t.view} while in ${this.currentView}`);
-      return;
-    }
     if (t.highQc.view >= t.view) {
       this.fault(from, 'badCertificate', 'timeout reports a high QC at or above its own view');
       return;
@@ -669,6 +695,12 @@ export class HotStuff {
     }
     this.processQc(t.highQc, from);
     if (t.lastTc !== null) this.processTc(t.lastTc);
+    // Checked after the certificates: an honest timeout is for a view its sender entered by its
+    // high QC or last TC, which move a replica that lagged (a restarted one) right up to it.
+    if (t.view > this.currentView + MAX_VIEW_LOOKAHEAD) {
+      this.fault(from, 'farFutureView', `timeout for view ${t.view} while in ${this.currentView}, with certificates only up to view ${Math.max(t.highQc.view, t.lastTc?.view ?? 0)}`);
+      return;
+    }
     if (t.view < this.currentView) {
       this.helpLaggard(from, t.view);
       return;
@@ -707,6 +739,7 @@ export class HotStuff {
   // Block sync
 
   private requestBlocks(digest: Digest, peer: ReplicaId): void {
+    if (this.suspended) return;
     const key = toHex(digest);
     if (this.outstandingSync.has(key) || this.outstandingSync.size >= MAX_OUTSTANDING_SYNC) return;
     if (peer === this.self) peer = this.nextPeer(peer);
@@ -750,7 +783,7 @@ export class HotStuff {
     let oldest: { block: Block; digest: Digest } | null = null;
     for (let i = 0; i < resp.blocks.length; i++) {
       if (this.tree.lookup(digests[i]!) !== undefined) break;
-      if (this.syncBuffer.size >= MAX_SYNC_BUFFER_BLOCKS) break;
+      if (this.syncBuffer.size >= MAX_SYNC_BUFFER_BLOCKS || this.syncBufferBytes >= MAX_SYNC_BUFFER_BYTES) break;
       oldest = { block: resp.blocks[i]!, digest: digests[i]! };
       this.bufferSynced(oldest.block, oldest.digest);
     }
@@ -760,9 +793,10 @@ export class HotStuff {
       this.insertSyncedChildren(parentKey);
     } else if (oldest.block.height - 1 > this.tree.root.block.height) {
       this.requestBlocks(oldest.block.parent, from);
-    } else {
-      this.fault(from, 'badSyncResponse', 'chain does not connect to the committed tip');
     }
+    // Otherwise the chain reaches the committed height on another branch: a fork that lost, which
+    // an honest peer serves when asked for a stale leader's parent. Every block in it carried a
+    // valid QC, so there is nothing to report; it is dropped with the next commit.
   }
 
   /** `newer` is the block listed before this one (its child), or null for the first. */
@@ -778,10 +812,15 @@ export class HotStuff {
     const key = toHex(digest);
     if (this.syncBuffer.has(key)) return;
     this.syncBuffer.set(key, { block, digest });
+    this.syncBufferBytes += block.payload.length + BLOCK_OVERHEAD_BYTES;
     const parentKey = toHex(block.parent);
     const siblings = this.syncChildren.get(parentKey);
     if (siblings === undefined) this.syncChildren.set(parentKey, [key]);
     else siblings.push(key);
+  }
+
+  private dropSynced(key: string, block: Block): void {
+    if (this.syncBuffer.delete(key)) this.syncBufferBytes -= block.payload.length + BLOCK_OVERHEAD_BYTES;
   }
 
   /** Inserts the buffered descendants of a block that is now in the tree, oldest first, without
@@ -796,7 +835,7 @@ export class HotStuff {
       for (const childKey of children) {
         const entry = this.syncBuffer.get(childKey);
         if (entry === undefined) continue;
-        this.syncBuffer.delete(childKey);
+        this.dropSynced(childKey, entry.block);
         if (this.tree.insert(entry.block, entry.digest, null) !== 'inserted') continue;
         this.out.persist.push({ kind: 'block', digest: entry.digest, block: entry.block });
         this.safety.observeQc(entry.block.justify);

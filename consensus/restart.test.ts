@@ -113,4 +113,29 @@ describe.each(RULES)('crash-restart, %s', (rule) => {
     }
     for (const [view, blocks] of byView) expect(blocks.size, `view ${view}`).toBe(1);
   });
+
+  it('reports no fault against honest replicas that restart, the leader among them, however far behind', () => {
+    const cluster = new TestCluster({ rule, viewTimeoutMs: 20 });
+    cluster.start();
+    for (let round = 0; round < 4; round++) {
+      cluster.runFor(30_000);
+      // Every other round the replica that leads now (the proposer of the newest block), else a
+      // follower; down long enough for the others to move dozens of views on.
+      const newest = cluster.sent('proposal').at(-1)!.msg.block;
+      const down = round % 2 === 0 ? newest.proposer : (newest.proposer + 1) % cluster.n;
+      const viewAtCrash = cluster.core(down).view;
+      cluster.crash(down);
+      cluster.runFor(round === 3 ? 400_000 : 60_000);
+      cluster.restart(down);
+      const restartedIn = cluster.core(down).view;
+      cluster.runFor(200);
+      // A restarted replica never proposes again in the view it came back in.
+      expect(cluster.sent('proposal', down).some((p) => p.atUs >= cluster.nowUs - 200 && p.msg.block.view === restartedIn && restartedIn <= viewAtCrash)).toBe(false);
+    }
+    cluster.runFor(200_000);
+    expect(cluster.replicas.flatMap((r) => r.faults.map((f) => `${r.id} reports ${f.peer}: ${f.kind} ${f.detail}`))).toEqual([]);
+    expect(cluster.agreementProblems()).toEqual([]);
+    const heights = cluster.replicas.map((r) => cluster.height(r.id));
+    expect(Math.min(...heights)).toBeGreaterThan(20);
+  });
 });

@@ -98,7 +98,10 @@ export type ConsensusInput =
   | { readonly kind: 'proposeHint' }
   /** The App sees no progress (e.g. a leader that keeps its slots from committing): time out the
    *  current view now. f+1 replicas doing so end the view for everyone. */
-  | { readonly kind: 'timeoutNow' };
+  | { readonly kind: 'timeoutNow' }
+  /** The App is installing a checkpoint from its peers and will replace this core: from now on it
+   *  follows certificates but never votes, times out, proposes or fetches blocks. */
+  | { readonly kind: 'suspend' };
 
 /** A vote's or timeout's attachment, as the next leader receives it. */
 export interface Attachment {
