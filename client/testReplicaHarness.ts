@@ -44,7 +44,7 @@ export interface HarnessOptions {
 }
 
 class MiniReplica {
-  readonly storage = new MemoryReplicaStorage();
+  readonly storage: MemoryReplicaStorage;
   readonly executed: ExecutionRecord[] = [];
   core: ReplicaCore | null = null;
   /** While true, nothing this replica sends to clients leaves (it still takes part in consensus):
@@ -62,7 +62,10 @@ class MiniReplica {
     readonly id: ReplicaId,
     private readonly cluster: ReplicaHarness,
     private readonly keyPair: KeyPair,
-  ) {}
+    n: number,
+  ) {
+    this.storage = new MemoryReplicaStorage(nodeCrypto, n);
+  }
 
   get up(): boolean {
     return this.core !== null;
@@ -217,7 +220,7 @@ export class ReplicaHarness {
     // Genesis a second ago: replicas refuse timestamps below it.
     const genesisUs = Math.floor(wallClockUs() / 1_000_000) * 1_000_000 - 1_000_000;
     const generated = generateCluster({ n, keySeed: `client-harness-${n}`, protocol: { genesisUs, deltaUs: HARNESS_DELTA_US, minBlockIntervalUs: HARNESS_MIN_BLOCK_INTERVAL_US, ...options.protocol } }, nodeCrypto);
-    for (let i = 0; i < n; i++) harness.replicas.push(new MiniReplica(i as ReplicaId, harness, generated.keyPairs[i]!));
+    for (let i = 0; i < n; i++) harness.replicas.push(new MiniReplica(i as ReplicaId, harness, generated.keyPairs[i]!, n));
     // Ports first (the config must name them), then the cores.
     for (const r of harness.replicas) await r.start();
     const config: ClusterConfig = {

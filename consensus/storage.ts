@@ -65,9 +65,26 @@ export class MemoryConsensusStorage implements ConsensusStorage {
     return out;
   }
 
+  /** Deletes the stored blocks below `belowHeight` (never the committed tip) and returns them. */
+  pruneSync(belowHeight: number): Block[] {
+    const tipHeight = this.committed?.height ?? 0;
+    const pruned: Block[] = [];
+    for (const [key, block] of this.blocks) {
+      if (block.height < belowHeight && block.height < tipHeight) {
+        this.blocks.delete(key);
+        pruned.push(block);
+      }
+    }
+    return pruned;
+  }
+
   /** The committed block at a height, walking down from the committed tip (tests and checkers). */
   committedDigest(): Digest | null {
     return this.committed?.digest ?? null;
+  }
+
+  blockCount(): number {
+    return this.blocks.size;
   }
 
   hasBlock(digest: Digest): boolean {

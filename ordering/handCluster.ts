@@ -63,7 +63,7 @@ export class HandCluster {
     this.slots = new SlotClock(this.keys.config.protocol);
     this.client = new Collector({ config: this.keys.config, crypto: testCrypto, verifySignatures: true, retryUs: 200_000, maxRetryUs: 1_000_000 });
     for (let i = 0; i < this.keys.config.n; i++) {
-      this.nodes.push({ core: null, kv: new KvStore(), storage: new MemoryReplicaStorage(), clockOffsetUs: 0, executed: [], maxTs: 0, maxSealedSlot: 0 });
+      this.nodes.push({ core: null, kv: new KvStore(), storage: new MemoryReplicaStorage(testCrypto, this.keys.config.n), clockOffsetUs: 0, executed: [], maxTs: 0, maxSealedSlot: 0 });
     }
   }
 

@@ -65,7 +65,7 @@ describe('phase 1: timestamps', () => {
   it('after a restart, gives no timestamp past a batch expiry, though its clock is still before it', () => {
     // The durable reservation lets a restarted replica stamp up to TS_RESERVATION_US ahead of its
     // clock; a stamp past the expiry would let an OC's median pass it (issue 11, finding 3).
-    const storage = new MemoryReplicaStorage();
+    const storage = new MemoryReplicaStorage(testCrypto, keys.config.n);
     const reservedUntil = NOW + 200_000;
     storage.applySync([{ kind: 'tsReservation', untilUs: reservedUntil }]);
     const core = started(NOW, storage);

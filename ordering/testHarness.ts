@@ -111,6 +111,6 @@ export function newReplica(
     crypto: testCrypto,
     signer: keys.signers[id]!,
     stateMachine: opts.stateMachine ?? new KvStore(),
-    recovered: (opts.storage ?? new MemoryReplicaStorage()).loadSync(),
+    recovered: (opts.storage ?? new MemoryReplicaStorage(testCrypto, keys.config.n)).loadSync(),
   });
 }

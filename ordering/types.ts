@@ -6,8 +6,9 @@
  */
 import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
-import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import type { Message, OrderingCert, SealEntry } from '../common/messages.js';
+import type { Digest, Height, ReplicaId, Slot } from '../common/ids.js';
+import type { CheckpointCert, Message, OrderingCert, SealEntry } from '../common/messages.js';
+import type { StoredCheckpoint } from './checkpointFormat.js';
 import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
 import type { AdmissionLimits } from './admission.js';
 import type { ClientIdentity } from './clientKeys.js';
@@ -24,7 +25,19 @@ export type OrderingPersistOp =
   /** An ack given: listed by every later seal over its slot, so it must survive a restart. */
   | { readonly kind: 'ack'; readonly entry: SealEntry; readonly slot: Slot; readonly oc: OrderingCert; readonly sig: Uint8Array }
   /** Acks at or below this slot are covered by a committed block and no longer needed. */
-  | { readonly kind: 'pruneAcks'; readonly throughSlot: Slot };
+  | { readonly kind: 'pruneAcks'; readonly throughSlot: Slot }
+  /** A chunk (1-based index) of the stable checkpoint being fetched from peers, checked against
+   *  its manifest (stateTransfer.ts). */
+  | { readonly kind: 'checkpointChunk'; readonly height: Height; readonly state: Digest; readonly index: number; readonly bytes: Uint8Array }
+  /** Every chunk of that checkpoint is written: it becomes this replica's latest checkpoint (its
+   *  block is the committed tip, written in the same group). */
+  | { readonly kind: 'checkpointInstalled'; readonly checkpoint: StoredCheckpoint; readonly cert: CheckpointCert }
+  /** q replicas signed this replica's checkpoint at cert.height: it is stable. */
+  | { readonly kind: 'checkpointStable'; readonly cert: CheckpointCert }
+  /** Everything below this checkpoint height is no longer needed: blocks, the batches they
+   *  committed, batches that expired before `expiredBeforeUs` (none can be committed again), and
+   *  older checkpoints. */
+  | { readonly kind: 'pruneBelowCheckpoint'; readonly height: Height; readonly expiredBeforeUs: number };
 
 export type ReplicaPersistOp = ConsensusPersistOp | OrderingPersistOp;
 

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AssertionError } from '../common/assert.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
-import type { Block, Message } from '../common/messages.js';
+import type { Block, CheckpointCert, Message } from '../common/messages.js';
+import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import type { ReplicaRecovery, ReplicaStorage } from '../ordering/storage.js';
 import type { ReplicaInput, ReplicaOutput, ReplicaPersistOp } from '../ordering/types.js';
 import { Driver, MAX_SERVES_IN_FLIGHT_PER_PEER, type DrivenCore, type Sender } from './drive.js';
@@ -61,6 +62,18 @@ class ManualStorage implements ReplicaStorage {
   }
   openGates(): void {
     for (const g of this.gates.splice(0)) g();
+  }
+  writeCheckpoint(): Promise<StoredCheckpoint> {
+    throw new Error('not used');
+  }
+  async readCheckpointPiece(): Promise<Uint8Array | undefined> {
+    return undefined;
+  }
+  checkpointChunks(): AsyncIterable<Uint8Array> {
+    throw new Error('not used');
+  }
+  latestStableCert(): CheckpointCert | null {
+    return null;
   }
 }
 

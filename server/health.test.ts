@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkHealth, checkReady, commitStallLimitMs, MIN_COMMIT_STALL_MS, PERSIST_STALL_MS, PersistWatch } from './health.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
+import { nodeCrypto } from '../common/crypto/node.js';
 
 const healthy = { ok: true, reason: '' };
 const ready = { health: healthy, peersUp: 3, peersNeeded: 2, peerCount: 3, committedHeight: 40, commitAgeMs: 100, idleBlockIntervalMs: 50, viewTimeoutMs: 500 };
@@ -28,7 +29,7 @@ describe('health and readiness', () => {
     let nowMs = 1000;
     const watch = new PersistWatch(() => nowMs);
     let release!: () => void;
-    const base = new MemoryReplicaStorage();
+    const base = new MemoryReplicaStorage(nodeCrypto, 4);
     const slow = Object.assign(Object.create(base) as MemoryReplicaStorage, {
       apply: () => new Promise<void>((resolve) => (release = resolve)),
     });

@@ -47,6 +47,10 @@ export class PersistWatch {
       load: () => storage.load(),
       readBlocks: (digest, maxBlocks) => storage.readBlocks(digest, maxBlocks),
       readBatches: (digests) => storage.readBatches(digests),
+      writeCheckpoint: (capture) => storage.writeCheckpoint(capture),
+      readCheckpointPiece: (height, state, index) => storage.readCheckpointPiece(height, state, index),
+      checkpointChunks: (checkpoint) => storage.checkpointChunks(checkpoint),
+      latestStableCert: () => storage.latestStableCert(),
       apply: (ops: readonly ReplicaPersistOp[]) => {
         this.startedMs.push(this.clockMs());
         return storage.apply(ops).finally(() => this.done());

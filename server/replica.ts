@@ -227,7 +227,7 @@ async function startModules(
 
   // Store.
   const dataDir = resolve(opts.dataDir ?? defaultDataDir(opts.confDir, self));
-  const storage = await openStore(conf, dataDir, logger);
+  const storage = await openStore(conf, dataDir, logger, crypto);
   closers.push({ name: 'store', close: () => storage.close() });
   const recovered = await storage.load();
 
@@ -407,7 +407,7 @@ function observedCore(core: ReplicaCore): { view: number; leading: boolean } {
 }
 
 /** Opens the store, creating it only on this replica's first start (see conf.ts, the marker). */
-async function openStore(conf: ReplicaConf, dataDir: string, logger: ServerLogger): Promise<LevelReplicaStorage> {
+async function openStore(conf: ReplicaConf, dataDir: string, logger: ServerLogger, crypto: CryptoBackend): Promise<LevelReplicaStorage> {
   const { config, self, confDir } = conf;
   const marker = await readStoreMarker(confDir, self, config);
   if (marker !== null && marker.dataDir !== dataDir) {
@@ -416,7 +416,7 @@ async function openStore(conf: ReplicaConf, dataDir: string, logger: ServerLogge
   const identity = { clusterId: config.clusterId, replica: self as ReplicaId };
   let storage: LevelReplicaStorage;
   try {
-    storage = await LevelReplicaStorage.open(dataDir, { replicaCount: config.n, identity, createIfMissing: marker === null });
+    storage = await LevelReplicaStorage.open(dataDir, { replicaCount: config.n, identity, createIfMissing: marker === null, crypto });
   } catch (error) {
     if (error instanceof StoreOpenError && error.problem === 'missing' && marker !== null) {
       throw new StoreOpenError(

@@ -73,7 +73,7 @@ interface InFlightWrite {
 
 export class ReplicaNode implements SimNode {
   readonly id: ReplicaId;
-  readonly storage = new MemoryReplicaStorage();
+  storage: MemoryReplicaStorage;
   core: ReplicaCore | null = null;
   rejectedFrames = 0;
   faults = new Map<string, number>();
@@ -92,6 +92,7 @@ export class ReplicaNode implements SimNode {
 
   constructor(readonly opts: ReplicaNodeOptions) {
     this.id = opts.id;
+    this.storage = new MemoryReplicaStorage(opts.crypto, opts.config.n);
   }
 
   get up(): boolean {

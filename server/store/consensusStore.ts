@@ -61,6 +61,8 @@ export class LevelConsensusStorage implements ConsensusStorage {
     private readonly db: Db,
     private readonly writer: WriteBatcher,
     replicaCount: number,
+    /** Committed blocks prune() keeps below the tip whatever it is asked (tests lower it). */
+    private readonly retainBlocks = RETAIN_COMMITTED_BLOCKS,
   ) {
     this.ctx = { replicaCount };
   }
@@ -139,25 +141,34 @@ export class LevelConsensusStorage implements ConsensusStorage {
   /**
    * Deletes the stored blocks below `belowHeight`, but never any of the RETAIN_COMMITTED_BLOCKS
    * newest committed ones, nor anything at or above the durable committed height. Forks below that
-   * height are dead and go too. Returns the number of blocks deleted.
+   * height are dead and go too. `alsoDelete` may add deletions of what a pruned block alone
+   * referenced (its batches), written with it. Returns the number of blocks deleted.
    */
-  async prune(belowHeight: number): Promise<number> {
+  async prune(belowHeight: number, alsoDelete?: (block: Block) => DbOp[]): Promise<number> {
     // The durable committed tip, not one still queued: pruning against it only errs on keeping.
     const committed = await this.committedTip();
     if (committed === null) return 0;
-    const cutoff = Math.min(belowHeight, committed.height - RETAIN_COMMITTED_BLOCKS + 1);
+    const cutoff = Math.min(belowHeight, committed.height - this.retainBlocks + 1);
     if (cutoff <= 0) return 0;
     const lt = u64Bytes(cutoff);
     let deleted = 0;
     for (;;) {
       const ops: DbOp[] = [];
+      const pruned: { height: number; digest: Digest }[] = [];
       for await (const key of this.db.iterateKeys(Bucket.BlockHeights, { lt, limit: PRUNE_BATCH_BLOCKS })) {
         const e = indexEntry(key);
+        pruned.push(e);
         ops.push({ type: 'del', key: bucketKey(Bucket.Blocks, e.digest) }, { type: 'del', key: bucketKey(Bucket.BlockHeights, key) });
       }
-      if (ops.length === 0) return deleted;
+      if (pruned.length === 0) return deleted;
+      if (alsoDelete !== undefined) {
+        const raws = await this.db.getMany(Bucket.Blocks, pruned.map((e) => e.digest));
+        raws.forEach((raw, i) => {
+          if (raw !== undefined) ops.push(...alsoDelete(this.decode(raw, pruned[i]!.digest)));
+        });
+      }
       await this.writer.enqueue(ops, PRUNE_WRITE);
-      deleted += ops.length / 2;
+      deleted += pruned.length;
     }
   }
 

@@ -18,6 +18,9 @@
  * | 12  | Seals        | reserved for the ordering phase: seals sent                            | ordering store |
  * | 13  | OrderingMeta | reserved for the ordering phase: sealed frontier, timestamp high-water | ordering store |
  * | 14  | Executed     | reserved for execution: executed digests and positions                 | ordering store |
+ * | 15  | Checkpoints  | height u64 ‖ source u8 ‖ index u32 (13 B) | a checkpoint chunk (1-based)       | ordering store |
+ * | 16  | CheckpointMeta | height u64 ‖ source u8 (9 B)   | manifest, state digest, certificate     | ordering store |
+ * | 17  | BatchExpiry  | expiresAtUs u64 ‖ digest (40 B) | empty: Batches indexed by expiry      | ordering store |
  *
  * Reads are async (never block the event loop on disk). Writes on the hot path go through a
  * WriteBatcher (writeBatcher.ts), which groups one event-loop turn into one LevelDB batch; `batch()`
@@ -39,6 +42,9 @@ export const Bucket = {
   Seals: 12,
   OrderingMeta: 13,
   Executed: 14,
+  Checkpoints: 15,
+  CheckpointMeta: 16,
+  BatchExpiry: 17,
 } as const;
 export type Bucket = (typeof Bucket)[keyof typeof Bucket];
 

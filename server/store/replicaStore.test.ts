@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AssertionError } from '../../common/assert.js';
 import { toHex } from '../../common/bytes.js';
+import { nodeCrypto } from '../../common/crypto/node.js';
 import { encodeBlockPayload } from '../../common/codec.js';
 import type { Digest, Height, ReplicaId, Slot, View } from '../../common/ids.js';
 import type { Block, BlockPayload, OrderingCert, SealEntry } from '../../common/messages.js';
@@ -26,7 +27,7 @@ interface Harness {
 }
 
 async function openLevel(path: string): Promise<LevelReplicaStorage> {
-  return LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: IDENTITY });
+  return LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: IDENTITY, crypto: nodeCrypto });
 }
 
 async function* memoryChain(storage: MemoryReplicaStorage): AsyncIterable<CommittedChunk> {
@@ -38,7 +39,7 @@ const implementations: { name: string; make: () => Promise<Harness> }[] = [
   {
     name: 'MemoryReplicaStorage',
     make: async () => {
-      const storage = new MemoryReplicaStorage();
+      const storage = new MemoryReplicaStorage(nodeCrypto, TEST_REPLICAS);
       return { storage, reopen: async () => storage, chain: (s) => memoryChain(s as MemoryReplicaStorage) };
     },
   },
@@ -240,14 +241,14 @@ describe('LevelReplicaStorage', () => {
   it('refuses a store that belongs to another cluster or replica', async () => {
     const { path, open } = await fresh();
     await (await open()).close();
-    const other = LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: { ...IDENTITY, replica: 2 as ReplicaId } });
+    const other = LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: { ...IDENTITY, replica: 2 as ReplicaId }, crypto: nodeCrypto });
     await expect(other).rejects.toThrow(StoreOpenError);
-    await expect(LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: { ...IDENTITY, clusterId: testDigest(1) } })).rejects.toThrow(/belongs to replica 1/);
+    await expect(LevelReplicaStorage.open(path, { replicaCount: TEST_REPLICAS, identity: { ...IDENTITY, clusterId: testDigest(1) }, crypto: nodeCrypto })).rejects.toThrow(/belongs to replica 1/);
   });
 
   it('refuses to create a store when creating was not allowed', async () => {
     const { path } = await fresh();
-    await expect(LevelReplicaStorage.open(`${path}/nothing-here`, { replicaCount: TEST_REPLICAS, identity: IDENTITY, createIfMissing: false })).rejects.toMatchObject({
+    await expect(LevelReplicaStorage.open(`${path}/nothing-here`, { replicaCount: TEST_REPLICAS, identity: IDENTITY, createIfMissing: false, crypto: nodeCrypto })).rejects.toMatchObject({
       problem: 'missing',
     });
   });

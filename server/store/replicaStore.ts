@@ -22,15 +22,26 @@
  *
  * Pruning: `pruneAcks` writes the new 'acksPrunedThrough' mark in the group itself (so load() never
  * returns a pruned ack, even before the deletion runs), then deletes the keys in the background by
- * range, in bounded unsynced batches. Batches are kept: a restarted replica replays the committed
- * chain from genesis, which needs every committed batch (until checkpoints exist).
+ * range, in bounded unsynced batches. `pruneBelowCheckpoint` (a stable checkpoint: nothing below it
+ * is needed to restart or by a peer that lags less than a checkpoint interval) deletes in the
+ * background, in bounded unsynced batches: older checkpoints, the blocks below it with the batches
+ * they committed, and batches that expired before it (found through BatchExpiry). A deletion lost
+ * in a crash costs disk space until the next prune, never safety.
+ *
+ * Checkpoints (checkpointRecords.ts): the chunks of one this replica took are written synced, then
+ * its meta record; one fetched from peers arrives as synced `checkpointChunk` groups and becomes
+ * held with the `checkpointInstalled` group. Chunks without a meta record (a fetch cut short by a
+ * crash) are deleted at open.
  */
 import { assert } from '../../common/assert.js';
+import { readBatchHeader } from '../../common/batch.js';
 import { bytesEqual, toHex } from '../../common/bytes.js';
-import { decodeBlock, decodeBlockPayload, type DecodeContext } from '../../common/codec.js';
-import { DIGEST_BYTES, type Digest, type Slot } from '../../common/ids.js';
-import type { Block } from '../../common/messages.js';
-import { isConsensusOp, type ReplicaRecovery, type ReplicaStorage } from '../../ordering/storage.js';
+import { decodeBlock, decodeBlockPayload, encodeCheckpointManifest, type DecodeContext } from '../../common/codec.js';
+import type { CryptoBackend } from '../../common/crypto/types.js';
+import { DIGEST_BYTES, type Digest, type Height, type Slot } from '../../common/ids.js';
+import type { Block, CheckpointCert } from '../../common/messages.js';
+import { captureChunks, ManifestBuilder, type CheckpointCapture, type StoredCheckpoint } from '../../ordering/checkpointFormat.js';
+import { CheckpointSource, isConsensusOp, type LocalCheckpoint, type ReplicaRecovery, type ReplicaStorage } from '../../ordering/storage.js';
 import type { ConsensusPersistOp } from '../../consensus/types.js';
 import { effectiveEntries } from '../../ordering/payload.js';
 import type { ReplicaPersistOp } from '../../ordering/types.js';
@@ -48,12 +59,23 @@ import {
   type StoreIdentity,
   type StoredAck,
 } from './orderingRecords.js';
+import {
+  batchExpiryDigest,
+  batchExpiryKey,
+  checkpointChunkKey,
+  checkpointKeyOwner,
+  checkpointMetaKey,
+  decodeCheckpointMeta,
+  encodeCheckpointMeta,
+} from './checkpointRecords.js';
 import { decodeCommittedRecord } from './records.js';
 import { WriteBatcher } from './writeBatcher.js';
 
 /** Ack keys deleted per background prune batch: bounds each batch (one ~73-byte delete per ack)
  *  and lets the replica's own writes through between chunks. */
 const PRUNE_BATCH_ACKS = 1_024;
+/** Expired batches (or checkpoint chunks) deleted per background prune batch, likewise. */
+const PRUNE_BATCH_KEYS = 1_024;
 
 /** Blocks per chunk of committedChain() when the caller does not say: a chunk holds the blocks'
  *  batches in memory at once, so at ~1 MB of batches per block at peak this is ~64 MB. */
@@ -67,10 +89,15 @@ const IDENTITY_KEY = nameKey('identity');
 const COMMITTED_KEY = nameKey('committed');
 
 const SYNCED = { sync: true } as const;
+const EMPTY = new Uint8Array(0);
 const UNSYNCED = { sync: false } as const;
 
 export interface ReplicaStoreOptions extends DbOptions {
   readonly replicaCount: number;
+  /** Hashes checkpoint chunks as they are written. */
+  readonly crypto: CryptoBackend;
+  /** Committed blocks kept below the tip by every prune (default RETAIN_COMMITTED_BLOCKS). */
+  readonly retainCommittedBlocks?: number;
   /** Checked against (or, in a new store, written as) the store's owner: a store written for
    *  another cluster or replica is refused instead of misread. */
   readonly identity: StoreIdentity;
@@ -82,6 +109,16 @@ export interface ReplicaStoreStats {
   readonly queuedBytes: number;
   readonly acksPrunedThrough: number;
   readonly pruneBatches: number;
+  /** Blocks and batches below it have been (or are being) deleted; 0 before the first prune. */
+  readonly prunedBelowHeight: number;
+  readonly blocksPruned: number;
+  readonly batchesPruned: number;
+  /** Checkpoints held, newest last: height, whether stable. */
+  readonly checkpoints: readonly { readonly height: number; readonly stable: boolean }[];
+}
+
+interface HeldCheckpoint extends LocalCheckpoint {
+  readonly source: CheckpointSource;
 }
 
 /** One step of the committed chain for ReplicaCore.replayCommitted. */
@@ -98,14 +135,21 @@ export class LevelReplicaStorage implements ReplicaStorage {
   private prunedThrough = 0;
   private pruneTask: Promise<void> = Promise.resolve();
   private pruneBatches = 0;
+  private prunedBelowHeight = 0;
+  private blocksPruned = 0;
+  private batchesPruned = 0;
+  /** Checkpoints held (meta records), oldest first. */
+  private checkpoints: HeldCheckpoint[] = [];
   private closing: Promise<void> | null = null;
 
   private constructor(
     readonly db: Db,
     private readonly writer: WriteBatcher,
     replicaCount: number,
+    private readonly crypto: CryptoBackend,
+    retainBlocks: number | undefined,
   ) {
-    this.consensus = new LevelConsensusStorage(db, writer, replicaCount);
+    this.consensus = new LevelConsensusStorage(db, writer, replicaCount, retainBlocks);
     this.ctx = { replicaCount };
   }
 
@@ -113,7 +157,7 @@ export class LevelReplicaStorage implements ReplicaStorage {
   static async open(path: string, options: ReplicaStoreOptions): Promise<LevelReplicaStorage> {
     const db = await Db.open(path, options);
     try {
-      const storage = new LevelReplicaStorage(db, new WriteBatcher(db), options.replicaCount);
+      const storage = new LevelReplicaStorage(db, new WriteBatcher(db), options.replicaCount, options.crypto, options.retainCommittedBlocks);
       await storage.init(options.identity);
       return storage;
     } catch (error) {
@@ -147,6 +191,22 @@ export class LevelReplicaStorage implements ReplicaStorage {
     this.reservationUs = await this.readU64(RESERVATION_KEY, 'tsReservation');
     this.frontier = await this.readU64(FRONTIER_KEY, 'frontier');
     this.prunedThrough = await this.readU64(PRUNED_KEY, 'acksPrunedThrough');
+    for await (const [key, value] of this.db.iterate(Bucket.CheckpointMeta)) {
+      const { source } = checkpointKeyOwner(key);
+      this.checkpoints.push({ ...decodeCheckpointMeta(value, this.ctx), source });
+    }
+    await this.deleteOrphanChunks();
+  }
+
+  /** Chunks of a fetch that a crash cut short (no meta record): the fetch starts over. */
+  private async deleteOrphanChunks(): Promise<void> {
+    const held = new Set(this.checkpoints.map((c) => `${c.manifest.height}:${c.source}`));
+    const ops: DbOp[] = [];
+    for await (const key of this.db.iterateKeys(Bucket.Checkpoints)) {
+      const { height, source } = checkpointKeyOwner(key);
+      if (!held.has(`${height}:${source}`)) ops.push({ type: 'del', key: bucketKey(Bucket.Checkpoints, key) });
+    }
+    if (ops.length > 0) await this.db.batch(ops, UNSYNCED);
   }
 
   private async readU64(key: Uint8Array, what: string): Promise<number> {
@@ -162,6 +222,7 @@ export class LevelReplicaStorage implements ReplicaStorage {
     let reservation = this.reservationUs;
     let frontier = this.frontier;
     let pruneThrough = this.prunedThrough;
+    const prunes: { height: Height; expiredBeforeUs: number }[] = [];
     for (const op of ops) {
       if (isConsensusOp(op)) {
         consensusOps.push(op);
@@ -174,10 +235,37 @@ export class LevelReplicaStorage implements ReplicaStorage {
         case 'frontier':
           frontier = Math.max(frontier, op.slot);
           break;
-        case 'batch':
+        case 'batch': {
           assert(op.digest.length === DIGEST_BYTES, 'batch op needs a 32-byte digest');
           dbOps.push({ type: 'put', key: bucketKey(Bucket.Batches, op.digest), value: op.bytes });
+          // A batch the replica holds passed readBatchHeader (it was stamped, acked or committed);
+          // one that does not parse is indexed at 0 and goes with the first prune.
+          const header = readBatchHeader(op.bytes);
+          dbOps.push({ type: 'put', key: bucketKey(Bucket.BatchExpiry, batchExpiryKey(header.ok ? header.value.expiresAtUs : 0, op.digest)), value: EMPTY });
           sync = true;
+          break;
+        }
+        case 'checkpointChunk':
+          dbOps.push({ type: 'put', key: bucketKey(Bucket.Checkpoints, checkpointChunkKey(op.height, CheckpointSource.Installed, op.index)), value: op.bytes });
+          sync = true;
+          break;
+        case 'checkpointInstalled': {
+          const held: HeldCheckpoint = { ...op.checkpoint, cert: op.cert, source: CheckpointSource.Installed };
+          dbOps.push(this.checkpointPut(held));
+          this.hold(held);
+          sync = true;
+          break;
+        }
+        case 'checkpointStable': {
+          const local = this.checkpoints.find((c) => c.manifest.height === op.cert.height && bytesEqual(c.state, op.cert.state));
+          if (local === undefined) break; // pruned meanwhile
+          const stable: HeldCheckpoint = { ...local, cert: op.cert };
+          dbOps.push(this.checkpointPut(stable));
+          this.hold(stable);
+          break;
+        }
+        case 'pruneBelowCheckpoint':
+          prunes.push(op);
           break;
         case 'ack':
           dbOps.push({ type: 'put', key: ackKey(op.slot, op.entry.digest, op.entry.ocHash), value: encodeAckRecord(op) });
@@ -208,7 +296,19 @@ export class LevelReplicaStorage implements ReplicaStorage {
     if (consensusOps.length > 0) written.push(this.consensus.apply(consensusOps));
     if (dbOps.length > 0) written.push(this.writer.enqueue(dbOps, sync ? SYNCED : UNSYNCED));
     if (prune) this.schedulePrune(pruneThrough);
+    for (const p of prunes) this.scheduleCheckpointPrune(p.height, p.expiredBeforeUs);
     await Promise.all(written);
+  }
+
+  private checkpointPut(c: HeldCheckpoint): DbOp {
+    return { type: 'put', key: bucketKey(Bucket.CheckpointMeta, checkpointMetaKey(c.manifest.height, c.source)), value: encodeCheckpointMeta(c) };
+  }
+
+  /** Records a held checkpoint in the index (replacing the same height and source), oldest first. */
+  private hold(c: HeldCheckpoint): void {
+    this.checkpoints = this.checkpoints.filter((x) => !(x.manifest.height === c.manifest.height && x.source === c.source));
+    this.checkpoints.push(c);
+    this.checkpoints.sort((a, b) => a.manifest.height - b.manifest.height || a.source - b.source);
   }
 
   private metaPut(key: Uint8Array, value: number): DbOp {
@@ -235,6 +335,61 @@ export class LevelReplicaStorage implements ReplicaStorage {
     }
   }
 
+  /** Deletes, in the background after the ack prunes queued before it, what lies below checkpoint
+   *  `height` (see the header). */
+  private scheduleCheckpointPrune(height: number, expiredBeforeUs: number): void {
+    if (height <= this.prunedBelowHeight) return;
+    this.prunedBelowHeight = height;
+    const dropped = this.checkpoints.filter((c) => c.manifest.height < height);
+    this.checkpoints = this.checkpoints.filter((c) => c.manifest.height >= height);
+    this.pruneTask = this.pruneTask.then(async () => {
+      if (this.closing !== null) return;
+      const metaOps: DbOp[] = dropped.map((c) => ({ type: 'del', key: bucketKey(Bucket.CheckpointMeta, checkpointMetaKey(c.manifest.height, c.source)) }));
+      if (metaOps.length > 0) await this.writer.enqueue(metaOps, UNSYNCED);
+      await this.deleteRange(Bucket.Checkpoints, u64Bytes(height));
+      this.blocksPruned += await this.consensus.prune(height, (block) => this.batchesOf(block));
+      this.batchesPruned += await this.deleteExpiredBatches(expiredBeforeUs);
+    });
+  }
+
+  /** Deletions of the batches a pruned block committed (executed before the checkpoint; a later
+   *  block carrying one again skips it as executed). */
+  private batchesOf(block: Block): DbOp[] {
+    if (block.height === 0) return [];
+    const decoded = decodeBlockPayload(block.payload, this.ctx);
+    if (!decoded.ok) return [];
+    const ops: DbOp[] = [];
+    for (const { entry } of effectiveEntries(decoded.value)) ops.push({ type: 'del', key: bucketKey(Bucket.Batches, entry.digest) });
+    this.batchesPruned += ops.length;
+    return ops;
+  }
+
+  /** Keys of `bucket` below `lt`, in bounded batches. */
+  private async deleteRange(bucket: Bucket, lt: Uint8Array): Promise<void> {
+    for (;;) {
+      const ops: DbOp[] = [];
+      for await (const key of this.db.iterateKeys(bucket, { lt, limit: PRUNE_BATCH_KEYS })) ops.push({ type: 'del', key: bucketKey(bucket, key) });
+      if (ops.length === 0 || this.closing !== null) return;
+      await this.writer.enqueue(ops, UNSYNCED);
+      this.pruneBatches++;
+    }
+  }
+
+  private async deleteExpiredBatches(expiredBeforeUs: number): Promise<number> {
+    const lt = u64Bytes(expiredBeforeUs);
+    let deleted = 0;
+    for (;;) {
+      const ops: DbOp[] = [];
+      for await (const key of this.db.iterateKeys(Bucket.BatchExpiry, { lt, limit: PRUNE_BATCH_KEYS })) {
+        ops.push({ type: 'del', key: bucketKey(Bucket.BatchExpiry, key) }, { type: 'del', key: bucketKey(Bucket.Batches, batchExpiryDigest(key)) });
+      }
+      if (ops.length === 0 || this.closing !== null) return deleted;
+      await this.writer.enqueue(ops, UNSYNCED);
+      this.pruneBatches++;
+      deleted += ops.length / 2;
+    }
+  }
+
   async load(): Promise<ReplicaRecovery> {
     const consensus = await this.consensus.load();
     const acks: StoredAck[] = [];
@@ -243,11 +398,13 @@ export class LevelReplicaStorage implements ReplicaStorage {
     for (const a of acks) digests.set(toHex(a.entry.digest), a.entry.digest);
     const wanted = [...digests.values()];
     const values = await this.db.getMany(Bucket.Batches, wanted);
-    const batches = wanted.map((digest, i) => {
+    const batches: { digest: Digest; bytes: Uint8Array }[] = [];
+    wanted.forEach((digest, i) => {
+      // The bytes were written with the ack, or before it; they are gone only if an earlier block
+      // committed the same batch below a stable checkpoint (it executed: a block carrying it again
+      // skips it) and the prune deleted them.
       const bytes = values[i];
-      // The bytes were written with the ack, or before it: an ack is only given for bytes held.
-      assert(bytes !== undefined, `store corrupted: an ack for batch ${toHex(digest)} is stored without the batch`);
-      return { digest, bytes };
+      if (bytes !== undefined) batches.push({ digest, bytes });
     });
     return {
       consensus,
@@ -257,7 +414,57 @@ export class LevelReplicaStorage implements ReplicaStorage {
         acks: acks.map(({ entry, oc, sig }) => ({ entry, oc, sig })),
         batches,
       },
+      checkpoint: this.latestCheckpoint(),
     };
+  }
+
+  /** The latest held checkpoint, an installed one before a taken one at the same height. */
+  private latestCheckpoint(): LocalCheckpoint | null {
+    return this.checkpoints.at(-1) ?? null;
+  }
+
+  private held(height: number, state: Digest): HeldCheckpoint | undefined {
+    return this.checkpoints.find((c) => c.manifest.height === height && bytesEqual(c.state, state));
+  }
+
+  async writeCheckpoint(capture: CheckpointCapture): Promise<StoredCheckpoint> {
+    const builder = new ManifestBuilder(this.crypto, capture);
+    for (const chunk of captureChunks(capture)) {
+      const index = builder.add(chunk);
+      // Synced one by one: the meta record below must never outlive a chunk (consensusStore.ts,
+      // on LevelDB's log switch); awaiting each also holds one app chunk in memory at a time.
+      await this.writer.enqueue([{ type: 'put', key: bucketKey(Bucket.Checkpoints, checkpointChunkKey(capture.height, CheckpointSource.Taken, index)), value: chunk }], SYNCED);
+    }
+    const stored = builder.finish();
+    const held: HeldCheckpoint = { ...stored, cert: null, source: CheckpointSource.Taken };
+    await this.writer.enqueue([this.checkpointPut(held)], SYNCED);
+    this.hold(held);
+    return stored;
+  }
+
+  async readCheckpointPiece(height: Height, state: Digest, index: number): Promise<Uint8Array | undefined> {
+    const c = this.held(height, state);
+    if (c === undefined || index > c.manifest.chunkHashes.length) return undefined;
+    if (index === 0) return encodeCheckpointManifest(c.manifest);
+    return this.db.get(Bucket.Checkpoints, checkpointChunkKey(height, c.source, index));
+  }
+
+  async *checkpointChunks(checkpoint: StoredCheckpoint): AsyncIterable<Uint8Array> {
+    const c = this.held(checkpoint.manifest.height, checkpoint.state);
+    assert(c !== undefined, `checkpoint at height ${checkpoint.manifest.height} is not held`);
+    for (let index = 1; index <= c.manifest.chunkHashes.length; index++) {
+      const chunk = await this.db.get(Bucket.Checkpoints, checkpointChunkKey(c.manifest.height, c.source, index));
+      assert(chunk !== undefined, `store corrupted: chunk ${index} of the checkpoint at height ${c.manifest.height} is missing`);
+      yield chunk;
+    }
+  }
+
+  latestStableCert(): CheckpointCert | null {
+    for (let i = this.checkpoints.length - 1; i >= 0; i--) {
+      const cert = this.checkpoints[i]!.cert;
+      if (cert !== null) return cert;
+    }
+    return null;
   }
 
   readBlocks(digest: Digest, maxBlocks: number): Promise<Block[]> {
@@ -270,24 +477,27 @@ export class LevelReplicaStorage implements ReplicaStorage {
   }
 
   /**
-   * The committed chain from genesis (excluded) to the durable committed tip, oldest first, in
-   * chunks of `chunkBlocks`, each with the stored bytes of its blocks' effective entries (a batch
-   * not held is left out: the core fetches it after start). Walks the parents back from the tip
-   * first, keeping only 32 bytes per block, then reads forward.
+   * The committed chain above `from` (a checkpoint's block; null: from genesis) to the durable
+   * committed tip, oldest first, in chunks of `chunkBlocks`, each with the stored bytes of its
+   * blocks' effective entries (a batch not held is left out: the core fetches it after start).
+   * Walks the parents back from the tip first, keeping only 32 bytes per block, then reads forward.
    */
-  async *committedChain(chunkBlocks = DEFAULT_REPLAY_CHUNK_BLOCKS): AsyncGenerator<CommittedChunk> {
+  async *committedChain(chunkBlocks = DEFAULT_REPLAY_CHUNK_BLOCKS, from: { readonly height: number; readonly digest: Digest } | null = null): AsyncGenerator<CommittedChunk> {
     assert(Number.isSafeInteger(chunkBlocks) && chunkBlocks > 0, `chunkBlocks must be a positive integer, got ${chunkBlocks}`);
     const tipBytes = await this.db.get(Bucket.Meta, COMMITTED_KEY);
     if (tipBytes === undefined) return;
     const tip = decodeCommittedRecord(tipBytes);
-    const chain = new DigestStack(tip.height);
+    const fromHeight = from?.height ?? 0;
+    assert(tip.height >= fromHeight, `store corrupted: the committed tip (height ${tip.height}) is below the checkpoint (height ${fromHeight})`);
+    const chain = new DigestStack(tip.height - fromHeight);
     let next: Digest = tip.digest;
-    for (let height = tip.height; height > 0; height--) {
+    for (let height = tip.height; height > fromHeight; height--) {
       const block = await this.readBlock(next);
       assert(block.height === height, `store corrupted: block ${toHex(next)} has height ${block.height}, expected ${height} on the committed chain`);
       chain.push(next);
       next = block.parent;
     }
+    if (from !== null) assert(bytesEqual(next, from.digest), `store corrupted: the committed chain does not pass through the checkpoint block at height ${fromHeight}`);
     while (chain.size > 0) {
       const digests = chain.popMany(chunkBlocks);
       const raws = await this.db.getMany(Bucket.Blocks, digests);
@@ -323,8 +533,22 @@ export class LevelReplicaStorage implements ReplicaStorage {
     return result.value;
   }
 
+  /** Resolves when the background prunes scheduled so far are done (tests, shutdown). */
+  prunesDone(): Promise<void> {
+    return this.pruneTask.catch(() => undefined);
+  }
+
   stats(): ReplicaStoreStats {
-    return { writer: { ...this.writer.stats }, queuedBytes: this.writer.queuedBytes, acksPrunedThrough: this.prunedThrough, pruneBatches: this.pruneBatches };
+    return {
+      writer: { ...this.writer.stats },
+      queuedBytes: this.writer.queuedBytes,
+      acksPrunedThrough: this.prunedThrough,
+      pruneBatches: this.pruneBatches,
+      prunedBelowHeight: this.prunedBelowHeight,
+      blocksPruned: this.blocksPruned,
+      batchesPruned: this.batchesPruned,
+      checkpoints: this.checkpoints.map((c) => ({ height: c.manifest.height, stable: c.cert !== null })),
+    };
   }
 
   /** Lets a running prune stop, writes what is queued, closes the database. Idempotent. */
