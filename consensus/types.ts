@@ -86,7 +86,12 @@ export type PeerFaultKind =
   | 'wrongLeader'
   | 'equivocation'
   | 'badSyncResponse'
-  | 'farFutureView';
+  | 'farFutureView'
+  /** A checkpoint chunk (or manifest) that does not match the certified digest. */
+  | 'badCheckpointChunk'
+  /** Reported by a replica about itself: its checkpoint's state differs from the one q replicas
+   *  certify at that height (a non-deterministic state machine); it installs the certified one. */
+  | 'stateDiverged';
 
 export type ConsensusInput =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly msg: ConsensusMsg }

@@ -15,7 +15,7 @@ import { decodeBlock, encodeBlock, type DecodeContext } from '../common/codec.js
 import type { CryptoBackend } from '../common/crypto/types.js';
 import type { Digest, Height, Slot } from '../common/ids.js';
 import { MAX_CHECKPOINT_CHUNK_BYTES, MAX_CHECKPOINT_CHUNKS } from '../common/limits.js';
-import type { Block, CheckpointManifest, CheckpointStatement } from '../common/messages.js';
+import type { Block, CheckpointCert, CheckpointManifest, CheckpointStatement } from '../common/messages.js';
 import { checkpointManifestHashInput } from '../common/signing.js';
 import { blockDigest } from '../consensus/block.js';
 import { decodeExecutorState } from './executorState.js';
@@ -38,6 +38,12 @@ export interface CheckpointCapture {
 export interface StoredCheckpoint {
   readonly manifest: CheckpointManifest;
   readonly state: Digest;
+}
+
+/** A checkpoint a replica holds, taken by itself or installed from its peers, with the
+ *  certificate that made it stable if it is. */
+export interface LocalCheckpoint extends StoredCheckpoint {
+  readonly cert: CheckpointCert | null;
 }
 
 export class CheckpointError extends Error {
@@ -116,7 +122,7 @@ export function sectionOf(manifest: CheckpointManifest, index: number): 'block' 
 
 /** What restoring a checkpoint gives the replica core besides the state machine's state. */
 export interface RestoredCheckpoint {
-  readonly checkpoint: StoredCheckpoint;
+  readonly checkpoint: LocalCheckpoint;
   readonly block: Block;
   readonly executor: ExecutorState;
 }
@@ -135,7 +141,7 @@ export class CheckpointRestorer {
   constructor(
     private readonly crypto: CryptoBackend,
     private readonly ctx: DecodeContext,
-    readonly checkpoint: StoredCheckpoint,
+    readonly checkpoint: LocalCheckpoint,
     private readonly app: SnapshotRestore,
   ) {
     if (!bytesEqual(checkpointDigest(crypto, checkpoint.manifest), checkpoint.state)) throw new CheckpointError('the manifest does not hash to the checkpoint digest');

@@ -11,7 +11,21 @@ import type { SlotClock } from './slots.js';
 import type { ReplicaOutput } from './types.js';
 
 export function emptyOutput(): ReplicaOutput {
-  return { persist: [], persistSeq: 0, sendAfter: 0, toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [] };
+  return {
+    persist: [],
+    persistSeq: 0,
+    sendAfter: 0,
+    toPeers: [],
+    toClients: [],
+    serveBlocks: [],
+    serveBatches: [],
+    serveChunks: [],
+    checkpoints: [],
+    install: null,
+    executed: [],
+    commits: [],
+    faults: [],
+  };
 }
 
 export class CoreContext {

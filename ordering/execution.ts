@@ -2,17 +2,19 @@
  * Execution of committed entries (DESIGN.md "Execution"): a queue in committed order, each batch
  * run through the Executor once its bytes are here (fetched when missing; never skipped), and a
  * signed Executed notice for its collector. During a replay after a restart, batches execute
- * silently and are reported to the caller instead.
+ * silently and are reported to the caller instead. Each committed block ends with a marker in the
+ * queue, so whoever takes checkpoints learns when execution is through a block (even one without
+ * entries).
  */
 import { readBatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
-import type { ReplicaId, Slot } from '../common/ids.js';
-import type { BlockPayload, ExecutedMsg, OrderingCert, SealEntry } from '../common/messages.js';
+import type { Digest, ReplicaId, Slot } from '../common/ids.js';
+import type { Block, BlockPayload, ExecutedMsg, OrderingCert, SealEntry } from '../common/messages.js';
 import { executedMessage } from '../common/signing.js';
 import type { BatchStore } from './batchStore.js';
 import type { BatchSupply } from './batchSupply.js';
 import type { CoreContext } from './context.js';
-import { Executor } from './executor.js';
+import { Executor, type ExecutorState } from './executor.js';
 import { effectiveEntries } from './payload.js';
 import { GENESIS_SLOT } from './slots.js';
 import type { StateMachine } from './stateMachine.js';
@@ -25,17 +27,25 @@ const EXECUTED_NOTICE_CACHE = 4_096;
 /** The consumed head of the queue is cut off once it is this long and over half the queue. */
 const QUEUE_COMPACT_AT = 4_096;
 
-interface QueuedExecution {
+interface QueuedEntry {
+  readonly kind: 'entry';
   readonly entry: SealEntry;
   readonly oc: OrderingCert;
   readonly key: string;
   readonly height: number;
   readonly holders: readonly ReplicaId[];
-  /** The end of its block's range, and whether it is the block's last entry: once that one is
-   *  through execution, so is every slot up to there. */
-  readonly blockToSlot: Slot;
-  readonly lastOfBlock: boolean;
 }
+
+/** After a block's entries: once through here, execution is through every slot up to its end. */
+export interface ExecutedBlock {
+  readonly kind: 'blockEnd';
+  readonly block: Block;
+  readonly digest: Digest;
+  readonly fromSlot: Slot;
+  readonly toSlot: Slot;
+}
+
+type QueuedExecution = QueuedEntry | ExecutedBlock;
 
 export interface ExecutionParts {
   readonly batches: BatchStore;
@@ -43,6 +53,14 @@ export interface ExecutionParts {
   /** Sends a notice to the batch's collector, by its key (hex): the client connections proven to
    *  hold it, or the gateway replica whose key it is (a peer, or this replica). */
   readonly notify: (collectorKey: string, notice: ExecutedMsg) => void;
+  /** Execution is through this block (its entries and every one before). */
+  readonly onBlockExecuted: (block: ExecutedBlock) => void;
+}
+
+/** Where execution starts: a checkpoint's state and the end of its block's range. */
+export interface ExecutionStart {
+  readonly executor: ExecutorState;
+  readonly executedThroughSlot: Slot;
 }
 
 /** An Executed notice kept for its collector, which may ask for it again. */
@@ -69,8 +87,10 @@ export class ExecutionPipeline {
     private readonly ctx: CoreContext,
     private readonly parts: ExecutionParts,
     stateMachine: StateMachine,
+    start: ExecutionStart | null,
   ) {
-    this.executor = new Executor(stateMachine);
+    this.executor = new Executor(stateMachine, start?.executor ?? null);
+    if (start !== null) this.executedThroughSlot = start.executedThroughSlot;
   }
 
   get waiting(): number {
@@ -89,15 +109,16 @@ export class ExecutionPipeline {
     return this.notices.get(key);
   }
 
-  /** Queues a committed block's entries, each digest once at its lowest timestamp. */
-  enqueue(payload: BlockPayload, height: number): void {
+  /** Queues a committed block's entries, each digest once at its lowest timestamp, then its end. */
+  enqueue(block: Block, digest: Digest, payload: BlockPayload): void {
     const holders = holdersOf(payload);
-    const effective = effectiveEntries(payload);
-    effective.forEach(({ entry, oc }, i) => {
+    const height = block.height;
+    for (const { entry, oc } of effectiveEntries(payload)) {
       const key = toHex(entry.digest);
-      this.queue.push({ entry, oc, key, height, holders: holders.get(key) ?? [], blockToSlot: payload.toSlot, lastOfBlock: i === effective.length - 1 });
+      this.queue.push({ kind: 'entry', entry, oc, key, height, holders: holders.get(key) ?? [] });
       this.queued.add(key);
-    });
+    }
+    this.queue.push({ kind: 'blockEnd', block, digest, fromSlot: payload.fromSlot, toSlot: payload.toSlot });
   }
 
   /** Executes queued entries in order while their bytes are here; fetches the first missing one
@@ -106,6 +127,12 @@ export class ExecutionPipeline {
     const queue = this.queue;
     while (this.head < queue.length) {
       const item = queue[this.head]!;
+      if (item.kind === 'blockEnd') {
+        this.head++;
+        this.executedThroughSlot = item.toSlot;
+        this.parts.onBlockExecuted(item);
+        continue;
+      }
       if (!this.executor.isExecuted(item.key)) {
         const bytes = this.parts.batches.get(item.key);
         if (bytes === undefined) {
@@ -116,7 +143,6 @@ export class ExecutionPipeline {
       }
       this.queued.delete(item.key);
       this.head++;
-      if (item.lastOfBlock) this.executedThroughSlot = item.blockToSlot;
     }
     if (this.head > QUEUE_COMPACT_AT && this.head * 2 > queue.length) {
       queue.splice(0, this.head);
@@ -127,6 +153,11 @@ export class ExecutionPipeline {
   /** Every committed slot up to here has been through execution. */
   executedSlot(committedSlot: Slot): Slot {
     return this.head >= this.queue.length ? committedSlot : this.executedThroughSlot;
+  }
+
+  /** The end of the last block execution is through. */
+  get executedThrough(): Slot {
+    return this.executedThroughSlot;
   }
 
   /** Runs `body` (which commits and drains) as a replay: silent, its executions collected. */
@@ -140,7 +171,7 @@ export class ExecutionPipeline {
     return this.replayed.splice(0);
   }
 
-  private executeOne(item: QueuedExecution, bytes: Uint8Array): void {
+  private executeOne(item: QueuedEntry, bytes: Uint8Array): void {
     const { ctx } = this;
     const header = readBatchHeader(bytes);
     const expiresSlot = header.ok ? ctx.slots.slotOf(header.value.expiresAtUs) : GENESIS_SLOT;
@@ -159,6 +190,7 @@ export class ExecutionPipeline {
       results: done.results,
       oc: item.oc,
       batch: bytes,
+      failure: done.failure === null ? null : describeThrown(done.failure),
     };
     // A replay re-executes silently: its notices went out before the restart, or are owed by no one.
     if (this.replaying) {
@@ -181,6 +213,11 @@ export class ExecutionPipeline {
     if (this.notices.size > EXECUTED_NOTICE_CACHE) this.notices.delete(this.notices.keys().next().value as string);
     this.parts.notify(collectorKey, notice);
   }
+}
+
+/** What a state machine threw, as one line for the log. */
+function describeThrown(thrown: unknown): string {
+  return thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown);
 }
 
 /** Which replicas' seals list each entry (they hold its bytes), from the include bitmaps. */

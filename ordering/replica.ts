@@ -2,14 +2,16 @@
  * The Pompe replica as a pure state machine (DESIGN.md "The protocol"): the composition root of
  * its parts — phase 1 and 2 (Sequencer), the sealed frontier, the consensus App that turns seals
  * into block payloads and checks them (OrderingApp), batch bytes between replicas (BatchSupply),
- * execution in (ts, digest) order (ExecutionPipeline), gateway mode (GatewayHost) and the client
- * keys its connections proved (ClientRegistry). It owns the HotStuff core and routes every input
+ * execution in (ts, digest) order (ExecutionPipeline), gateway mode (GatewayHost), the client
+ * keys its connections proved (ClientRegistry), checkpoints (CheckpointKeeper) and fetching a
+ * stable checkpoint from peers (StateTransfer). It owns the HotStuff core and routes every input
  * to the part it concerns; one entry point, `step(input, nowUs)`; no I/O, no clock, no randomness.
  */
 import { toHex } from '../common/bytes.js';
 import { ErrorCode } from '../common/errors.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import type { Block, ExecutedMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
+import { MAX_REPLICAS } from '../common/limits.js';
+import type { Block, CheckpointCert, ExecutedMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
 import { blockDigest } from '../consensus/block.js';
 import { HotStuff } from '../consensus/core.js';
 import type { ConsensusOutput } from '../consensus/types.js';
@@ -17,6 +19,7 @@ import { Admission } from './admission.js';
 import { BatchChecker } from './batchCheck.js';
 import { BatchStore } from './batchStore.js';
 import { BatchSupply } from './batchSupply.js';
+import { CheckpointKeeper, type CheckpointStatus } from './checkpoints.js';
 import { ClientKeyCache, type ClientIdentity } from './clientKeys.js';
 import { ClientRegistry } from './clientRegistry.js';
 import { OrderingApp } from './consensusApp.js';
@@ -27,6 +30,7 @@ import { GatewayHost } from './gatewayHost.js';
 import { OcVerifier } from './oc.js';
 import { Sequencer } from './sequencer.js';
 import { GENESIS_SLOT, SlotClock } from './slots.js';
+import { StateTransfer, type StateTransferStatus } from './stateTransfer.js';
 import type { ExecutionRecord, ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
 
 /** Whole-map expiry prunes (pending batches, durable records, executed digests) run when the
@@ -62,6 +66,11 @@ export interface ReplicaStatus {
   readonly fetching: number;
   readonly batchBytesInMemory: number;
   readonly refusals: Readonly<Record<string, number>>;
+  /** The end of the last block execution is through. */
+  readonly executedSlot: number;
+  readonly checkpoints: CheckpointStatus;
+  /** A stable checkpoint being fetched from peers, or null. */
+  readonly stateTransfer: StateTransferStatus | null;
 }
 
 export class ReplicaCore {
@@ -78,7 +87,11 @@ export class ReplicaCore {
   private readonly admission: Admission;
   /** Each replica's key (hex): the collector key of its gateway batches. */
   private readonly replicaByKey: ReadonlyMap<string, ReplicaId>;
+  private readonly checkpoints: CheckpointKeeper;
+  private readonly transfer: StateTransfer;
   readonly consensus: HotStuff;
+  /** Set once a fetched checkpoint's install is in an output: this core takes no more input. */
+  private installed = false;
 
   private committedSlot: Slot = GENESIS_SLOT;
   /** The consensus view when the last step ended. */
@@ -139,7 +152,33 @@ export class ReplicaCore {
       },
       onExecutionUnblocked: () => this.execution.drain(),
     });
-    this.execution = new ExecutionPipeline(ctx, { batches: this.batches, supply: this.supply, notify: (id, notice) => this.notifyCollector(id, notice) }, opts.stateMachine);
+    const restored = opts.restored ?? null;
+    this.execution = new ExecutionPipeline(
+      ctx,
+      {
+        batches: this.batches,
+        supply: this.supply,
+        notify: (id, notice) => this.notifyCollector(id, notice),
+        onBlockExecuted: (block) => this.checkpoints.onBlockExecuted(block),
+      },
+      opts.stateMachine,
+      restored === null ? null : { executor: restored.executor, executedThroughSlot: restored.checkpoint.manifest.toSlot },
+    );
+    if (restored !== null) {
+      this.committedHeight = restored.checkpoint.manifest.height;
+      this.committedSlot = restored.checkpoint.manifest.toSlot;
+      this.lastExpiryPruneSlot = this.committedSlot;
+    }
+    this.transfer = new StateTransfer(ctx, {
+      executedThrough: () => this.execution.executedThrough,
+      suspendConsensus: () => this.mergeConsensus(this.consensus.step({ kind: 'suspend' }, this.ctx.nowUs)),
+      consensusState: () => ({ safety: this.consensus.safetyState(), view: this.consensus.view }),
+    });
+    this.checkpoints = new CheckpointKeeper(
+      ctx,
+      { executor: this.execution.executor, onCert: (cert, reason) => this.transfer.consider(cert, reason) },
+      restored?.checkpoint ?? null,
+    );
     this.app = new OrderingApp(ctx, {
       frontier: this.frontier,
       acks: this.sequencer.acks,
@@ -159,6 +198,9 @@ export class ReplicaCore {
   step(input: ReplicaInput, nowUs: number): ReplicaOutput {
     const ctx = this.ctx;
     ctx.nowUs = Math.max(ctx.nowUs, nowUs);
+    // After an install the driver replaces this core; anything it did now could write over the
+    // installed state (its consensus core's safety state is below the installed one).
+    if (this.installed) return ctx.takeOutput();
     this.frontier.advance(ctx.nowUs);
     switch (input.kind) {
       case 'start':
@@ -183,10 +225,14 @@ export class ReplicaCore {
       case 'timeoutNow':
         this.mergeConsensus(this.consensus.step({ kind: 'timeoutNow' }, ctx.nowUs));
         break;
+      case 'checkpointWritten':
+        this.checkpoints.onWritten(input.checkpoint);
+        break;
     }
     this.onViewChange();
     this.supply.flush();
     const out = ctx.takeOutput();
+    if (out.install !== null) this.installed = true;
     this.sequence(out);
     return out;
   }
@@ -227,7 +273,8 @@ export class ReplicaCore {
   }
 
   nextWakeUs(): number | null {
-    const candidates = [this.consensus.nextWakeUs(), this.supply.nextDueUs(), this.gateway.nextWakeUs()].filter((t): t is number => t !== null);
+    if (this.installed) return null;
+    const candidates = [this.consensus.nextWakeUs(), this.supply.nextDueUs(), this.gateway.nextWakeUs(), this.transfer.nextDueUs()].filter((t): t is number => t !== null);
     return candidates.length === 0 ? null : Math.min(...candidates);
   }
 
@@ -250,7 +297,15 @@ export class ReplicaCore {
       fetching: this.supply.fetching,
       batchBytesInMemory: this.batches.bytesInMemory,
       refusals: { ...this.sequencer.refusals },
+      executedSlot: this.execution.executedThrough,
+      checkpoints: this.checkpoints.status(),
+      stateTransfer: this.transfer.status(),
     };
+  }
+
+  /** The highest checkpoint certificate known (answers a peer whose blocks were pruned here). */
+  get checkpointCert(): CheckpointCert | null {
+    return this.checkpoints.bestCert;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -270,6 +325,21 @@ export class ReplicaCore {
         break;
       case 'batchResponse':
         for (const bytes of msg.batches) this.supply.onBytes(bytes);
+        break;
+      case 'checkpoint':
+        this.checkpoints.onSignature(from, msg);
+        break;
+      case 'checkpointRequest':
+        this.checkpoints.answer(from);
+        break;
+      case 'checkpointCert':
+        this.checkpoints.onCert(from, msg.cert);
+        break;
+      case 'chunkRequest':
+        this.ctx.out.serveChunks.push({ to: from, height: msg.height, state: msg.state, index: msg.index });
+        break;
+      case 'chunkResponse':
+        this.transfer.onChunk(from, msg);
         break;
       case 'submit':
       case 'sequence':
@@ -363,6 +433,7 @@ export class ReplicaCore {
   private onTick(): void {
     this.mergeConsensus(this.consensus.step({ kind: 'tick' }, this.ctx.nowUs));
     this.gateway.tick();
+    this.transfer.onTick();
     this.checkProgress();
   }
 
@@ -392,7 +463,7 @@ export class ReplicaCore {
       const payload = this.app.committedPayload(block, digest);
       if (payload !== null) {
         if (payload.entries.length > 0 && !replaying) this.app.noteCommittedEntries();
-        this.execution.enqueue(payload, block.height);
+        this.execution.enqueue(block, digest, payload);
       }
       this.committedHeight = block.height;
       const toSlot = payload?.toSlot ?? this.committedSlot;
@@ -433,16 +504,21 @@ export class ReplicaCore {
 
   /**
    * Rebuilds the state machine after a restart: executes committed blocks again, silently, oldest
-   * first, from genesis up to the committed tip. The driver streams them from storage in chunks
-   * (with the batches they need) before `start`; a batch missing here is fetched after start.
-   * Returns what this chunk executed, so a checker can compare it with the other replicas.
+   * first, from the restored checkpoint (or genesis) up to the committed tip. The driver streams
+   * them from storage in chunks (with the batches they need) before `start`; a batch missing here
+   * is fetched after start. Returns what this chunk executed, so a checker can compare it with the
+   * other replicas. Checkpoints the replay crosses are captured (ReplicaOutput.checkpoints of the
+   * first step after it).
    */
   replayCommitted(blocks: readonly Block[], batches: readonly { readonly digest: Digest; readonly bytes: Uint8Array }[]): readonly ExecutionRecord[] {
     const { crypto } = this.ctx;
     for (const b of batches) this.batches.putRecovered(toHex(b.digest), b.bytes);
     if (blocks.length === 0) return [];
     const replayed = this.execution.replay(() => this.onCommits(blocks.map((block) => ({ block, digest: blockDigest(crypto, block) }))));
-    this.ctx.takeOutput();
+    // Nothing of a replay leaves (its writes are durable, its notices went out before the
+    // restart) but the checkpoints it took, which the first step's output carries.
+    const { checkpoints } = this.ctx.takeOutput();
+    this.ctx.out.checkpoints.push(...checkpoints);
     return replayed;
   }
 }

@@ -34,6 +34,11 @@ export class SlotClock {
     return (slotOf(horizonUs, genesisUs, slotUs) - 1) as Slot;
   }
 
+  /** The first timestamp of `slot`. */
+  slotStartUs(slot: Slot): number {
+    return this.protocol.genesisUs + slot * this.protocol.slotUs;
+  }
+
   /** When the frontier of a replica reaches `slot` (its end plus Δ). */
   sealTimeUs(slot: Slot): number {
     const { genesisUs, slotUs, deltaUs } = this.protocol;

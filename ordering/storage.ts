@@ -11,15 +11,11 @@ import type { Digest, Height, Slot } from '../common/ids.js';
 import type { Block, CheckpointCert, OrderingCert, SealEntry } from '../common/messages.js';
 import { MemoryConsensusStorage } from '../consensus/storage.js';
 import type { ConsensusPersistOp, RecoveredConsensus } from '../consensus/types.js';
-import { captureChunks, ManifestBuilder, type CheckpointCapture, type StoredCheckpoint } from './checkpointFormat.js';
+import { captureChunks, ManifestBuilder, type CheckpointCapture, type LocalCheckpoint, type StoredCheckpoint } from './checkpointFormat.js';
 import { effectiveEntries } from './payload.js';
 import type { RecoveredOrdering, ReplicaPersistOp } from './types.js';
 
-/** A checkpoint this replica holds, taken by itself or installed from its peers, with the
- *  certificate that made it stable if it is. */
-export interface LocalCheckpoint extends StoredCheckpoint {
-  readonly cert: CheckpointCert | null;
-}
+export type { LocalCheckpoint };
 
 export interface ReplicaRecovery {
   readonly consensus: RecoveredConsensus;

@@ -8,7 +8,8 @@ import type { ClusterConfig } from '../common/config.js';
 import type { CryptoBackend, Signer } from '../common/crypto/types.js';
 import type { Digest, Height, ReplicaId, Slot } from '../common/ids.js';
 import type { CheckpointCert, Message, OrderingCert, SealEntry } from '../common/messages.js';
-import type { StoredCheckpoint } from './checkpointFormat.js';
+import type { CheckpointCapture, LocalCheckpoint, RestoredCheckpoint, StoredCheckpoint } from './checkpointFormat.js';
+
 import type { ConsensusPersistOp, PeerFault, RecoveredConsensus, ServeBlocksRequest } from '../consensus/types.js';
 import type { AdmissionLimits } from './admission.js';
 import type { ClientIdentity } from './clientKeys.js';
@@ -59,7 +60,9 @@ export type ReplicaInput =
   | { readonly kind: 'tick' }
   /** Leave the current view now (sign a timeout), as a replica does that sees no progress: for an
    *  operator's tooling, and for simulated replicas that time out early on purpose. */
-  | { readonly kind: 'timeoutNow' };
+  | { readonly kind: 'timeoutNow' }
+  /** The driver wrote a checkpoint the core captured (ReplicaOutput.checkpoints). */
+  | { readonly kind: 'checkpointWritten'; readonly checkpoint: StoredCheckpoint };
 
 /** One batch executed, for checkers, logs and metrics. */
 export interface ExecutionRecord {
@@ -76,12 +79,23 @@ export interface ExecutionRecord {
   /** The OC the batch executed under, and its bytes (references, for checkers and logs). */
   readonly oc: OrderingCert;
   readonly batch: Uint8Array;
+  /** What the state machine threw on this batch (its commands got status 4), or null. */
+  readonly failure: string | null;
 }
 
 /** Batches the driver must read from storage and send to a peer (not held in memory). */
 export interface ServeBatchesRequest {
   readonly to: ReplicaId;
   readonly digests: readonly Digest[];
+}
+
+/** A piece of a held checkpoint (0: its manifest) the driver must read and send to a peer as a
+ *  chunkResponse (nothing if it is not held any more). */
+export interface ServeChunkRequest {
+  readonly to: ReplicaId;
+  readonly height: Height;
+  readonly state: Digest;
+  readonly index: number;
 }
 
 export interface ReplicaOutput {
@@ -104,6 +118,13 @@ export interface ReplicaOutput {
   readonly toClients: { readonly conn: number; readonly msg: Message }[];
   readonly serveBlocks: ServeBlocksRequest[];
   readonly serveBatches: ServeBatchesRequest[];
+  readonly serveChunks: ServeChunkRequest[];
+  /** Checkpoints captured: the driver writes each (pulling the app's chunks as it goes), then
+   *  steps 'checkpointWritten'. */
+  readonly checkpoints: CheckpointCapture[];
+  /** A checkpoint fetched from peers is in this output's persist group: once that is durable, the
+   *  driver replaces the core with one rebuilt from the store (it feeds this one nothing more). */
+  install: LocalCheckpoint | null;
   readonly executed: ExecutionRecord[];
   readonly commits: { readonly height: number; readonly digest: Digest; readonly toSlot: Slot }[];
   readonly faults: PeerFault[];
@@ -130,8 +151,12 @@ export interface ReplicaOptions {
   readonly self: ReplicaId;
   readonly crypto: CryptoBackend;
   readonly signer: Signer;
+  /** Already restored from `recovered.checkpoint`, if there is one (the driver's job). */
   readonly stateMachine: StateMachine;
   readonly recovered: { readonly consensus: RecoveredConsensus; readonly ordering: RecoveredOrdering };
+  /** The checkpoint the state machine was restored from: the executor continues from its state,
+   *  and replayCommitted takes the blocks above it. */
+  readonly restored?: RestoredCheckpoint | null;
   /** Gateway batching for thin clients; defaults suit a LAN. */
   readonly gateway?: { readonly maxBatchCommands: number; readonly maxDelayUs: number };
   /** Per-key admission budgets; the defaults (ordering/admission.ts) unless a simulation models

@@ -5,6 +5,7 @@ import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
 import type { Block, CheckpointCert, Message } from '../common/messages.js';
 import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
+import { emptyOutput } from '../ordering/context.js';
 import type { ReplicaRecovery, ReplicaStorage } from '../ordering/storage.js';
 import type { ReplicaInput, ReplicaOutput, ReplicaPersistOp } from '../ordering/types.js';
 import { Driver, MAX_SERVES_IN_FLIGHT_PER_PEER, type DrivenCore, type Sender } from './drive.js';
@@ -14,7 +15,7 @@ const silent = pino({ level: 'silent' });
 
 function output(parts: Partial<ReplicaOutput> = {}): ReplicaOutput {
   // persistSeq 0 and sendAfter −1: the driver numbers the persists and sends after all earlier ones.
-  return { persist: [], persistSeq: 0, sendAfter: -1, toPeers: [], toClients: [], serveBlocks: [], serveBatches: [], executed: [], commits: [], faults: [], ...parts };
+  return { ...emptyOutput(), sendAfter: -1, ...parts };
 }
 
 const note = (text: string): Message => ({ type: 'error', code: 'NOTE', message: text });

@@ -60,7 +60,7 @@ function stampsSeen(checker: OrderingChecker, b: Batch): void {
 function record(b: Batch, position: number, status: number = ResultStatus.Executed, ts = b.ts): ExecutionRecord {
   return {
     position, digest: b.digest, ts, ocHash: digest(99), blockHeight: 1, commands: b.seqs.length, collectorKey: CLIENT,
-    results: encodeResults(b.seqs.map(() => Uint8Array.of(status))), oc: b.oc, batch: b.bytes,
+    results: encodeResults(b.seqs.map(() => Uint8Array.of(status))), oc: b.oc, batch: b.bytes, failure: null,
   };
 }
 
