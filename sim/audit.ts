@@ -41,6 +41,13 @@ export class SignatureAudit {
     };
   }
 
+  /** The replica lost its store (a wipe the run injects, counted as a fault): what it voted before
+   *  is forgotten, by it and by the audit. */
+  forget(replica: number): void {
+    this.votes.delete(replica);
+    this.timeouts.delete(replica);
+  }
+
   /** Records the votes and timeouts of `replica` that a message it sent carries or counts. */
   observeSent(replica: number, msg: Message, atUs: number): void {
     // A certificate may leave long after the vote it counts (after a timeout in that view, say):

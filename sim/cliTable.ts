@@ -91,7 +91,8 @@ export function orderingLine(o: OrderingOutcome): string {
     `executed ${o.batchesExecuted} batches / ${o.commandsExecuted} commands (${o.duplicateCommands} duplicates skipped), ` +
     `linearizability violations ${o.linearizabilityViolations}, inversions ${o.overlappingInversions}/${o.overlappingPairs} overlapping, ` +
     `late/early/busy ${o.late}/${o.early}/${o.busy}, timeouts ${o.timeouts}, max view ${o.maxView}, ` +
-    `max median shift ${fixed(o.maxMedianShiftUs / 1000)} ms, exec p50 ${fixed(o.execLatencyP50Us / 1000)} ms` +
+    `max median shift ${fixed(o.maxMedianShiftUs / 1000)} ms, exec p50 ${fixed(o.execLatencyP50Us / 1000)} ms, ` +
+    `checkpoints ${o.checkpointsTaken} (restores ${o.restores}, installs ${o.installs})` +
     (o.floodBatches > 0 ? `, flood ${o.floodBatches} batches (pending max ${o.maxPendingBatches})` : '')
   );
 }

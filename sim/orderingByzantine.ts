@@ -15,6 +15,7 @@ import type { OrderingChecker } from './orderingChecker.js';
 import type { ReplicaBehaviour, ReplicaNode } from './replicaNode.js';
 import type { Rng } from './rng.js';
 import { impersonatingReplica } from './impersonatingReplica.js';
+import { corruptChunks } from './checkpointAttacks.js';
 import { fakeSeals } from './sealForgery.js';
 import { conflictingVotes, sendGarbage } from './voterAttacks.js';
 
@@ -30,6 +31,7 @@ export const ORDERING_BYZANTINE_KINDS = [
   'conflictingVote',
   'garbage',
   'impersonatingReplica',
+  'corruptChunks',
 ] as const;
 export type OrderingByzantineKind = (typeof ORDERING_BYZANTINE_KINDS)[number];
 
@@ -74,6 +76,8 @@ export function orderingBehaviour(kind: OrderingByzantineKind, ctx: BehaviourCon
       return sendGarbage(ctx);
     case 'impersonatingReplica':
       return impersonatingReplica(ctx);
+    case 'corruptChunks':
+      return corruptChunks(ctx);
     default:
       return leaderAttack(kind satisfies LeaderAttackKind, ctx);
   }

@@ -12,7 +12,10 @@
  *  - timestamp soundness: an executed batch's timestamp lies within the correct replicas'
  *    timestamps in its OC, and not past the batch's expiry (executed digests are forgotten by
  *    expiry); a correct replica's timestamps strictly increase, across restarts;
- *  - liveness: after stabilisation, a correct client's command executes within a bound.
+ *  - liveness: after stabilisation, a correct client's command executes within a bound;
+ *  - checkpoints: correct replicas that take a checkpoint at the same height take the same one
+ *    (the same state digest), and a replica that installs one from its peers counts every batch
+ *    below its position as executed.
  * Plus the fairness summary: pairs checked, inversions among pairs whose correct timestamps
  * overlap (information, not an error), late retries, the largest median shift a Byzantine
  * collector achieved.
@@ -22,6 +25,7 @@ import { toHex } from '../common/bytes.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import type { Message } from '../common/messages.js';
 import { ResultStatus } from '../ordering/executor.js';
+import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import type { ExecutionRecord, ReplicaOutput } from '../ordering/types.js';
 import type { ClientRecord } from './clientNode.js';
 import type { ReplicaObserver } from './replicaNode.js';
@@ -72,6 +76,11 @@ export class OrderingChecker implements ReplicaObserver {
   private readonly given = new Map<number, Set<string>>();
   maxByzantineMedianShiftUs = 0;
   lateRetries = 0;
+  /** The state digest correct replicas took at each checkpoint height, and who took it first. */
+  private readonly checkpointStates = new Map<number, { readonly state: string; readonly replica: number }>();
+  checkpointsTaken = 0;
+  /** Per replica, the highest position below which a checkpoint it installed counts as executed. */
+  private readonly installedBelow = new Map<number, number>();
 
   constructor(
     private readonly n: number,
@@ -110,6 +119,24 @@ export class OrderingChecker implements ReplicaObserver {
       }
       this.executedByReplica[replica]!.add(digest);
     }
+  }
+
+  onCheckpoint(replica: number, checkpoint: StoredCheckpoint, atUs: number): void {
+    if (!this.isCorrect(replica)) return;
+    this.checkpointsTaken++;
+    const { height } = checkpoint.manifest;
+    const state = toHex(checkpoint.state);
+    const known = this.checkpointStates.get(height);
+    if (known === undefined) this.checkpointStates.set(height, { state, replica });
+    else if (known.state !== state) this.violations.push(`checkpoints: replica ${replica} took state ${state.slice(0, 12)} at height ${height}, replica ${known.replica} took ${known.state.slice(0, 12)} (at ${atUs} µs)`);
+  }
+
+  onInstall(replica: number, checkpoint: StoredCheckpoint, atUs: number): void {
+    if (!this.isCorrect(replica)) return;
+    const { height, position } = checkpoint.manifest;
+    const known = this.checkpointStates.get(height);
+    if (known !== undefined && known.state !== toHex(checkpoint.state)) this.violations.push(`checkpoints: replica ${replica} installed a state at height ${height} that no correct replica took (at ${atUs} µs)`);
+    this.installedBelow.set(replica, Math.max(this.installedBelow.get(replica) ?? 0, position));
   }
 
   onSent(replica: number, msg: Message, atUs = 0): void {
@@ -194,8 +221,14 @@ export class OrderingChecker implements ReplicaObserver {
   private checkNoLoss(upCorrect: readonly number[], clients: readonly ClientRecord[]): void {
     const mustExecute = new Set(this.sequenced);
     for (const c of clients) if (c.digest !== null && c.orderedUs !== null) mustExecute.add(c.digest);
+    const positionOf = new Map<string, number>();
+    for (const [position, e] of this.executedAt) positionOf.set(e.digest, position);
     for (const digest of mustExecute) {
       for (const r of upCorrect) {
+        const position = positionOf.get(digest);
+        // Below an installed checkpoint a replica executed nothing itself: the checkpoint's state
+        // holds those batches (its digest was checked against what correct replicas took).
+        if (position !== undefined && position < (this.installedBelow.get(r) ?? 0)) continue;
         if (!this.executedByReplica[r]!.has(digest)) {
           this.violations.push(`no loss: sequenced batch ${digest.slice(0, 12)} never executed at replica ${r}`);
           return;

@@ -29,7 +29,19 @@ export type { ClientModes };
 
 /** Clock faults: offsets and drift within the liveness assumption, and beyond it (safety only). */
 export const CLOCK_FAULTS = ['clockSkew', 'clockChaos'] as const;
-export const ORDERING_FAULT_KINDS: readonly string[] = [...NETWORK_FAULTS, ...CLOCK_FAULTS, ...ORDERING_BYZANTINE_KINDS, ...BYZANTINE_CLIENT_KINDS, ...COALITION_KINDS];
+/** Lost stores (issue 13): a correct replica wiped and rejoining by state transfer, one that
+ *  crashes in the middle of that transfer, and a Byzantine peer serving corrupt or stale checkpoint
+ *  pieces (a Byzantine kind, which brings a wipe with it). Listed last, so the kinds before keep
+ *  their place (and the seeds CI picked for them). */
+export const CHECKPOINT_FAULTS = ['wipe', 'restoreCrash', 'corruptChunks'] as const;
+export const ORDERING_FAULT_KINDS: readonly string[] = [
+  ...NETWORK_FAULTS,
+  ...CLOCK_FAULTS,
+  ...ORDERING_BYZANTINE_KINDS.filter((k) => k !== 'corruptChunks'),
+  ...BYZANTINE_CLIENT_KINDS,
+  ...COALITION_KINDS,
+  ...CHECKPOINT_FAULTS,
+];
 
 export interface OrderingRunOptions {
   readonly seed: number;
@@ -68,6 +80,10 @@ export interface OrderingRunResult {
   readonly rejectedFrames: number;
   /** What the Byzantine replicas and clients actually did, by action. */
   readonly byzantineActions: Readonly<Record<string, number>>;
+  /** Checkpoints correct replicas took, restores from one at a restart, installs from peers. */
+  readonly checkpointsTaken: number;
+  readonly restores: number;
+  readonly installs: number;
   /** Phase-1 batches a flooder sent, and the most any correct replica held pending at once. */
   readonly floodBatches: number;
   readonly maxPendingBatches: number;
@@ -90,6 +106,9 @@ const SIM_PROTOCOL = {
   minBlockIntervalUs: 10_000,
   idleBlockIntervalUs: 50_000,
   batchLifetimeUs: 30_000_000,
+  // 50 slots of 10 ms: a checkpoint every half second, so a run of seconds takes many, prunes
+  // below them, and a replica down for a few seconds falls behind its peers' pruned horizon.
+  checkpointIntervalSlots: 50,
 };
 /** Clock skew within the assumption (skew + ordering phase < Δ) and far beyond it. */
 const SKEW_WITHIN_US = 30_000;
@@ -119,6 +138,16 @@ const COALITION_CHANCE = 0.5;
  *  is down (well inside the 250 ms timestamp reservation, so it restarts with stamps ahead). */
 const QUICK_RESTARTS = 3;
 const QUICK_RESTART_DOWN_US: readonly [number, number] = [20_000, 80_000];
+/** Of the runs whose faults allow it, the share that wipes a replica's store: a wiped replica is
+ *  amnesiac (it lost its votes and acks), so it takes a Byzantine replica's place in the fault
+ *  budget, and always would leave too few runs with Byzantine replicas. Drawn from a stream of its
+ *  own (like the write latencies), so a seed's other choices stay as they were. */
+const WIPE_CHANCE = 0.35;
+const WIPE_SEED = 0x3197_c0de;
+/** A wiped replica stays down long enough for its peers to take and prune past a few checkpoints. */
+const WIPE_DOWN_US: readonly [number, number] = [1_500_000, 3_000_000];
+/** How often a replica meant to crash during its state transfer is looked at. */
+const RESTORE_CRASH_POLL_US = 5_000;
 
 export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   const started = performance.now();
@@ -163,6 +192,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   }
   const coalition = coalitionKind === null ? null : formCoalition(coalitionRng, coalitionKind, byzantine, n, f);
   const isCorrect = (r: number): boolean => !byzantine.has(r) && coalition?.replicas.includes(r as ReplicaId) !== true;
+  const wipe = planWipe(opts, byzantine, f, coalition !== null);
 
   const chaos = opts.faults.has('clockChaos');
   const skewUs = chaos ? SKEW_BEYOND_US : opts.faults.has('clockSkew') ? SKEW_WITHIN_US : 0;
@@ -196,6 +226,8 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
               audit.observeSent(r, msg, atUs);
             },
             onRestart: (r) => stats.onRestart(r),
+            onCheckpoint: (r, checkpoint, atUs) => stats.onCheckpoint(r, checkpoint, atUs),
+            onInstall: (r, checkpoint, atUs) => stats.onInstall(r, checkpoint, atUs),
           }
         : stats;
     const node = new ReplicaNode({
@@ -247,6 +279,7 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
 
   scheduleCrashesAndPartitions(rng, opts.faults, world, network, replicas, isCorrect, gstUs, scenario);
   if (coalition?.kind === 'expiryCoalition') scheduleQuickRestarts(coalitionRng, world, replicas, isCorrect, coalition, f, stopAtUs, scenario);
+  if (wipe !== null) scheduleWipe(wipe, world, replicas, isCorrect, audit, gstUs, scenario);
 
   for (const r of replicas) r.start();
   clients.start();
@@ -304,6 +337,9 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
     refusalsSent: stats.refusalsSent,
     byzantineActions,
     floodBatches,
+    checkpointsTaken: checker.checkpointsTaken,
+    restores: replicas.filter((r) => isCorrect(r.id)).reduce((s, r) => s + r.restores, 0),
+    installs: replicas.filter((r) => isCorrect(r.id)).reduce((s, r) => s + r.installs, 0),
     maxPendingBatches: pending.maxBatches,
     maxClockSkewUs: Math.max(...clocks.map((c) => c.offsetUs)) - Math.min(...clocks.map((c) => c.offsetUs)),
     execLatencyP50Us: latencies.length === 0 ? 0 : latencies[Math.floor(latencies.length / 2)]!,
@@ -374,6 +410,62 @@ function placeLeaderAttack(rng: Rng, byzantine: Map<number, OrderingByzantineKin
   if (!rng.chance(0.5) || attacker === undefined || byzantine.has(0)) return;
   byzantine.delete(attacker[0]);
   byzantine.set(0, attacker[1]);
+}
+
+interface WipePlan {
+  readonly rng: Rng;
+  /** Crash it again once its state transfer has written a first chunk. */
+  readonly crashDuringRestore: boolean;
+}
+
+/** Whether this run wipes a store; if so, trims the Byzantine replicas to leave it room in f (a
+ *  'corruptChunks' replica may stay: it lies only about checkpoint pieces, and needs a replica
+ *  fetching them to lie to). */
+function planWipe(opts: OrderingRunOptions, byzantine: Map<number, OrderingByzantineKind>, f: number, coalition: boolean): WipePlan | null {
+  const rng = new Rng((opts.seed * 131) ^ WIPE_SEED);
+  const corrupting = [...byzantine.values()].includes('corruptChunks');
+  const wanted = corrupting || ((opts.faults.has('wipe') || opts.faults.has('restoreCrash')) && rng.chance(WIPE_CHANCE));
+  // A coalition takes its own share of f: no wipe beside it.
+  if (!wanted || f === 0 || coalition) return null;
+  // The wiped replica takes one place of f; the Byzantine replicas keep the rest.
+  let room = f - 1;
+  for (const [r, kind] of [...byzantine]) {
+    if (kind === 'corruptChunks') continue;
+    if (room > 0) room--;
+    else byzantine.delete(r);
+  }
+  return { rng, crashDuringRestore: opts.faults.has('restoreCrash') && rng.chance(0.5) };
+}
+
+/** Wipes a correct replica's store before GST and restarts it empty after WIPE_DOWN_US. */
+function scheduleWipe(plan: WipePlan, world: World, replicas: readonly ReplicaNode[], isCorrect: (r: number) => boolean, audit: SignatureAudit, gstUs: number, scenario: string[]): void {
+  const { rng } = plan;
+  const victim = rng.pick(replicas.filter((r) => isCorrect(r.id)));
+  const at = rng.int(500_000, Math.max(600_000, gstUs));
+  const restartAt = at + rng.int(...WIPE_DOWN_US);
+  scenario.push(`wipe: replica ${victim.id}'s store at ${at / 1e6} s, restarted empty at ${restartAt / 1e6} s${plan.crashDuringRestore ? ', crashed again during its state transfer' : ''}`);
+  world.at(at, () => {
+    audit.forget(victim.id);
+    victim.wipe();
+  });
+  world.at(restartAt, () => {
+    if (!victim.up) victim.restart();
+    if (plan.crashDuringRestore) watchTransfer();
+  });
+  // Crashes the victim as soon as its transfer has written a chunk (before it completes), once.
+  const watchTransfer = (): void => {
+    const transfer = victim.core?.status().stateTransfer;
+    if (transfer !== undefined && transfer !== null && transfer.chunksDone > 0 && transfer.chunksDone < transfer.chunks) {
+      const back = world.nowUs + rng.int(100_000, 800_000);
+      scenario.push(`restore crash: replica ${victim.id} at ${world.nowUs / 1e6} s (${transfer.chunksDone}/${transfer.chunks} chunks), restart at ${back / 1e6} s`);
+      victim.crash();
+      world.at(back, () => {
+        if (!victim.up) victim.restart();
+      });
+      return;
+    }
+    if (victim.installs === 0 && world.nowUs < restartAt + 10_000_000) world.at(world.nowUs + RESTORE_CRASH_POLL_US, watchTransfer);
+  };
 }
 
 function scheduleCrashesAndPartitions(

@@ -7,6 +7,7 @@
 import { toHex } from '../common/bytes.js';
 import { MAX_PENDING_BATCHES_PER_CONNECTION, MAX_PENDING_BYTES } from '../common/limits.js';
 import type { Message } from '../common/messages.js';
+import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import type { ExecutionRecord, ReplicaOutput } from '../ordering/types.js';
 import type { ReplicaNode, ReplicaObserver } from './replicaNode.js';
 import type { World } from './world.js';
@@ -53,6 +54,14 @@ export class RunStats implements ReplicaObserver {
 
   onRestart(replica: number): void {
     this.inner.onRestart?.(replica);
+  }
+
+  onCheckpoint(replica: number, checkpoint: StoredCheckpoint, atUs: number): void {
+    this.inner.onCheckpoint?.(replica, checkpoint, atUs);
+  }
+
+  onInstall(replica: number, checkpoint: StoredCheckpoint, atUs: number): void {
+    this.inner.onInstall?.(replica, checkpoint, atUs);
   }
 
   /** Blocks committed per virtual second after GST by the slowest of `replicas`. */

@@ -10,6 +10,11 @@
  * handshake, done directly — a node can register only its own key); a restarted replica sees every
  * client authenticate again, as clients reconnecting would. A Byzantine behaviour may rewrite or
  * add messages.
+ *
+ * Checkpoints as the server writes them: a captured checkpoint is written at once (the state
+ * machine's chunks pulled then) and fed back as 'checkpointWritten' in an event of its own; a
+ * restart restores the latest held checkpoint and replays only the blocks above it; an install
+ * (a checkpoint fetched from peers) rebuilds the core from the store once its group is durable.
  */
 import { bitmapGet } from '../common/bitmap.js';
 import { toHex } from '../common/bytes.js';
@@ -20,6 +25,7 @@ import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { AdmissionLimits } from '../ordering/admission.js';
+import { CheckpointRestorer, type RestoredCheckpoint, type StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
@@ -33,6 +39,11 @@ export interface ReplicaObserver {
   /** Every message a replica sends (for timestamps, acks and OCs the checkers need). */
   onSent(replica: number, msg: Message, atUs: number): void;
   onRestart?(replica: number): void;
+  /** A checkpoint the replica took (written, about to be signed). */
+  onCheckpoint?(replica: number, checkpoint: StoredCheckpoint, atUs: number): void;
+  /** The replica now starts from this checkpoint, fetched from its peers: every position below
+   *  its position counts as executed there. */
+  onInstall?(replica: number, checkpoint: StoredCheckpoint, atUs: number): void;
 }
 
 /** A replica's clock: true time plus an offset, running fast or slow by `driftPpm`. */
@@ -78,6 +89,13 @@ export class ReplicaNode implements SimNode {
   rejectedFrames = 0;
   faults = new Map<string, number>();
   restarts = 0;
+  /** Checkpoints fetched from peers and installed, and restores from a checkpoint at start. */
+  installs = 0;
+  restores = 0;
+  /** Bumped by every crash or rebuild: events scheduled for an older core are dropped. */
+  private incarnation = 0;
+  /** A pending install and the persist group that holds it: once durable, the core is rebuilt. */
+  private pendingInstall: { readonly after: number; readonly checkpoint: StoredCheckpoint } | null = null;
   /** Messages this replica sent before what they promise was durable (see checkPromises). */
   readonly durabilityViolations: string[] = [];
   private lastLocalUs = 0;
@@ -121,16 +139,28 @@ export class ReplicaNode implements SimNode {
   start(): void {
     this.persistCount = 0;
     this.durableThrough = 0;
+    this.pendingInstall = null;
+    this.incarnation++;
+    const recovered = this.storage.loadSync();
+    const stateMachine = new KvStore();
+    let restored: RestoredCheckpoint | null = null;
+    if (recovered.checkpoint !== null) {
+      const restorer = new CheckpointRestorer(this.opts.crypto, { replicaCount: this.opts.config.n }, recovered.checkpoint, stateMachine.restore());
+      for (const chunk of this.storage.checkpointChunksSync(recovered.checkpoint)) restorer.add(chunk);
+      restored = restorer.finish();
+      this.restores++;
+    }
     this.core = new ReplicaCore({
       config: this.opts.config,
       self: this.id,
       crypto: this.opts.crypto,
       signer: this.opts.signer,
-      stateMachine: new KvStore(),
-      recovered: this.storage.loadSync(),
+      stateMachine,
+      recovered,
+      restored,
       ...(this.opts.admissionLimits === undefined ? {} : { admissionLimits: this.opts.admissionLimits }),
     });
-    const chain = this.storage.committedChainSync();
+    const chain = this.storage.committedChainSync(restored?.checkpoint.manifest.height ?? 0);
     // What the replay executes is checked like any execution: a batch committed but not yet
     // executed before a crash first executes here (simulation seed 640, n=4 2-chain direct).
     const replayed = this.core.replayCommitted(chain.blocks, chain.batches);
@@ -160,7 +190,14 @@ export class ReplicaNode implements SimNode {
     return this.clients.size;
   }
 
+  /** Loses everything, durable or not (a new disk): the replica restarts empty. */
+  wipe(): void {
+    this.crash();
+    this.storage = new MemoryReplicaStorage(this.opts.crypto, this.opts.config.n);
+  }
+
   crash(): void {
+    this.incarnation++;
     this.core = null;
     // What had not reached the disk is gone, and so is everything that waited for it.
     this.writes.length = 0;
@@ -191,6 +228,11 @@ export class ReplicaNode implements SimNode {
   onWake(): void {
     if (this.core === null) return;
     this.completeWrites();
+    if (this.pendingInstall !== null) {
+      if (this.durableThrough >= this.pendingInstall.after) this.reinstall(this.pendingInstall.checkpoint);
+      else this.scheduleWake();
+      return;
+    }
     const wake = this.core.nextWakeUs();
     if (wake !== null && this.trueTimeOf(wake) <= this.opts.world.nowUs) this.step({ kind: 'tick' });
     else this.scheduleWake();
@@ -241,10 +283,32 @@ export class ReplicaNode implements SimNode {
     for (const req of out.serveBlocks) {
       const blocks = this.storage.consensus.readBlocksSync(req.digest, req.maxBlocks);
       if (blocks.length > 0) this.dispatch(req.to, { type: 'blockResponse', blocks });
+      else this.answerPruned(req.to);
     }
     for (const req of out.serveBatches) {
       const batches = this.storage.readBatchesSync(req.digests);
       if (batches.length > 0) this.dispatch(req.to, { type: 'batchResponse', batches });
+    }
+    for (const req of out.serveChunks) {
+      const bytes = this.storage.readCheckpointPieceSync(req.height, req.state, req.index);
+      if (bytes !== undefined) this.dispatch(req.to, { type: 'chunkResponse', height: req.height, state: req.state, index: req.index, bytes });
+      else this.answerPruned(req.to);
+    }
+    for (const capture of out.checkpoints) {
+      const stored = this.storage.writeCheckpointSync(capture);
+      observer.onCheckpoint?.(this.id, stored, world.nowUs);
+      const incarnation = this.incarnation;
+      world.at(world.nowUs, () => {
+        if (this.core !== null && this.incarnation === incarnation) this.step({ kind: 'checkpointWritten', checkpoint: stored });
+      });
+    }
+    if (out.install !== null) {
+      // As the driver: rebuilt once the install's group is durable, in an event of its own.
+      this.pendingInstall = { after: this.persistCount, checkpoint: out.install };
+      const incarnation = this.incarnation;
+      world.at(world.nowUs, () => {
+        if (this.incarnation === incarnation) this.onWake();
+      });
     }
     if (out.commits.length > 0) observer.onCommit(this.id, out.commits, world.nowUs);
     if (out.executed.length > 0) observer.onExecuted(this.id, out.executed, world.nowUs);
@@ -309,6 +373,23 @@ export class ReplicaNode implements SimNode {
       default:
         break;
     }
+  }
+
+  /** What a driver answers for blocks or checkpoint pieces it no longer holds: its latest stable
+   *  checkpoint, from which the asker can catch up instead. */
+  private answerPruned(to: number): void {
+    const cert = this.storage.latestStableCert();
+    if (cert !== null) this.dispatch(to, { type: 'checkpointCert', cert });
+  }
+
+  /** The installed checkpoint's group is durable: the core is rebuilt from the store. */
+  private reinstall(checkpoint: StoredCheckpoint): void {
+    this.installs++;
+    this.opts.observer.onInstall?.(this.id, checkpoint, this.opts.world.nowUs);
+    this.writes.length = 0;
+    this.waiting.length = 0;
+    this.core = null;
+    this.start();
   }
 
   /** Makes due writes durable, in order, and sends what waited for them. */

@@ -47,6 +47,10 @@ export interface OrderingOutcome {
   readonly floodBatches: number;
   readonly maxPendingBatches: number;
   readonly byzantineActions: Readonly<Record<string, number>>;
+  /** Checkpoints correct replicas took; restarts restored from one; installs fetched from peers. */
+  readonly checkpointsTaken: number;
+  readonly restores: number;
+  readonly installs: number;
 }
 
 /** One run's result; plain data, so it crosses back from a worker thread. */
@@ -149,6 +153,9 @@ const fullLayer: SimLayer = {
         floodBatches: r.floodBatches,
         maxPendingBatches: r.maxPendingBatches,
         byzantineActions: r.byzantineActions,
+        checkpointsTaken: r.checkpointsTaken,
+        restores: r.restores,
+        installs: r.installs,
       },
     };
   },
