@@ -50,7 +50,7 @@ export async function startLocalCluster(n: number, stateMachine: (id: number) =>
 
 async function allLinksUp(replicas: readonly RunningReplica[], n: number): Promise<void> {
   const deadline = Date.now() + ALL_LINKS_UP_TIMEOUT_MS;
-  while (!replicas.every((r) => r.status().peersUp.length === n - 1)) {
+  while (!replicas.every((r) => r.runningStatus().peersUp.length === n - 1)) {
     if (Date.now() > deadline) throw new Error(`the local cluster's replicas did not all reach each other within ${ALL_LINKS_UP_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, ALL_LINKS_UP_POLL_MS));
   }

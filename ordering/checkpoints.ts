@@ -88,6 +88,10 @@ export class CheckpointKeeper {
     if (Math.floor(b.fromSlot / k) === Math.floor(b.toSlot / k)) return;
     if (b.block.height <= (this.latest?.manifest.height ?? 0) || this.writing.has(b.block.height)) return;
     const { executor } = this.parts;
+    // Replicas forget expired digests at times of their own (every so many committed slots since
+    // they started): forgetting here every one that expired before this block's end makes the set
+    // the same at every replica (execution is exactly through this block).
+    executor.pruneDigests(b.toSlot);
     this.writing.add(b.block.height);
     this.ctx.out.checkpoints.push({
       height: b.block.height,

@@ -205,6 +205,8 @@ export class ReplicaCore {
     switch (input.kind) {
       case 'start':
         this.lastCommitAdvanceUs = ctx.nowUs;
+        // A replica that was down (or lost its store) learns at once how far the others are.
+        ctx.out.toPeers.push({ to: 'all', msg: { type: 'checkpointRequest' } });
         this.mergeConsensus(this.consensus.step({ kind: 'start' }, ctx.nowUs));
         break;
       case 'peer':

@@ -14,9 +14,16 @@
  *     groups in order), so an output leaves once persists 1..sendAfter have resolved: an ack or a
  *     seal never leaves before what it relies on is durable, and a message that relies on nothing
  *     in flight never waits behind an unrelated fsync.
- *  3. serve: block and batch reads for peers are reads of durable data, so they need no ordering
- *     with the writes; they run concurrently, bounded per peer.
+ *  3. serve: block, batch and checkpoint reads for peers are reads of durable data, so they need no
+ *     ordering with the writes; they run concurrently, bounded per peer. What is no longer held
+ *     (pruned below a stable checkpoint) is answered with that checkpoint's certificate, from which
+ *     the asker can catch up by state transfer.
  *  4. report: executed batches, commits and peer faults go to metrics and logs right away.
+ *  5. checkpoints: a checkpoint the core captured is written once its step's persists are durable
+ *     (its block's commit among them), one at a time, pulling the state machine's chunks as it
+ *     goes; then the core is told (input 'checkpointWritten'). An install (a checkpoint fetched
+ *     from peers) is handed to `onInstall` once its persist group is durable: the host replaces
+ *     the core, as after a restart.
  *
  * Client input goes through a FairInbox (server/fairInbox.ts): stepped at once unless client work
  * has filled this event-loop turn, else served fairly between source addresses afterwards.
@@ -37,7 +44,8 @@ import type { Message } from '../common/messages.js';
 import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { ServeBlocksRequest } from '../consensus/types.js';
 import type { ReplicaStorage } from '../ordering/storage.js';
-import type { ReplicaInput, ReplicaOutput, ServeBatchesRequest } from '../ordering/types.js';
+import type { LocalCheckpoint } from '../ordering/checkpointFormat.js';
+import type { ReplicaInput, ReplicaOutput, ServeBatchesRequest, ServeChunkRequest } from '../ordering/types.js';
 import { FairInbox, type FairInboxStats } from './fairInbox.js';
 import { RateWindow, type ReplicaMetrics } from './metrics.js';
 import { LogThrottle } from './transport/logThrottle.js';
@@ -83,6 +91,8 @@ export interface DriverOptions {
   readonly clockUs: () => number;
   /** Called once when the loop stops on a broken invariant or a failed write. */
   readonly onFatal: (error: unknown) => void;
+  /** A checkpoint fetched from peers is durable: replace the core (the loop takes no more input). */
+  readonly onInstall?: (checkpoint: LocalCheckpoint) => void;
 }
 
 /** Counters for /status. */
@@ -103,6 +113,8 @@ export interface DriverStats {
   readonly peerFaults: Readonly<Record<string, number>>;
   /** Client input that waited for fair service, and that was refused at a full queue. */
   readonly clientInbox: Readonly<FairInboxStats>;
+  readonly checkpointsWritten: number;
+  readonly lastCheckpointWriteMs: number;
 }
 
 /** What a client message weighs in the fair inbox's byte marks (its large fields; a few hundred
@@ -155,6 +167,10 @@ export class Driver {
     readErrors: 0,
   };
   private readonly peerFaults: Record<string, number> = {};
+  /** Checkpoint writes, one after the other. */
+  private checkpointWrites: Promise<void> = Promise.resolve();
+  private checkpointsWritten = 0;
+  private lastCheckpointWriteMs = 0;
   private readonly tick = (): void => {
     this.timer = null;
     this.input({ kind: 'tick' });
@@ -214,10 +230,11 @@ export class Driver {
     if (this.state !== 'dead') this.state = 'closed';
   }
 
-  /** Resolves once every started persist has finished and its sends have gone out. */
+  /** Resolves once every started persist has finished and its sends have gone out, and the
+   *  checkpoint write in progress (if any) is done; queued ones are dropped once stopped. */
   drain(): Promise<void> {
-    if (this.idle() || this.state === 'dead') return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    const persists = this.idle() || this.state === 'dead' ? Promise.resolve() : new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return persists.then(() => this.checkpointWrites);
   }
 
   get running(): boolean {
@@ -247,6 +264,8 @@ export class Driver {
       readErrors: c.readErrors,
       peerFaults: { ...this.peerFaults },
       clientInbox: { ...this.inbox.stats },
+      checkpointsWritten: this.checkpointsWritten,
+      lastCheckpointWriteMs: round(this.lastCheckpointWriteMs),
     };
   }
 
@@ -284,9 +303,10 @@ export class Driver {
     // A negative sendAfter (stand-in cores in tests) means: after every persist so far.
     const required = out.sendAfter < 0 ? this.persistCount : out.sendAfter;
     assert(required <= this.persistCount, `sends wait for persist ${required}, only ${this.persistCount} started`);
+    let written: Promise<void> = Promise.resolve();
     if (own > 0) {
       const startedMs = performance.now();
-      this.opts.storage.apply(out.persist).then(
+      written = this.opts.storage.apply(out.persist).then(
         () => {
           const ms = performance.now() - startedMs;
           this.counts.persists++;
@@ -296,6 +316,13 @@ export class Driver {
         },
         (error: unknown) => this.die(error),
       );
+    }
+    for (const capture of out.checkpoints) this.writeCheckpoint(written, capture);
+    const install = out.install;
+    if (install !== null) {
+      void written.then(() => {
+        if (this.state === 'running' || this.state === 'stopping') this.opts.onInstall?.(install);
+      });
     }
     if (required <= this.durableThrough) {
       this.send(out);
@@ -307,7 +334,27 @@ export class Driver {
     }
     for (const req of out.serveBlocks) this.serveBlocks(req);
     for (const req of out.serveBatches) this.serveBatches(req);
+    for (const req of out.serveChunks) this.serveChunk(req);
     this.report(out);
+  }
+
+  /** Writes a captured checkpoint after `durable` (its step's persists) and the writes before it. */
+  private writeCheckpoint(durable: Promise<void>, capture: ReplicaOutput['checkpoints'][number]): void {
+    this.checkpointWrites = this.checkpointWrites
+      .then(() => durable)
+      .then(async () => {
+        if (this.state !== 'running') return;
+        const startedMs = performance.now();
+        const stored = await this.opts.storage.writeCheckpoint(capture);
+        this.checkpointsWritten++;
+        this.lastCheckpointWriteMs = performance.now() - startedMs;
+        this.opts.logger.info(
+          { height: stored.manifest.height, position: stored.manifest.position, chunks: stored.manifest.chunkHashes.length, writeMs: Math.round(this.lastCheckpointWriteMs) },
+          'checkpoint written',
+        );
+        this.input({ kind: 'checkpointWritten', checkpoint: stored });
+      })
+      .catch((error: unknown) => this.die(error));
   }
 
   /** Persist `seq` resolved: advance the durable count and send what waited for it. */
@@ -425,11 +472,35 @@ export class Driver {
       .readBlocks(req.digest, req.maxBlocks)
       .then(
         (blocks) => {
-          if (blocks.length > 0 && this.canServe()) this.opts.sender.sendToPeer(req.to, { type: 'blockResponse', blocks });
+          if (!this.canServe()) return;
+          if (blocks.length > 0) this.opts.sender.sendToPeer(req.to, { type: 'blockResponse', blocks });
+          else this.answerPruned(req.to);
         },
         (error: unknown) => this.readFailed('blocks', error),
       )
       .finally(() => this.serveDone(req.to));
+  }
+
+  private serveChunk(req: ServeChunkRequest): void {
+    if (!this.admitServe(req.to, 'checkpoint')) return;
+    this.opts.storage
+      .readCheckpointPiece(req.height, req.state, req.index)
+      .then(
+        (bytes) => {
+          if (!this.canServe()) return;
+          if (bytes !== undefined) this.opts.sender.sendToPeer(req.to, { type: 'chunkResponse', height: req.height, state: req.state, index: req.index, bytes });
+          else this.answerPruned(req.to);
+        },
+        (error: unknown) => this.readFailed('checkpoint', error),
+      )
+      .finally(() => this.serveDone(req.to));
+  }
+
+  /** A peer asked for what this replica pruned (or never held): its latest stable checkpoint lets
+   *  the peer catch up by state transfer instead. */
+  private answerPruned(to: ReplicaId): void {
+    const cert = this.opts.storage.latestStableCert();
+    if (cert !== null) this.opts.sender.sendToPeer(to, { type: 'checkpointCert', cert });
   }
 
   private serveBatches(req: ServeBatchesRequest): void {

@@ -21,16 +21,21 @@ const PERSIST_BUCKETS_S = [1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
 
 /** What the scrape-time metrics read. */
 export interface MetricsSource {
-  coreStatus(): ReplicaStatus;
+  /** Null while the core is being built (restore, replay, install). */
+  coreStatus(): ReplicaStatus | null;
   storeStats(): ReplicaStoreStats;
   /** Outputs whose sends wait for a persist. */
   sendBacklog(): number;
   executedChainPosition(): number;
+  /** Bytes of the store on disk (sampled). */
+  storeDiskBytes(): number;
+  /** The core's clock (µs), for ages. */
+  clockUs(): number;
 }
 
 export type InputKind = ReplicaInput['kind'];
 /** Every input kind, each with its step histogram (the Record makes a new kind a compile error here). */
-const INPUT_KINDS = Object.keys({ start: 0, peer: 0, clientAuthenticated: 0, client: 0, clientClosed: 0, tick: 0, timeoutNow: 0 } satisfies Record<InputKind, 0>) as InputKind[];
+const INPUT_KINDS = Object.keys({ start: 0, peer: 0, clientAuthenticated: 0, client: 0, clientClosed: 0, tick: 0, timeoutNow: 0, checkpointWritten: 0 } satisfies Record<InputKind, 0>) as InputKind[];
 
 export class ReplicaMetrics {
   readonly registry = new Registry();
@@ -98,6 +103,39 @@ export class ReplicaMetrics {
     gauge('pompe_execution_queue_batches', 'Committed batches waiting to execute', (s) => s.executionQueue);
     gauge('pompe_fetching_batches', 'Batches being fetched from peers', (s) => s.fetching);
     gauge('pompe_batch_memory_bytes', 'Batch bytes the core holds in memory', (s) => s.batchBytesInMemory);
+    gauge('pompe_checkpoint_stable_height', 'Height of the latest stable checkpoint held (0: none)', (s) => s.checkpoints.stable?.height ?? 0);
+    gauge('pompe_checkpoint_stable_position', 'Executed position of the latest stable checkpoint held', (s) => s.checkpoints.stable?.position ?? 0);
+    gauge('pompe_checkpoint_certified_height', 'Height of the highest certified checkpoint known', (s) => s.checkpoints.certifiedHeight);
+    gauge('pompe_state_transfer_chunks', 'Chunks of the checkpoint being fetched from peers (0: no transfer)', (s) => s.stateTransfer?.chunks ?? 0);
+    gauge('pompe_state_transfer_chunks_done', 'Chunks of that checkpoint fetched and written so far', (s) => s.stateTransfer?.chunksDone ?? 0);
+    new Gauge({
+      name: 'pompe_checkpoint_stable_age_seconds',
+      help: 'Time since the latest stable checkpoint held became stable (absent before the first)',
+      registers,
+      collect() {
+        const src = source();
+        const stable = src?.coreStatus()?.checkpoints.stable ?? null;
+        if (src !== null && stable !== null) this.set((src.clockUs() - stable.sinceUs) / 1e6);
+      },
+    });
+    new Gauge({
+      name: 'pompe_pruned_below_height',
+      help: 'Blocks below this height, and the batches they committed, are pruned from the store',
+      registers,
+      collect() {
+        const src = source();
+        if (src !== null) this.set(src.storeStats().prunedBelowHeight);
+      },
+    });
+    new Gauge({
+      name: 'pompe_store_disk_bytes',
+      help: 'Bytes of the store on disk (sampled every second)',
+      registers,
+      collect() {
+        const src = source();
+        if (src !== null) this.set(src.storeDiskBytes());
+      },
+    });
     new Gauge({
       name: 'pompe_send_backlog_outputs',
       help: 'Step outputs whose sends wait for a persist',

@@ -80,7 +80,7 @@ describe('operator endpoints', () => {
 
     await submitSome(dir, 10);
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    const clusterId = replica.status().clusterId;
+    const clusterId = replica.runningStatus().clusterId;
     expect(clusterId).toMatch(/^[0-9a-f]{16}$/);
     expect(metrics).toContain(`pompe_replica_info{replica="0",cluster_id="${clusterId}",version="${packageVersion()}"} 1`);
     expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/);
@@ -89,7 +89,7 @@ describe('operator endpoints', () => {
       const count = Number(new RegExp(`^pompe_batch_phase_seconds_count\\{phase="${phase}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
       expect(count, phase).toBeGreaterThan(0);
     }
-    const status = replica.status();
+    const status = replica.runningStatus();
     expect(status.health).toEqual({ ok: true, reason: '' });
     expect(status.ready.ok).toBe(true);
     expect(status.leader).toBe(0);
@@ -137,6 +137,6 @@ describe('replica events', () => {
     }
     expect(views.length).toBeGreaterThan(0);
     expect(views).toEqual([...views].sort((a, b) => a - b));
-    expect(replica.status().health.ok).toBe(true);
+    expect(replica.runningStatus().health.ok).toBe(true);
   });
 });

@@ -60,7 +60,7 @@ describe('startReplica on a one-replica cluster', () => {
     const { dir, ports } = await devConf();
     const first = await start(dir);
     await load(first.replica, 20);
-    const before = first.replica.status();
+    const before = first.replica.runningStatus();
     expect(before.executedBatches).toBe(20);
     expect(before.executedChainPosition).toBe(19);
     expect(before.committedHeight).toBeGreaterThan(0);
@@ -86,12 +86,12 @@ describe('startReplica on a one-replica cluster', () => {
 
     // The replay re-executes the committed chain: the same executed sequence, then more.
     const second = await start(dir);
-    const replayed = second.replica.status();
+    const replayed = second.replica.runningStatus();
     expect(replayed.executedChainHash).toBe(before.executedChainHash);
     expect(replayed.executedBatches).toBe(20);
     await load(second.replica, 5);
-    expect(second.replica.status().executedChainPosition).toBe(24);
-    expect(second.replica.status().executedBatches).toBe(25);
+    expect(second.replica.runningStatus().executedChainPosition).toBe(24);
+    expect(second.replica.runningStatus().executedBatches).toBe(25);
     expect(first.fatal).toEqual([]);
     expect(second.fatal).toEqual([]);
   });

@@ -4,8 +4,9 @@
  * modules)` starts the modules in order and registers each one's shutdown as it goes, so a failed
  * start and a normal stop both close what was started, in reverse:
  *
- *   logger → conf → store (open, load) → core (+ replay of the committed chain) → metrics
- *   → transport (constructed) → drive loop (start input) → transport (listening) → HTTP → rate sampler
+ *   logger → conf → HTTP (/status answers from here on) → store (open) → rate sampler
+ *   → transport (constructed) → core host (restore the latest checkpoint, replay the blocks above
+ *     it, start the drive loop) → transport (listening)
  *
  * The drive loop steps the core through a StepObserver (stepObserver.ts), which feeds the
  * replica-side latency histograms, the leader and readiness, and the events an embedding
@@ -13,8 +14,10 @@
  *
  * Stopping (SIGTERM, SIGINT, or close()): stop taking input, let the persists already started
  * finish and their messages leave, close the transport, close the store (its writer drains, then
- * the database), flush the log. A fatal error (an assertion in a core, a failed write) is logged
- * loudly and the process exits non-zero at once: nothing runs on after a broken invariant.
+ * the database), flush the log. A fatal error (an assertion in a core, a failed write, a state
+ * machine whose snapshot or restore throws) is logged loudly and nothing runs on after it: the
+ * `pompe replica` process exits non-zero at once; an embedded replica (startReplica) stops, closes
+ * what it started and reports the error through `stopped` — it never exits the embedding process.
  */
 import { resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
@@ -24,10 +27,12 @@ import type { CryptoBackend } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import { wallClockUs } from '../client/clock.js';
 import { KvStore } from '../ordering/kvStore.js';
-import { ReplicaCore } from '../ordering/replica.js';
+import type { ReplicaCore } from '../ordering/replica.js';
 import type { StateMachine } from '../ordering/stateMachine.js';
 import { ConfError, defaultDataDir, loadReplicaConf, markerFileName, readStoreMarker, writeStoreMarker, type ReplicaConf } from './conf.js';
-import { Driver, type DrivenCore } from './drive.js';
+import { CoreHost } from './coreHost.js';
+import { DiskUsage } from './diskUsage.js';
+import type { DrivenCore } from './drive.js';
 import { injectFaults, type ByzantineKind } from './faultInjection.js';
 import { ExecutedChain } from './executedChain.js';
 import { checkHealth, checkReady, PersistWatch, type Check } from './health.js';
@@ -45,7 +50,7 @@ import { DEFAULT_REPLAY_CHUNK_BLOCKS, LevelReplicaStorage } from './store/replic
 import { fallbackWarning, UwsUnavailableError, type ServerBackendChoice } from './transport/backendChoice.js';
 import { ListenError } from './transport/serverBackend.js';
 import { Transport, type ServerInfo } from './transport/transport.js';
-import { buildStatus, CLUSTER_ID_HEX_CHARS, type ReplicaStatusJson } from './status.js';
+import { bootStatus, buildStatus, CLUSTER_ID_HEX_CHARS, type BootStatusJson, type ReplicaStatusJson } from './status.js';
 
 export type {
   CommittedEvent,
@@ -106,8 +111,9 @@ export interface ReplicaModules {
   readonly stateMachine?: StateMachine;
   readonly crypto?: CryptoBackend;
   readonly logger?: ServerLogger;
-  /** Called once on a fatal error, after it is logged (default: flush the log and exit 70). */
-  readonly onFatal?: (error: unknown) => void;
+  /** Called once on a fatal error, after it is logged. Default: the replica stops and closes what
+   *  it started, and `stopped` resolves with the error (the process is not touched). */
+  readonly onFatal?: (error: unknown, logger: ServerLogger) => void;
 }
 
 /** Problems of the environment, reported as one line without a stack trace. */
@@ -128,13 +134,21 @@ interface Closer {
 
 export class RunningReplica {
   private closing: Promise<void> | null = null;
+  private fatal: unknown = null;
+  private resolveStopped: (outcome: { readonly error: unknown }) => void = () => undefined;
+  /** Resolves once the replica has stopped and closed everything: with the fatal error that
+   *  stopped it, or error null after close(). */
+  readonly stopped = new Promise<{ readonly error: unknown }>((resolve) => (this.resolveStopped = resolve));
+  /** What serves the ports (uws or ws, TLS or not, and why ws when uWS did not load); set once the
+   *  transport listens. */
+  server: ServerInfo | null = null;
 
   constructor(
     readonly conf: ReplicaConf,
     readonly logger: ServerLogger,
-    readonly status: () => ReplicaStatusJson,
-    /** What serves the ports (uws or ws, TLS or not, and why ws when uWS did not load). */
-    readonly server: ServerInfo,
+    /** The /status document: the full one while the core runs, a shorter one (phase, progress)
+     *  while it is being built (the store opening, a checkpoint restoring, blocks replaying). */
+    readonly status: () => ReplicaStatusJson | BootStatusJson,
     private readonly closers: Closer[],
     /** Commits, executions, view changes, peers and faults as they happen (events.ts). */
     readonly events: ReplicaEventSource,
@@ -142,10 +156,23 @@ export class RunningReplica {
     readonly httpPort: number,
   ) {}
 
+  /** The full /status document; throws while the core is being built (see status). */
+  runningStatus(): ReplicaStatusJson {
+    const s = this.status();
+    if (!('view' in s)) throw new Error(`the replica is ${s.phase}, not running`);
+    return s;
+  }
+
   /** Stops gracefully (idempotent); resolves when everything is closed and the log flushed. */
   close(): Promise<void> {
-    this.closing ??= closeAll(this.closers, this.logger);
+    this.closing ??= closeAll(this.closers, this.logger).then(() => this.resolveStopped({ error: this.fatal }));
     return this.closing;
+  }
+
+  /** The embedded default for a fatal error: stop, close, report through `stopped`. */
+  fail(error: unknown): void {
+    if (this.fatal === null) this.fatal = error ?? new Error('fatal error');
+    void this.close();
   }
 }
 
@@ -217,6 +244,7 @@ async function startModules(
       minBlockIntervalUs: p.minBlockIntervalUs,
       idleBlockIntervalUs: p.idleBlockIntervalUs,
       maxBatchBytes: p.maxBatchBytes,
+      checkpointIntervalSlots: p.checkpointIntervalSlots,
       host: me.host,
       peerPort: me.peerPort,
       clientPort: me.clientPort,
@@ -225,124 +253,32 @@ async function startModules(
     'starting replica',
   );
 
-  // Store.
+  // Operator endpoints first: /status answers from the first second, saying what the replica is
+  // doing (opening its store — LevelDB replays its log —, restoring its checkpoint, replaying
+  // blocks) until it runs.
   const dataDir = resolve(opts.dataDir ?? defaultDataDir(opts.confDir, self));
-  const storage = await openStore(conf, dataDir, logger, crypto);
-  closers.push({ name: 'store', close: () => storage.close() });
-  const recovered = await storage.load();
-
-  // Core, and the replay that rebuilds its state machine.
-  const chain = new ExecutedChain(modules.stateMachine ?? new KvStore(), crypto);
-  const signer = crypto.signer(conf.keyPair.secretKey);
-  const core = new ReplicaCore({ config, self, crypto, signer, stateMachine: chain, recovered });
-  const replayStartedMs = Date.now();
-  let replayedBlocks = 0;
-  for await (const chunk of storage.committedChain(opts.replayChunkBlocks ?? DEFAULT_REPLAY_CHUNK_BLOCKS)) {
-    core.replayCommitted(chunk.blocks, chunk.batches);
-    replayedBlocks += chunk.blocks.length;
-  }
-  const afterReplay = core.status();
-  logger.info(
-    {
-      dataDir,
-      committedHeight: recovered.consensus.committed?.height ?? 0,
-      frontier: recovered.ordering.frontier,
-      acks: recovered.ordering.acks.length,
-      replayedBlocks,
-      executedBatches: afterReplay.executedBatches,
-      replayMs: Date.now() - replayStartedMs,
-    },
-    'store loaded',
-  );
-
-  // Network and the drive loop.
   const metrics = new ReplicaMetrics();
   metrics.identify(self, toHex(config.clusterId).slice(0, CLUSTER_ID_HEX_CHARS), packageVersion());
   const events = new ReplicaEvents((name, error) => logger.error({ err: error, event: name }, 'a replica event listener threw (the replica runs on)'));
   const latency = new PhaseLatency(metrics.phaseSeconds);
-  const observer = new StepObserver(self, latency, events, observedCore(core), wallClockUs());
+  const observer = new StepObserver(self, latency, events, { view: 0, leading: false }, wallClockUs());
   const persistWatch = new PersistWatch(() => Date.now());
-  let driver: Driver | null = null;
-  const transport = new Transport(
-    {
-      config,
-      self,
-      signer: crypto.signer(conf.keyPair.secretKey),
-      crypto,
-      logger,
-      metrics: metrics.transport,
-      serverBackend: opts.serverBackend ?? 'auto',
-      ...(conf.tls === null ? {} : { tls: conf.tls }),
-    },
-    {
-      onPeerMessage: (from, msg) => driver?.input({ kind: 'peer', from, msg }),
-      onClientAuthenticated: (conn, identity, address) => driver?.clientAuthenticated(conn, identity, address),
-      onClientMessage: (conn, msg) => driver?.clientMessage(conn, msg),
-      onClientClosed: (conn) => driver?.clientClosed(conn),
-      onPeerStatus: (peer, up) => {
-        logger.info({ peer, up }, up ? 'peer up' : 'peer down');
-        events.emit('peer', { peer, up, atUs: wallClockUs() });
-      },
-    },
-  );
-  closers.push({ name: 'transport', close: () => transport.close() });
-
+  const disk = new DiskUsage(dataDir);
+  const chain = new ExecutedChain(modules.stateMachine ?? new KvStore(), crypto);
+  let host: CoreHost | null = null;
+  let transport: Transport | null = null;
+  let storage: LevelReplicaStorage | null = null;
   let fatal: string | null = null;
-  const onFatal = (error: unknown): void => {
-    fatal = error instanceof Error ? error.message : String(error);
-    logger.fatal({ err: error }, error instanceof StoreWriteError ? 'a store write failed: stopping' : 'broken invariant: stopping');
-    if (modules.onFatal !== undefined) modules.onFatal(error);
-    else crash(error, logger);
-  };
-  const honest: DrivenCore = {
-    step: (input, nowUs) => {
-      const out = core.step(input, nowUs);
-      try {
-        observer.observe(input, out, observedCore(core), nowUs);
-      } catch (error) {
-        // Observability must never stop the replica.
-        logger.error({ err: error }, 'step observer failed');
-      }
-      return out;
-    },
-    nextWakeUs: () => core.nextWakeUs(),
-    get view() {
-      return core.consensus.view;
-    },
-  };
-  const byzantine =
-    opts.byzantine === undefined
-      ? null
-      : injectFaults(opts.byzantine, honest, { config, self, crypto, signer, inputSoon: (input) => setImmediate(() => driver?.input(input)) });
-  if (byzantine !== null) logger.warn({ byzantine: opts.byzantine }, `this replica misbehaves on purpose (--byzantine ${opts.byzantine})`);
-  const loop = new Driver({
-    core: byzantine?.core ?? honest,
-    storage: persistWatch.wrap(storage),
-    sender: transport,
-    metrics,
-    logger,
-    clockUs: wallClockUs,
-    onFatal,
-  });
-  driver = loop;
-  loop.start();
-  closers.push({
-    name: 'drive loop',
-    close: async () => {
-      loop.stop();
-      const drained = await withTimeout(loop.drain(), SHUTDOWN_DRAIN_TIMEOUT_MS);
-      if (!drained) logger.warn({ timeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS }, 'persists still running at shutdown: closing anyway');
-      loop.close();
-    },
-  });
-  await transport.start();
 
-  const health = (): Check => checkHealth({ running: loop.running, fatal, oldestPendingWriteMs: persistWatch.oldestPendingMs() });
+  const health = (): Check =>
+    checkHealth({ running: host !== null ? host.phase !== 'stopped' && fatal === null : true, fatal, oldestPendingWriteMs: persistWatch.oldestPendingMs() });
   const commitAgeMs = (): number => (wallClockUs() - observer.lastCommitUs) / 1000;
-  const ready = (): Check =>
-    checkReady({
+  const ready = (): Check => {
+    const core = host?.core ?? null;
+    if (core === null || host?.phase !== 'running') return health().ok ? { ok: false, reason: `the replica is ${host?.phase ?? 'starting'}` } : health();
+    return checkReady({
       health: health(),
-      peersUp: transport.peersUp().length,
+      peersUp: transport?.peersUp().length ?? 0,
       peersNeeded: config.q - 1,
       peerCount: config.n - 1,
       committedHeight: core.status().committedHeight,
@@ -350,14 +286,19 @@ async function startModules(
       idleBlockIntervalMs: p.idleBlockIntervalUs / 1000,
       viewTimeoutMs: p.viewTimeoutMs,
     });
+  };
   const version = packageVersion();
-  const status = (): ReplicaStatusJson =>
-    buildStatus({
+  const status = (): ReplicaStatusJson | BootStatusJson => {
+    const core = host?.core ?? null;
+    const driver = host?.driver ?? null;
+    const boot = { phase: host?.phase ?? 'starting', progress: host?.progress ?? null, storeBytes: disk.bytes };
+    if (core === null || driver === null || transport === null || storage === null) return bootStatus({ config, self, dataDir, startedAtMs, ...boot });
+    return buildStatus({
       config,
       self,
       core: core.status(),
       chain: chain.head(),
-      driver: loop.stats(),
+      driver: driver.stats(),
       transport,
       store: storage.stats(),
       dataDir,
@@ -369,15 +310,9 @@ async function startModules(
       ready: ready(),
       commitAgeMs: commitAgeMs(),
       latency: latency.toJson(),
+      ...boot,
     });
-  metrics.bind({
-    coreStatus: () => core.status(),
-    storeStats: () => storage.stats(),
-    sendBacklog: () => loop.stats().sendBacklog,
-    executedChainPosition: () => chain.head().position,
-  });
-
-  // Operator endpoints.
+  };
   const stream = new StatusStream(() => ({ replicas: [status()] }), logger);
   const http = new HttpServer(replicaRoutes({ status, health, ready, registry: metrics.registry, stream }), logger);
   await http.listen(me.host, me.httpPort);
@@ -388,17 +323,117 @@ async function startModules(
       return http.close();
     },
   });
+  const running = new RunningReplica(conf, logger, status, closers, events, http.port);
+
+  // Store.
+  const store = await openStore(conf, dataDir, logger, crypto);
+  storage = store;
+  closers.push({ name: 'store', close: () => store.close() });
   const sample = (): void => {
-    loop.sampleRates(Date.now());
+    host?.driver?.sampleRates(Date.now());
     latency.sample();
+    disk.sample();
   };
   const sampler = setInterval(sample, RATE_SAMPLE_INTERVAL_MS);
   sampler.unref();
   sample();
   closers.push({ name: 'rate sampler', close: () => clearInterval(sampler) });
 
-  logger.info({ server: transport.serverInfo(), httpPort: http.port, startupMs: Date.now() - startedAtMs }, 'replica running');
-  return new RunningReplica(conf, logger, status, transport.serverInfo()!, closers, events, http.port);
+  // Network, and the core (restored from its latest checkpoint, the blocks above it replayed).
+  const signer = crypto.signer(conf.keyPair.secretKey);
+  const net = new Transport(
+    {
+      config,
+      self,
+      signer,
+      crypto,
+      logger,
+      metrics: metrics.transport,
+      serverBackend: opts.serverBackend ?? 'auto',
+      ...(conf.tls === null ? {} : { tls: conf.tls }),
+    },
+    {
+      onPeerMessage: (from, msg) => host?.input({ kind: 'peer', from, msg }),
+      onClientAuthenticated: (conn, identity, address) => host?.clientAuthenticated(conn, identity, address),
+      onClientMessage: (conn, msg) => host?.clientMessage(conn, msg),
+      onClientClosed: (conn) => host?.clientClosed(conn),
+      onPeerStatus: (peer, up) => {
+        logger.info({ peer, up }, up ? 'peer up' : 'peer down');
+        events.emit('peer', { peer, up, atUs: wallClockUs() });
+      },
+    },
+  );
+  transport = net;
+  closers.push({ name: 'transport', close: () => net.close() });
+
+  const onFatal = (error: unknown): void => {
+    fatal = error instanceof Error ? error.message : String(error);
+    logger.fatal({ err: error }, error instanceof StoreWriteError ? 'a store write failed: stopping' : 'broken invariant: stopping');
+    if (modules.onFatal !== undefined) modules.onFatal(error, logger);
+    else running.fail(error);
+  };
+  if (opts.byzantine !== undefined) logger.warn({ byzantine: opts.byzantine }, `this replica misbehaves on purpose (--byzantine ${opts.byzantine})`);
+  // What the drive loop steps: the core, watched by the step observer, and lying on purpose when
+  // told to (--byzantine). A core rebuilt after an install is wrapped the same way.
+  const drive = (core: ReplicaCore): DrivenCore => {
+    const honest: DrivenCore = {
+      step: (input, nowUs) => {
+        const out = core.step(input, nowUs);
+        try {
+          observer.observe(input, out, observedCore(core), nowUs);
+        } catch (error) {
+          // Observability must never stop the replica.
+          logger.error({ err: error }, 'step observer failed');
+        }
+        return out;
+      },
+      nextWakeUs: () => core.nextWakeUs(),
+      get view() {
+        return core.consensus.view;
+      },
+    };
+    if (opts.byzantine === undefined) return honest;
+    return injectFaults(opts.byzantine, honest, { config, self, crypto, signer, inputSoon: (input) => setImmediate(() => host?.input(input)) }).core;
+  };
+  const coreHost = new CoreHost({
+    config,
+    self,
+    crypto,
+    secretKey: conf.keyPair.secretKey,
+    storage: store,
+    driverStorage: persistWatch.wrap(store),
+    stateMachine: chain,
+    sender: net,
+    metrics,
+    logger,
+    clockUs: wallClockUs,
+    onFatal,
+    drive,
+    replayChunkBlocks: opts.replayChunkBlocks ?? DEFAULT_REPLAY_CHUNK_BLOCKS,
+    drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS,
+  });
+  host = coreHost;
+  closers.push({
+    name: 'drive loop',
+    close: async () => {
+      const drained = await coreHost.stop();
+      if (!drained) logger.warn({ timeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS }, 'persists still running at shutdown: closing anyway');
+    },
+  });
+  metrics.bind({
+    coreStatus: () => coreHost.core?.status() ?? null,
+    storeStats: () => store.stats(),
+    sendBacklog: () => coreHost.driver?.stats().sendBacklog ?? 0,
+    executedChainPosition: () => chain.head().position,
+    storeDiskBytes: () => disk.bytes,
+    clockUs: wallClockUs,
+  });
+  await coreHost.boot();
+  await net.start();
+  running.server = net.serverInfo();
+
+  logger.info({ server: net.serverInfo(), httpPort: http.port, startupMs: Date.now() - startedAtMs, ...coreHost.progress }, 'replica running');
+  return running;
 }
 
 /** What the step observer reads of the core after each step. */
@@ -437,16 +472,6 @@ async function openStore(conf: ReplicaConf, dataDir: string, logger: ServerLogge
   return storage;
 }
 
-async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Prints the error where an operator will see it even if the log is lost, flushes the log (briefly), exits. */
 function crash(error: unknown, logger: ServerLogger): void {
   process.stderr.write(`pompe replica: FATAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
@@ -462,7 +487,7 @@ function crash(error: unknown, logger: ServerLogger): void {
 export async function runReplicaProcess(opts: ReplicaOptions): Promise<number> {
   let replica: RunningReplica;
   try {
-    replica = await startReplica(opts);
+    replica = await startReplica(opts, { onFatal: (error, logger) => crash(error, logger) });
   } catch (error) {
     if (isEnvironmentError(error)) {
       process.stderr.write(`pompe replica: ${error.message}\n`);
@@ -472,7 +497,8 @@ export async function runReplicaProcess(opts: ReplicaOptions): Promise<number> {
     return ExitCode.Fatal;
   }
   // Loud where an operator looks first: the log may be a file nobody tails.
-  if (replica.server.fallbackReason !== null) process.stderr.write(`pompe replica: WARNING: ${fallbackWarning(replica.server.fallbackReason)}\n`);
+  const fallbackReason = replica.server?.fallbackReason ?? null;
+  if (fallbackReason !== null) process.stderr.write(`pompe replica: WARNING: ${fallbackWarning(fallbackReason)}\n`);
   process.on('uncaughtException', (error) => {
     replica.logger.fatal({ err: error }, 'uncaught exception');
     crash(error, replica.logger);

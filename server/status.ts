@@ -7,6 +7,7 @@ import { toHex } from '../common/bytes.js';
 import type { ClusterConfig } from '../common/config.js';
 import type { ReplicaId } from '../common/ids.js';
 import type { ReplicaStatus } from '../ordering/replica.js';
+import type { BootProgress, ReplicaPhase } from './coreHost.js';
 import type { DriverStats } from './drive.js';
 import type { ExecutedChainHead } from './executedChain.js';
 import type { Check } from './health.js';
@@ -34,15 +35,40 @@ export interface StatusInputs {
   /** Since the committed height last advanced (or since start), ms. */
   readonly commitAgeMs: number;
   readonly latency: PhaseLatencyJson;
+  readonly phase: ReplicaPhase;
+  readonly progress: BootProgress | null;
+  /** Bytes of the store on disk (sampled). */
+  readonly storeBytes: number;
 }
 
 export type ReplicaStatusJson = ReturnType<typeof buildStatus>;
+export type BootStatusJson = ReturnType<typeof bootStatus>;
+
+/** While the core is not built yet (the store opening, the checkpoint restoring, blocks replaying):
+ *  what the replica is doing, so an operator sees a restart progress from its first second. */
+export function bootStatus(s: { config: ClusterConfig; self: ReplicaId; dataDir: string; startedAtMs: number; phase: ReplicaPhase; progress: BootProgress | null; storeBytes: number }) {
+  return {
+    replica: s.self,
+    n: s.config.n,
+    f: s.config.f,
+    q: s.config.q,
+    phase: s.phase,
+    recovering: true,
+    boot: s.progress,
+    storage: { dataDir: s.dataDir, sizeBytes: s.storeBytes },
+    memoryMiB: memoryMiB(),
+    uptimeSeconds: Math.round((Date.now() - s.startedAtMs) / 1000),
+    pid: process.pid,
+  };
+}
 
 export function buildStatus(s: StatusInputs) {
   const { core, driver, chain, store } = s;
   const t = s.transport.stats();
   const writer = store.writer;
   const peersUp = s.transport.peersUp();
+  const stable = core.checkpoints.stable;
+  const latest = core.checkpoints.latest;
   return {
     replica: s.self,
     clusterId: toHex(s.config.clusterId).slice(0, CLUSTER_ID_HEX_CHARS),
@@ -52,6 +78,9 @@ export function buildStatus(s: StatusInputs) {
     q: s.config.q,
     health: s.health,
     ready: s.ready,
+    phase: s.phase,
+    /** True until the replica has caught up: while it fetches a checkpoint from its peers. */
+    recovering: s.phase !== 'running' || core.stateTransfer !== null,
     view: core.view,
     leading: core.leading,
     leader: s.leader,
@@ -66,6 +95,31 @@ export function buildStatus(s: StatusInputs) {
     executedChainHash: chain.hash,
     executedChainPosition: chain.position,
     executedChainLength: chain.length,
+    checkpoint: {
+      /** The latest stable checkpoint this replica holds (q signatures), or null. */
+      stable:
+        stable === null
+          ? null
+          : {
+              height: stable.height,
+              position: stable.position,
+              toSlot: stable.toSlot,
+              state: toHex(stable.state),
+              ageSeconds: Math.round((s.clockUs - stable.sinceUs) / 1e5) / 10,
+            },
+      /** The latest checkpoint it took or installed (stable or not). */
+      latestHeight: latest?.height ?? 0,
+      latestPosition: latest?.position ?? 0,
+      /** The highest certified checkpoint it knows of. */
+      certifiedHeight: core.checkpoints.certifiedHeight,
+      written: driver.checkpointsWritten,
+      lastWriteMs: driver.lastCheckpointWriteMs,
+    },
+    /** Blocks below this height (and the batches they committed) are pruned. */
+    prunedBelowHeight: store.prunedBelowHeight,
+    /** A checkpoint being fetched from peers (chunks done of total), or null. */
+    stateTransfer: core.stateTransfer,
+    boot: s.progress,
     rates: {
       windowSeconds: 10,
       executedCommandsPerSecond: driver.executedCommandsPerSecond,
@@ -119,6 +173,10 @@ export function buildStatus(s: StatusInputs) {
       meanBatchLatencyMs: writer.batches === 0 ? 0 : Math.round(writer.totalBatchLatencyUs / writer.batches) / 1000,
       queuedBytes: store.queuedBytes,
       acksPrunedThrough: store.acksPrunedThrough,
+      sizeBytes: s.storeBytes,
+      blocksPruned: store.blocksPruned,
+      batchesPruned: store.batchesPruned,
+      checkpointsHeld: store.checkpoints.length,
     },
     faults: driver.peerFaults,
     refusals: core.refusals,

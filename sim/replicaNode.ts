@@ -25,7 +25,7 @@ import type { ReplicaId } from '../common/ids.js';
 import type { Message } from '../common/messages.js';
 import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { AdmissionLimits } from '../ordering/admission.js';
-import { CheckpointRestorer, type RestoredCheckpoint, type StoredCheckpoint } from '../ordering/checkpointFormat.js';
+import { CheckpointRestorer, type CheckpointCapture, type RestoredCheckpoint, type StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import { KvStore } from '../ordering/kvStore.js';
 import { ReplicaCore } from '../ordering/replica.js';
 import { MemoryReplicaStorage } from '../ordering/storage.js';
@@ -94,6 +94,9 @@ export class ReplicaNode implements SimNode {
   restores = 0;
   /** Bumped by every crash or rebuild: events scheduled for an older core are dropped. */
   private incarnation = 0;
+  /** Captured checkpoints, each written once the persist group of its step is durable (its block's
+   *  commit among them: a held checkpoint never lies above the durable committed tip). */
+  private readonly captures: { readonly after: number; readonly capture: CheckpointCapture }[] = [];
   /** A pending install and the persist group that holds it: once durable, the core is rebuilt. */
   private pendingInstall: { readonly after: number; readonly checkpoint: StoredCheckpoint } | null = null;
   /** Messages this replica sent before what they promise was durable (see checkPromises). */
@@ -199,6 +202,7 @@ export class ReplicaNode implements SimNode {
   crash(): void {
     this.incarnation++;
     this.core = null;
+    this.captures.length = 0;
     // What had not reached the disk is gone, and so is everything that waited for it.
     this.writes.length = 0;
     this.waiting.length = 0;
@@ -228,6 +232,7 @@ export class ReplicaNode implements SimNode {
   onWake(): void {
     if (this.core === null) return;
     this.completeWrites();
+    if (this.writeCheckpoints()) return;
     if (this.pendingInstall !== null) {
       if (this.durableThrough >= this.pendingInstall.after) this.reinstall(this.pendingInstall.checkpoint);
       else this.scheduleWake();
@@ -294,12 +299,11 @@ export class ReplicaNode implements SimNode {
       if (bytes !== undefined) this.dispatch(req.to, { type: 'chunkResponse', height: req.height, state: req.state, index: req.index, bytes });
       else this.answerPruned(req.to);
     }
-    for (const capture of out.checkpoints) {
-      const stored = this.storage.writeCheckpointSync(capture);
-      observer.onCheckpoint?.(this.id, stored, world.nowUs);
+    for (const capture of out.checkpoints) this.captures.push({ after: this.persistCount, capture });
+    if (out.checkpoints.length > 0) {
       const incarnation = this.incarnation;
       world.at(world.nowUs, () => {
-        if (this.core !== null && this.incarnation === incarnation) this.step({ kind: 'checkpointWritten', checkpoint: stored });
+        if (this.core !== null && this.incarnation === incarnation) this.onWake();
       });
     }
     if (out.install !== null) {
@@ -382,12 +386,27 @@ export class ReplicaNode implements SimNode {
     if (cert !== null) this.dispatch(to, { type: 'checkpointCert', cert });
   }
 
+  /** Writes the captured checkpoints whose step is durable, feeding each back; true if the core
+   *  was stepped (the caller's view of it is stale). */
+  private writeCheckpoints(): boolean {
+    let stepped = false;
+    while (this.captures.length > 0 && this.captures[0]!.after <= this.durableThrough && this.core !== null) {
+      const { capture } = this.captures.shift()!;
+      const stored = this.storage.writeCheckpointSync(capture);
+      this.opts.observer.onCheckpoint?.(this.id, stored, this.opts.world.nowUs);
+      this.step({ kind: 'checkpointWritten', checkpoint: stored });
+      stepped = true;
+    }
+    return stepped;
+  }
+
   /** The installed checkpoint's group is durable: the core is rebuilt from the store. */
   private reinstall(checkpoint: StoredCheckpoint): void {
     this.installs++;
     this.opts.observer.onInstall?.(this.id, checkpoint, this.opts.world.nowUs);
     this.writes.length = 0;
     this.waiting.length = 0;
+    this.captures.length = 0;
     this.core = null;
     this.start();
   }

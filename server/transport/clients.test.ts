@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { toHex } from '../../common/bytes.js';
 import { encodeMessage } from '../../common/codec.js';
 import { ErrorCode } from '../../common/errors.js';
-import { asDigest, height, replicaId, view } from '../../common/ids.js';
+import { asDigest, height, replicaId, view, type Slot } from '../../common/ids.js';
 import { MAX_CONNECTIONS_PER_ADDRESS } from '../../common/limits.js';
 import type { CommandMsg, Message } from '../../common/messages.js';
 import { clientHelloMessage } from '../../common/signing.js';
@@ -39,6 +39,11 @@ const peerOnly: Message[] = [
   { type: 'batchResponse', batches: [new Uint8Array(3)] },
   { type: 'helloChallenge', replica: replicaId(1), nonce: new Uint8Array(32) },
   { type: 'hello', replica: replicaId(1), nonce: new Uint8Array(32), sig },
+  { type: 'checkpoint', height: height(1), toSlot: 1 as Slot, position: 0, block: digest, state: digest, replica: replicaId(1), sig },
+  { type: 'checkpointRequest' },
+  { type: 'checkpointCert', cert: { height: height(1), toSlot: 1 as Slot, position: 0, block: digest, state: digest, signers: qc.signers, sigs: qc.sigs } },
+  { type: 'chunkRequest', height: height(1), state: digest, index: 0 },
+  { type: 'chunkResponse', height: height(1), state: digest, index: 1, bytes: new Uint8Array(3) },
 ];
 
 describe('client links', () => {
