@@ -32,7 +32,7 @@ import { MAX_REPLICAS } from './limits.js';
 import { DEFAULT_PROTOCOL, protocolConfigToJson, readProtocolConfig, type ProtocolConfig } from './protocol-config.js';
 import { clusterIdInput } from './signing.js';
 
-export { COMMIT_RULES, DEFAULT_PROTOCOL, MIN_SLOT_US, type CommitRule, type ProtocolConfig } from './protocol-config.js';
+export { COMMIT_RULES, DEFAULT_PROTOCOL, MIN_CHECKPOINT_INTERVAL_SLOTS, MIN_SLOT_US, type CommitRule, type ProtocolConfig } from './protocol-config.js';
 
 export const CLUSTER_CONFIG_VERSION = 1;
 

@@ -20,7 +20,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { toHex } from '../common/bytes.js';
-import { COMMIT_RULES, MIN_BFT_REPLICAS, type CommitRule } from '../common/config.js';
+import { COMMIT_RULES, MIN_BFT_REPLICAS, MIN_CHECKPOINT_INTERVAL_SLOTS, type CommitRule } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { registerBenchCommand } from '../client/benchCommand.js';
 import { registerFloodCommand } from '../client/floodCommand.js';
@@ -141,6 +141,12 @@ export function buildProgram(): Command {
     .option('--view-timeout-ms <ms>', 'first view timeout', integer('--view-timeout-ms', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.viewTimeoutMs)
     .option('--min-block-interval-us <us>', 'least time between two proposals', integer('--min-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.minBlockIntervalUs)
     .option('--idle-block-interval-us <us>', 'time between proposals when idle', integer('--idle-block-interval-us', 1, Number.MAX_SAFE_INTEGER), LOOPBACK_PROTOCOL.idleBlockIntervalUs)
+    .option(
+      '--checkpoint-interval-slots <slots>',
+      'K: a checkpoint after the first block crossing a multiple of K slots',
+      integer('--checkpoint-interval-slots', MIN_CHECKPOINT_INTERVAL_SLOTS, Number.MAX_SAFE_INTEGER),
+      LOOPBACK_PROTOCOL.checkpointIntervalSlots,
+    )
     .option('--dev-single-replica', 'a one-replica development cluster (tolerates no fault)', false)
     .option('--client-keys <path>', 'admit only these client keys: a directory of client key files (pompe keygen --client), or a file of hex public keys, one per line')
     .option('--force', 'replace an existing configuration (new keys: a new cluster)', false)
@@ -159,6 +165,7 @@ export function buildProgram(): Command {
         viewTimeoutMs: number;
         minBlockIntervalUs: number;
         idleBlockIntervalUs: number;
+        checkpointIntervalSlots: number;
         devSingleReplica: boolean;
         clientKeys?: string;
         force: boolean;

@@ -54,6 +54,8 @@ export const LOOPBACK_PROTOCOL: Partial<ProtocolConfig> = {
   minBlockIntervalUs: 1_000,
   idleBlockIntervalUs: 50_000,
   viewTimeoutMs: 500,
+  // 2,500 slots of 2 ms: a checkpoint every 5 s, as DEFAULT_PROTOCOL's 1,000 slots of 5 ms.
+  checkpointIntervalSlots: 2_500,
 };
 
 /** More replicas than this on one host and the default Δ is likely too short (a warning says so). */
@@ -73,6 +75,7 @@ export interface GenConfOptions {
   readonly viewTimeoutMs?: number;
   readonly minBlockIntervalUs?: number;
   readonly idleBlockIntervalUs?: number;
+  readonly checkpointIntervalSlots?: number;
   readonly devSingleReplica?: boolean;
   /** The replicas' public keys, made on their hosts (`pompe keygen`); then no secret is written. */
   readonly publicKeys?: readonly Uint8Array[] | undefined;
@@ -110,6 +113,7 @@ export async function genConf(opts: GenConfOptions, crypto: CryptoBackend): Prom
   set('viewTimeoutMs', opts.viewTimeoutMs);
   set('minBlockIntervalUs', opts.minBlockIntervalUs);
   set('idleBlockIntervalUs', opts.idleBlockIntervalUs);
+  set('checkpointIntervalSlots', opts.checkpointIntervalSlots);
   // A Δ shorter than the slot is refused by validation; keep the pair consistent when only the
   // slot was raised on the command line.
   if (opts.deltaUs === undefined && protocol.slotUs !== undefined && protocol.deltaUs !== undefined && protocol.deltaUs < protocol.slotUs) {

@@ -92,6 +92,8 @@ export class ReplicaNode implements SimNode {
   /** Checkpoints fetched from peers and installed, and restores from a checkpoint at start. */
   installs = 0;
   restores = 0;
+  /** Views up to which this replica's votes and timeouts were lost with a wiped store. */
+  private forgottenThroughView = 0;
   /** Bumped by every crash or rebuild: events scheduled for an older core are dropped. */
   private incarnation = 0;
   /** Captured checkpoints, each written once the persist group of its step is durable (its block's
@@ -196,6 +198,8 @@ export class ReplicaNode implements SimNode {
   /** Loses everything, durable or not (a new disk): the replica restarts empty. */
   wipe(): void {
     this.crash();
+    // Certificates formed before the wipe count votes its new store knows nothing of.
+    this.forgottenThroughView = Math.max(this.forgottenThroughView, this.storage.durable().lastVotedView);
     this.storage = new MemoryReplicaStorage(this.opts.crypto, this.opts.config.n);
   }
 
@@ -355,10 +359,10 @@ export class ReplicaNode implements SimNode {
         break;
       case 'proposal': {
         const { justify } = msg.block;
-        if (justify.view > 0 && bitmapGet(justify.signers, self) && durable.lastVotedView < justify.view) {
+        if (justify.view > this.forgottenThroughView && bitmapGet(justify.signers, self) && durable.lastVotedView < justify.view) {
           broken(`a proposal whose QC counts its vote in view ${justify.view} with view ${durable.lastVotedView} durable`);
         }
-        if (msg.tc !== null && bitmapGet(msg.tc.signers, self) && durable.lastVotedView < msg.tc.view) {
+        if (msg.tc !== null && msg.tc.view > this.forgottenThroughView && bitmapGet(msg.tc.signers, self) && durable.lastVotedView < msg.tc.view) {
           broken(`a proposal whose TC counts its timeout in view ${msg.tc.view} with view ${durable.lastVotedView} durable`);
         }
         break;
