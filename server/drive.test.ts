@@ -8,7 +8,7 @@ import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import { emptyOutput } from '../ordering/context.js';
 import type { ReplicaRecovery, ReplicaStorage } from '../ordering/storage.js';
 import type { ReplicaInput, ReplicaOutput, ReplicaPersistOp } from '../ordering/types.js';
-import { Driver, MAX_SERVES_IN_FLIGHT_PER_PEER, type DrivenCore, type Sender } from './drive.js';
+import { Driver, MAX_SERVES_IN_FLIGHT_PER_PEER, SERVE_BACKLOG_MAX_BYTES, type DrivenCore, type Sender } from './drive.js';
 import { ReplicaMetrics } from './metrics.js';
 
 const silent = pino({ level: 'silent' });
@@ -73,13 +73,18 @@ class ManualStorage implements ReplicaStorage {
   checkpointChunks(): AsyncIterable<Uint8Array> {
     throw new Error('not used');
   }
+  stableCert: CheckpointCert | null = null;
   latestStableCert(): CheckpointCert | null {
-    return null;
+    return this.stableCert;
   }
 }
 
 class RecordingSender implements Sender {
   readonly sent: string[] = [];
+  backlog = 0;
+  peerBacklogBytes(): number {
+    return this.backlog;
+  }
   readonly messages: { to: number | 'all'; msg: Message }[] = [];
   sendToPeer(to: ReplicaId, msg: Message): void {
     this.messages.push({ to, msg });
@@ -291,6 +296,28 @@ describe('Driver: serving reads', () => {
     storage.gateReads = false;
     driver.input(peerInput(99));
     await vi.waitFor(() => expect(sender.messages).toHaveLength(MAX_SERVES_IN_FLIGHT_PER_PEER + 1));
+  });
+  it('defers reads for a peer whose send queue is full, and serves it once the queue drained', async () => {
+    storage.batches.set('7', new Uint8Array(10));
+    const req = { to: 3 as ReplicaId, digests: [Uint8Array.of(7) as Digest] };
+    core.outputs.push(output(), output({ serveBatches: [req] }), output({ serveBatches: [req] }));
+    driver.start();
+    sender.backlog = SERVE_BACKLOG_MAX_BYTES;
+    driver.input(peerInput(1));
+    expect(storage.readsStarted).toBe(0);
+    expect(driver.stats().servesRefused).toBe(1);
+    sender.backlog = 0;
+    driver.input(peerInput(2));
+    await vi.waitFor(() => expect(sender.messages.map((m) => m.msg.type)).toEqual(['batchResponse']));
+  });
+
+  it('answers a request for blocks it no longer holds with its latest stable checkpoint', async () => {
+    const cert = { height: 9, toSlot: 90, position: 40, block: Uint8Array.of(1), state: Uint8Array.of(2), signers: Uint8Array.of(7), sigs: [] } as unknown as CheckpointCert;
+    storage.stableCert = cert;
+    core.outputs.push(output(), output({ serveBlocks: [{ to: 2 as ReplicaId, digest: Uint8Array.of(5) as Digest, maxBlocks: 64 }] }));
+    driver.start();
+    driver.input(peerInput(1));
+    await vi.waitFor(() => expect(sender.messages).toEqual([{ to: 2, msg: { type: 'checkpointCert', cert } }]));
   });
 });
 

@@ -59,6 +59,11 @@ export const MAX_SERVES_IN_FLIGHT_PER_PEER = 4;
  *  request (16 × 4 MiB at most) while keeping reads few. */
 export const SERVE_READ_GROUP = 16;
 
+/** A read for a peer starts only while less than this waits in its send queue, and a serve of
+ *  several responses stops there: catching a peer up goes at the pace its link takes (the peer
+ *  asks again for the rest), instead of queueing hundreds of MB for it (issue 13). */
+export const SERVE_BACKLOG_MAX_BYTES = 32 * 1024 * 1024;
+
 /** At most one log line per kind of trouble per interval (with a count of the ones suppressed). */
 const LOG_INTERVAL_MS = 10_000;
 
@@ -79,6 +84,8 @@ export interface Sender {
   broadcastToPeers(msg: Message): void;
   /** False if the connection is gone. */
   sendToClient(conn: number, msg: Message): boolean;
+  /** Bytes waiting for replica `to` (not yet written to its socket). */
+  peerBacklogBytes(to: ReplicaId): number;
 }
 
 export interface DriverOptions {
@@ -444,6 +451,14 @@ export class Driver {
 
   private admitServe(to: ReplicaId, what: string): boolean {
     const inFlight = this.servesInFlight.get(to) ?? 0;
+    if (this.opts.sender.peerBacklogBytes(to) >= SERVE_BACKLOG_MAX_BYTES) {
+      this.counts.servesRefused++;
+      this.opts.metrics.error('serveBacklog');
+      this.troubleLog.run((suppressed) =>
+        this.opts.logger.info({ peer: to, what, suppressed }, 'deferred a read for a peer: its send queue is full (it asks again)'),
+      );
+      return false;
+    }
     if (inFlight >= MAX_SERVES_IN_FLIGHT_PER_PEER) {
       this.counts.servesRefused++;
       this.opts.metrics.error('serveRefused');
@@ -514,7 +529,7 @@ export class Driver {
   private async readAndSendBatches(to: ReplicaId, digests: readonly Digest[]): Promise<void> {
     let found: Uint8Array[] = [];
     let bytes = 0;
-    for (let i = 0; i < digests.length && this.canServe(); i += SERVE_READ_GROUP) {
+    for (let i = 0; i < digests.length && this.canServe() && this.opts.sender.peerBacklogBytes(to) < SERVE_BACKLOG_MAX_BYTES; i += SERVE_READ_GROUP) {
       for (const batch of await this.opts.storage.readBatches(digests.slice(i, i + SERVE_READ_GROUP))) {
         if (found.length > 0 && bytes + batch.length > MAX_SYNC_RESPONSE_BYTES) {
           this.opts.sender.sendToPeer(to, { type: 'batchResponse', batches: found });

@@ -119,6 +119,22 @@ describe('backpressure', () => {
     expect(t0.stats().peers.find((p) => p.peer === 1)!.droppedFrames).toBe(dropped);
   });
 
+  it('a peer that is down: only the newest frames are kept for it (shed, not an overflow), and they arrive once it is up', async () => {
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { peerDownQueueMaxBytes: 4 * MiB } }));
+    const t0 = c.transports[0]!;
+    const count = 400; // 20 MB for replica 1, which is not running
+    for (let s = 0; s < count; s++) t0.sendToPeer(replicaId(1), commandMsg(s, FRAME_PAYLOAD));
+    const link = t0.stats().peers.find((p) => p.peer === 1)!;
+    expect(link.queuedBytes).toBeLessThanOrEqual(4 * MiB);
+    expect(link.shedFrames).toBeGreaterThan(300);
+    expect(t0.stats().droppedFrames).toBe(0);
+    const t1 = new Transport(c.options(1), c.inboxes[1]!);
+    c.transports[1] = t1;
+    await t1.start();
+    await waitUntil(() => c.inboxes[1]!.fromPeer(0).length === count - link.shedFrames, 'the kept frames');
+    expect(seqsOf(c.inboxes[1]!.fromPeer(0))).toEqual(range(link.shedFrames, count));
+  });
+
   it('two real transports: a 100 MB burst to one peer is delivered in full and in order', async () => {
     const c = (cluster = await startTestCluster({ n: 4, start: [0, 1] }));
     await waitUntil(() => c.transports[0]!.peersUp().includes(replicaId(1)), 'link up');

@@ -18,6 +18,16 @@ const MiB = 1024 * 1024;
 export const PEER_QUEUE_MAX_BYTES = 256 * MiB;
 
 /**
+ * Bytes kept for a peer while it is unreachable (down, restarting, partitioned away). What it
+ * misses meanwhile it fetches on demand when it is back (block sync, batch fetches, its peers'
+ * checkpoints), so a backlog for it only has to cover a reconnect of a second or two; beyond this
+ * the oldest frames are shed (counted, logged at info: expected while a replica restarts, not the
+ * error an overflow on a live link is). Without it, every replica would queue hundreds of MB for a
+ * restarting one and then flood it on reconnect (issue 13: ~257 MB each).
+ */
+export const PEER_DOWN_QUEUE_MAX_BYTES = 16 * MiB;
+
+/**
  * Bytes queued for one client before it is disconnected. A client that stops reading its replies
  * (timestamps, acks, Executed notices of up to 8 MiB) is broken or hostile; 32 MiB holds four
  * maximal Executed notices and hundreds of thousands of small replies. A disconnected client
@@ -122,6 +132,7 @@ export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** The limits a test or an operator may override (TransportOptions.limits). */
 export interface TransportLimits {
   readonly peerQueueMaxBytes: number;
+  readonly peerDownQueueMaxBytes: number;
   readonly clientQueueMaxBytes: number;
   readonly maxConnectionsPerAddress: number;
   readonly handshakeTimeoutMs: number;
@@ -132,6 +143,7 @@ export interface TransportLimits {
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   peerQueueMaxBytes: PEER_QUEUE_MAX_BYTES,
+  peerDownQueueMaxBytes: PEER_DOWN_QUEUE_MAX_BYTES,
   clientQueueMaxBytes: CLIENT_QUEUE_MAX_BYTES,
   maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,

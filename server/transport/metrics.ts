@@ -16,6 +16,8 @@ export interface TransportMetrics {
   frameRejected(link: LinkKind, code: string): void;
   /** Frames discarded because a send queue overflowed (the transport's only loss). */
   framesDropped(link: LinkKind, frames: number): void;
+  /** Frames for an unreachable peer shed beyond its down backlog (it catches up from stores). */
+  framesShed(peer: ReplicaId, frames: number): void;
   /** A connection refused before it was accepted (per-address cap). */
   connectionRefused(link: LinkKind): void;
   /** A dialled link to `peer` came back up after having been up before. */
@@ -37,6 +39,7 @@ export class PromTransportMetrics implements TransportMetrics {
   private readonly bytesOut: Counter<'link'>;
   private readonly rejected: Counter<'link' | 'code'>;
   private readonly dropped: Counter<'link'>;
+  private readonly shed: Counter<'peer'>;
   private readonly refused: Counter<'link'>;
   private readonly reconnects: Counter<'peer'>;
   private readonly peerQueue: Gauge<'peer'>;
@@ -59,6 +62,7 @@ export class PromTransportMetrics implements TransportMetrics {
     this.bytesOut = counter('pompe_transport_bytes_sent_total', 'Payload bytes of the frames written to a socket', ['link']);
     this.rejected = counter('pompe_transport_frames_rejected_total', 'Received frames refused (bad input), by error code', ['link', 'code']);
     this.dropped = counter('pompe_transport_frames_dropped_total', 'Outgoing frames discarded because a send queue overflowed', ['link']);
+    this.shed = counter('pompe_transport_frames_shed_total', 'Frames for an unreachable peer discarded beyond its down backlog (it catches up from its peers on return)', ['peer']);
     this.refused = counter('pompe_transport_connections_refused_total', 'Connections refused by the per-address cap', ['link']);
     this.reconnects = counter('pompe_transport_reconnects_total', 'Times a link to a peer came back up', ['peer']);
     this.peerQueue = gauge('pompe_transport_peer_queue_bytes', 'Bytes waiting to be written to a peer', ['peer']);
@@ -101,6 +105,10 @@ export class PromTransportMetrics implements TransportMetrics {
 
   framesDropped(link: LinkKind, frames: number): void {
     this.dropped.labels(link).inc(frames);
+  }
+
+  framesShed(peer: ReplicaId, frames: number): void {
+    this.shed.labels(String(peer)).inc(frames);
   }
 
   connectionRefused(link: LinkKind): void {

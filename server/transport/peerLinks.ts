@@ -12,9 +12,11 @@
  * PEER_INFLIGHT_MAX_BYTES are unwritten (tracked through `ws`'s write callbacks). While the peer is
  * unreachable the queue keeps filling; on reconnect it is flushed, and frames a dropped connection
  * had not confirmed as written go out again first (so a frame may arrive twice across a reconnect:
- * protocol messages are idempotent). If queued plus unwritten bytes
- * would pass the link's limit, the backlog is dropped, logged at error level and counted, and the
- * connection is replaced: that is the transport's only loss.
+ * protocol messages are idempotent). While the peer is unreachable only the newest
+ * peerDownQueueMaxBytes are kept (older frames are shed, counted and logged at info: the peer
+ * catches up from its peers' stores when it is back). If queued plus unwritten bytes on a live
+ * link would pass the link's limit, the backlog is dropped, logged at error level and counted, and
+ * the connection is replaced: that is the transport's only loss.
  */
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
@@ -72,6 +74,8 @@ export class PeerLink {
   private connectAttempts = 0;
   private reconnects = 0;
   private droppedFrames = 0;
+  private shedFrames = 0;
+  private readonly shedLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   private lastError = '';
   private lastPongMs = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -111,11 +115,36 @@ export class PeerLink {
       this.lateSendLog.run((suppressed) => this.log.warn({ suppressed }, 'frame for a peer after the transport closed: dropped'));
       return;
     }
+    if (this.state !== 'up') this.shed(frame.length);
     const pending = this.queue.bytes + this.inflight.bytes;
     if (pending > 0 && pending + frame.length > this.ctx.limits.peerQueueMaxBytes) this.overflow(pending);
     this.queue.push(frame);
     if (this.state === 'up') this.pump();
     this.ctx.counters.peerQueue(this.peer.id, this.queue.bytes + this.inflight.bytes);
+  }
+
+  /** Bytes waiting for this peer. */
+  get backlogBytes(): number {
+    return this.queue.bytes + this.inflight.bytes;
+  }
+
+  /** The peer is unreachable: makes room for `incoming` bytes within the down backlog, oldest first. */
+  private shed(incoming: number): void {
+    const max = this.ctx.limits.peerDownQueueMaxBytes;
+    let shed = 0;
+    while (this.queue.length > 0 && this.queue.bytes + incoming > max) {
+      this.queue.shift();
+      shed++;
+    }
+    if (shed === 0) return;
+    this.shedFrames += shed;
+    this.ctx.counters.shed(this.peer.id, shed);
+    this.shedLog.run((suppressed) =>
+      this.log.info(
+        { shedFrames: this.shedFrames, keptBytes: this.queue.bytes, limit: max, state: this.state, suppressed },
+        `replica ${this.peer.id} is unreachable: keeping only the newest frames for it (it catches up from its peers when back)`,
+      ),
+    );
   }
 
   private overflow(pendingBytes: number): void {
@@ -330,6 +359,7 @@ export class PeerLink {
       connectAttempts: this.connectAttempts,
       reconnects: this.reconnects,
       droppedFrames: this.droppedFrames,
+      shedFrames: this.shedFrames,
     };
   }
 

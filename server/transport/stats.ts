@@ -26,6 +26,8 @@ export interface PeerLinkStats {
   readonly connectAttempts: number;
   readonly reconnects: number;
   readonly droppedFrames: number;
+  /** Frames shed while the peer was unreachable (limits.ts PEER_DOWN_QUEUE_MAX_BYTES). */
+  readonly shedFrames: number;
 }
 
 export interface TransportStats {
@@ -43,6 +45,8 @@ export interface TransportStats {
   readonly handshakeFailures: number;
   /** Outgoing frames discarded by queue overflow (peer and client links). */
   readonly droppedFrames: number;
+  /** Frames for unreachable peers shed beyond their down backlog. */
+  readonly shedFrames: number;
   /** Dialled links that came back up after having been up. */
   readonly reconnects: number;
   readonly peers: readonly PeerLinkStats[];
@@ -62,6 +66,7 @@ export class TransportCounters {
   connectionsRefused = 0;
   handshakeFailures = 0;
   droppedFrames = 0;
+  shedFrames = 0;
   reconnects = 0;
 
   constructor(private readonly metrics: TransportMetrics | undefined) {}
@@ -83,6 +88,11 @@ export class TransportCounters {
   reject(link: LinkKind, code: string): void {
     this.rejected[code] = (this.rejected[code] ?? 0) + 1;
     this.metrics?.frameRejected(link, code);
+  }
+
+  shed(peer: ReplicaId, frames: number): void {
+    this.shedFrames += frames;
+    this.metrics?.framesShed(peer, frames);
   }
 
   dropped(link: LinkKind, frames: number): void {

@@ -198,6 +198,11 @@ export class Transport {
     this.listener?.closeClient(conn);
   }
 
+  /** Bytes waiting for replica `to` (queued, or handed to the socket and not yet written). */
+  peerBacklogBytes(to: ReplicaId): number {
+    return this.link(to).backlogBytes;
+  }
+
   /** Replicas whose link from us is up (their handshake answered), in id order. */
   peersUp(): ReplicaId[] {
     const up: ReplicaId[] = [];
@@ -221,6 +226,7 @@ export class Transport {
       connectionsRefused: c.connectionsRefused,
       handshakeFailures: c.handshakeFailures,
       droppedFrames: c.droppedFrames,
+      shedFrames: c.shedFrames,
       reconnects: c.reconnects,
       peers: this.links.filter((l): l is PeerLink => l !== null).map((l) => l.stats()),
       inboundPeers: this.listener?.inboundPeers() ?? [],
