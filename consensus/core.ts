@@ -228,7 +228,8 @@ export class HotStuff {
 
   /** When the driver must deliver the next `tick` (null: no deadline pending). */
   nextWakeUs(): number | null {
-    if (!this.started) return null;
+    // A suspended core has no deadline of its own (it times nothing out, and fetches nothing).
+    if (!this.started || this.suspended) return null;
     let next = this.viewDeadlineUs;
     if (this.proposeRetryAtUs !== null && this.proposeRetryAtUs < next) next = this.proposeRetryAtUs;
     for (const r of this.outstandingSync.values()) if (r.deadlineUs < next) next = r.deadlineUs;
