@@ -12,6 +12,7 @@
  * All text written here is ASCII, so string length equals byte length.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 
 /** A chunk this large makes each write cheap relative to its syscall, yet keeps latency to disk low. */
@@ -76,8 +77,13 @@ export class ChunkedLogFile {
   static async open(path: string, options: ChunkedLogFileOptions = {}): Promise<ChunkedLogFile> {
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     if (!(chunkBytes > 0)) throw new RangeError(`chunkBytes must be positive, got ${chunkBytes}`);
-    // flush: fsync before the fd closes, so close() resolving means the log is on disk.
-    const stream = createWriteStream(path, { flags: 'w', flush: true, highWaterMark: chunkBytes * STREAM_CHUNKS_IN_FLIGHT });
+    // flush: fsync before the fd closes, so close() resolving means the log is on disk. Not for a
+    // log sent to a device or a pipe (/dev/null for long soak runs), which cannot be fsynced.
+    const device = await stat(path).then(
+      (s) => !s.isFile(),
+      () => false,
+    );
+    const stream = createWriteStream(path, { flags: 'w', flush: !device, highWaterMark: chunkBytes * STREAM_CHUNKS_IN_FLIGHT });
     await once(stream, 'ready');
     return new ChunkedLogFile(path, stream, options);
   }

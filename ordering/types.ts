@@ -79,7 +79,7 @@ export interface ExecutionRecord {
   /** The OC the batch executed under, and its bytes (references, for checkers and logs). */
   readonly oc: OrderingCert;
   readonly batch: Uint8Array;
-  /** What the state machine threw on this batch (its commands got status 4), or null. */
+  /** What the state machine threw on this batch (its commands got status 7, StateMachineError), or null. */
   readonly failure: string | null;
 }
 

@@ -18,6 +18,11 @@ import { startReplica, type RunningReplica } from './replica.js';
 import { StoreOpenError } from './store/errors.js';
 import { tempDir } from './store/testFixtures.js';
 import { nodeCrypto } from '../common/crypto/node.js';
+import { utf8 } from '../common/bytes.js';
+import { PompeClient } from '../client/client.js';
+import { encodeKvCommand, KvOp, KvStore } from '../ordering/kvStore.js';
+import type { StateMachine } from '../ordering/stateMachine.js';
+import { waitUntil } from './transport/testing.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -27,18 +32,22 @@ afterEach(async () => {
 const silentLogger = (): ServerLogger => Object.assign(pino({ level: 'silent' }), { close: async () => undefined });
 
 /** A one-replica conf on random ports in a temp dir. */
-async function devConf(): Promise<{ dir: string; ports: { peer: number; client: number; http: number } }> {
+async function devConf(checkpointIntervalSlots?: number): Promise<{ dir: string; ports: { peer: number; client: number; http: number } }> {
   const dir = await tempDir('replica');
   cleanups.push(dir.cleanup);
   const base = await freePortRange(3);
   const ports = { peer: base, client: base + 1, http: base + 2 };
-  await genConf({ replicas: 1, devSingleReplica: true, out: dir.path, basePeerPort: ports.peer, baseClientPort: ports.client, baseHttpPort: ports.http, deltaUs: 20_000 }, nodeCrypto);
+  await genConf(
+    { replicas: 1, devSingleReplica: true, out: dir.path, basePeerPort: ports.peer, baseClientPort: ports.client, baseHttpPort: ports.http, deltaUs: 20_000, checkpointIntervalSlots },
+    nodeCrypto,
+  );
   return { dir: dir.path, ports };
 }
 
-async function start(dir: string, extra: { dataDir?: string } = {}): Promise<{ replica: RunningReplica; fatal: unknown[] }> {
+async function start(dir: string, extra: { dataDir?: string; stateMachine?: StateMachine } = {}): Promise<{ replica: RunningReplica; fatal: unknown[] }> {
   const fatal: unknown[] = [];
-  const replica = await startReplica({ confDir: dir, id: 0, ...extra }, { logger: silentLogger(), onFatal: (e) => fatal.push(e) });
+  const { stateMachine, ...opts } = extra;
+  const replica = await startReplica({ confDir: dir, id: 0, ...opts }, { logger: silentLogger(), onFatal: (e) => fatal.push(e), ...(stateMachine === undefined ? {} : { stateMachine }) });
   cleanups.push(() => replica.close());
   return { replica, fatal };
 }
@@ -94,6 +103,64 @@ describe('startReplica on a one-replica cluster', () => {
     expect(second.replica.runningStatus().executedBatches).toBe(25);
     expect(first.fatal).toEqual([]);
     expect(second.fatal).toEqual([]);
+  });
+
+  it('restarts from its latest checkpoint, replaying only the blocks above it, to the same executed sequence', async () => {
+    const { dir } = await devConf(25); // a checkpoint every 50 ms
+    const first = await start(dir);
+    await load(first.replica, 30, MAX_REPLICAS + 1);
+    await waitUntil(() => (first.replica.runningStatus().checkpoint.stable?.height ?? 0) > 0, 'a stable checkpoint');
+    await waitUntil(() => first.replica.runningStatus().prunedBelowHeight > 0, 'a prune');
+    const before = first.replica.runningStatus();
+    await first.replica.close();
+
+    const second = await start(dir);
+    const after = second.replica.runningStatus();
+    expect(after.boot?.checkpointHeight).toBeGreaterThan(0);
+    expect(after.boot!.replayedBlocks).toBeLessThan(before.committedHeight);
+    expect(after.executedChainHash).toBe(before.executedChainHash);
+    expect(after.executedCommands).toBe(30);
+    await load(second.replica, 5, MAX_REPLICAS + 2);
+    expect(second.replica.runningStatus().executedBatches).toBe(35);
+    expect([...first.fatal, ...second.fatal]).toEqual([]);
+  });
+
+  it('a state machine that throws: those commands fail with EXECUTION_FAILED, the replica goes on', async () => {
+    const { dir } = await devConf();
+    const kv = new KvStore();
+    const stateMachine: StateMachine = {
+      execute: (commands) => {
+        if (commands.some((c) => new TextDecoder().decode(c.payload).includes('boom'))) throw new Error('boom');
+        return kv.execute(commands);
+      },
+      snapshot: () => kv.snapshot(),
+      restore: () => kv.restore(),
+    };
+    const { replica, fatal } = await start(dir, { stateMachine });
+    const client = await PompeClient.connect({ confDir: dir });
+    cleanups.push(() => client.close());
+    const put = (k: string, v: string): Uint8Array => encodeKvCommand(KvOp.Put, utf8(k), utf8(v));
+    await expect(client.submit(put('a', 'boom'))).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+    const ok = await client.submit(put('b', 'fine'));
+    expect(ok.status).toBe('executed');
+    expect(replica.runningStatus().executedBatches).toBe(2);
+    expect(fatal).toEqual([]);
+  });
+
+  it('a state machine whose snapshot throws stops the embedded replica and reports it, without exiting the process', async () => {
+    const { dir } = await devConf(25);
+    const kv = new KvStore();
+    const stateMachine: StateMachine = {
+      execute: (commands) => kv.execute(commands),
+      snapshot: () => {
+        throw new Error('no snapshot today');
+      },
+      restore: () => kv.restore(),
+    };
+    const replica = await startReplica({ confDir: dir, id: 0 }, { logger: silentLogger(), stateMachine });
+    cleanups.push(() => replica.close());
+    const stopped = await replica.stopped;
+    expect(String(stopped.error)).toMatch(/no snapshot today/);
   });
 
   it('refuses to start afresh when the store it created is gone', async () => {
