@@ -244,3 +244,23 @@ describe.each(RULES)('certificates on proposals, %s', (rule) => {
     expect(cluster.height(0)).toBeGreaterThan(heightBefore + 10);
   });
 });
+
+describe.each(RULES)('a suspended core (a checkpoint is being installed), %s', (rule) => {
+  it('follows certificates (views, high QC) but never votes, times out, proposes or asks for blocks, and has no wake-up', () => {
+    const cluster = new TestCluster({ rule });
+    cluster.start();
+    cluster.runUntil(10_000);
+    const suspended = 3;
+    cluster.step(suspended, { kind: 'suspend' });
+    const viewBefore = cluster.core(suspended).view;
+    const stepsBefore = cluster.steps.length;
+    expect(cluster.core(suspended).nextWakeUs()).toBeNull();
+    cluster.runUntil(60_000);
+    const mine = cluster.steps.slice(stepsBefore).filter((s) => s.replica === suspended);
+    const sent = mine.flatMap((s) => s.out.send.map((o) => o.msg.type));
+    expect(sent.filter((t) => t === 'vote' || t === 'timeout' || t === 'proposal' || t === 'blockRequest')).toEqual([]);
+    // The others went on without it, and it followed their certificates.
+    expect(cluster.core(suspended).view).toBeGreaterThan(viewBefore + 5);
+    expect(Math.min(...[0, 1, 2].map((id) => cluster.height(id)))).toBeGreaterThan(20);
+  });
+});
