@@ -113,9 +113,14 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
     duplicate: /dup [1-9]|dup 0\.[1-9]/,
     clockSkew: /^clocks: /,
     clockChaos: /^clocks: .*beyond Δ/,
+    wipe: /^wipe: /,
+    restoreCrash: /^restore crash: /,
   };
   const pattern = scenario[kind] ?? new RegExp(`^byzantine( clients)?: .*=${kind}\\b`);
   expect(r.scenario.some((line) => pattern.test(line)), ctx).toBe(true);
+  // A wiped replica came back by installing a checkpoint from its peers (after a crash in the
+  // middle of the first transfer, for restoreCrash).
+  if (kind === 'wipe' || kind === 'restoreCrash' || kind === 'corruptChunks') expect(r.installs, ctx).toBeGreaterThan(0);
   if (kind in scenario) return;
   expect(acted(), ctx).toBeGreaterThan(0);
   const leaderAttack = (LEADER_ATTACK_KINDS as readonly string[]).includes(kind) && kind !== 'equivocate';
@@ -123,6 +128,7 @@ function expectPlayed(kind: string, r: OrderingRunResult): void {
   if (leaderAttack || kind === 'fakeSeal') expect(r.faultsReported.invalidPayload ?? 0, ctx).toBeGreaterThan(0);
   if (leaderAttack) expect(r.timeouts, ctx).toBeGreaterThan(0);
   if (kind === 'garbage') expect(r.rejectedFrames + (r.faultsReported.badSignature ?? 0), ctx).toBeGreaterThan(0);
+  if (kind === 'corruptChunks') expect(r.faultsReported.badCheckpointChunk ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'alwaysLate') expect(r.refusalsSent.late ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'alwaysBusy') expect(r.refusalsSent.busy ?? 0, ctx).toBeGreaterThan(0);
   if (kind === 'medianPicker') expect(r.fairness.maxByzantineMedianShiftUs, ctx).toBeGreaterThan(0);
@@ -155,11 +161,17 @@ describe('full simulation, one fault kind at a time, at n=4 and n=7', () => {
   // Seeds picked so the named threat is played (a Byzantine leader must get a turn to lead).
   const seedOf: Record<string, Partial<Record<4 | 7, number>>> = {
     duplicateEntries: { 4: 841 },
-    slotGap: { 4: 872 },
+    slotGap: { 4: 872, 7: 897 },
     equivocate: { 4: 891, 7: 897 },
     wrongUnion: { 7: 857 },
     outOfRange: { 7: 892 },
     conflictingVote: { 4: 901 },
+    fakeSeal: { 4: 841 },
+    dropEntries: { 7: 857 },
+    fewSeals: { 7: 892 },
+    // A wiped replica back by state transfer (after a crash in the middle of it, for restoreCrash).
+    wipe: { 7: 767 },
+    restoreCrash: { 4: 771, 7: 786 },
     // Seeds where the attack lands: with the protocol before issue 11's fixes, these withholdCoalition
     // seeds stall the cluster for good (no loss: a sequenced batch never executes) and the
     // expiryCoalition ones execute batches past their expiry. expiryCoalition at n=4 was seed 2
