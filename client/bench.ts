@@ -286,6 +286,7 @@ export async function runBench(o: BenchOptions): Promise<BenchSummary> {
         resends: collector.reduce((sum, s) => sum + s.resends, 0),
         window: windowSummary(clients, o),
         refusals,
+        allCommands: { submitted: c.submittedTotal, executed: c.executedTotal, failed: c.failedTotal },
         failedCommands: c.failedCommands,
         timedOutCommands: c.timedOutCommands,
         duplicateResults: c.statuses.duplicate,

@@ -168,6 +168,7 @@ export class DirectBenchClient implements BatchOwner {
     };
     this.inFlight++;
     this.pending.add(batch);
+    this.ctx.counters.submittedTotal += count;
     if (batch.measured) {
       this.inFlightMeasured += count;
       if (this.opts.closedLoop) this.ctx.counters.offered += count;
@@ -219,6 +220,7 @@ export class DirectBenchClient implements BatchOwner {
     const batch = b as BenchBatch;
     this.inFlight--;
     this.pending.delete(batch);
+    this.ctx.counters.failedTotal += batch.count;
     if (batch.measured) {
       this.inFlightMeasured -= batch.count;
       this.ctx.counters.failedCommands += batch.count;

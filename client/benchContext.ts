@@ -19,6 +19,10 @@ export interface BenchCounters {
   drainedExecuted: number;
   failedCommands: number;
   timedOutCommands: number;
+  /** Every command created and every one that failed, measured or not (warm-up, the boundary
+   *  at the end): with executedTotal, what a no-loss accounting against the replicas needs. */
+  submittedTotal: number;
+  failedTotal: number;
   logBackoffs: number;
   sendBackoffs: number;
   /** Measured commands whose execution was confirmed without their ordering being observed (the
@@ -37,6 +41,8 @@ export class BenchContext {
     drainedExecuted: 0,
     failedCommands: 0,
     timedOutCommands: 0,
+    submittedTotal: 0,
+    failedTotal: 0,
     logBackoffs: 0,
     sendBackoffs: 0,
     orderUnobserved: 0,

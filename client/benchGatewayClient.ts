@@ -134,6 +134,7 @@ export class GatewayBenchClient {
     };
     this.inFlight++;
     this.pending.set(seq, cmd);
+    this.ctx.counters.submittedTotal++;
     if (measured) {
       this.inFlightMeasured++;
       if (this.opts.closedLoop) this.ctx.counters.offered++;
@@ -177,6 +178,7 @@ export class GatewayBenchClient {
   }
 
   private onFailed(cmd: PendingCommand, error: PompeClientError, measured: boolean): void {
+    this.ctx.counters.failedTotal++;
     const timedOut = error.code === 'TIMEOUT';
     if (!this.detail(cmd, null, timedOut ? 'timed_out' : 'failed')) this.ctx.blockOnLog(this.logs.detail.whenWritable());
     if (!measured) return;

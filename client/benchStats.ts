@@ -75,6 +75,8 @@ export interface BenchSummary {
    *  any reached, the mean limit at the end; null when the window was fixed. */
   readonly window: { readonly max: number; readonly halvings: number; readonly smallest: number; readonly final: number } | null;
   readonly refusals: Readonly<Record<string, number>>;
+  /** Every command of the run, measured or not: created, executed (confirmed by f+1), failed. */
+  readonly allCommands: { readonly submitted: number; readonly executed: number; readonly failed: number };
   /** Commands whose batch failed (refused by f+1, expired) or timed out. */
   readonly failedCommands: number;
   readonly timedOutCommands: number;

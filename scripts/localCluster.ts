@@ -60,6 +60,7 @@ export class LocalCluster {
   ) {
     this.procs = config.replicas.map(() => null);
     this.output = config.replicas.map(() => '');
+    process.on('exit', this.killOnExit);
   }
 
   /** Generates a conf with `pompe gen-conf` in a temp dir (ports free on 127.0.0.1). */
@@ -94,6 +95,12 @@ export class LocalCluster {
     this.procs[i] = child;
     return child;
   }
+
+  /** Kills (by pid) the replicas still running when this process exits, however it exits: a
+   *  script that dies of an uncaught error must not leave its replicas behind. */
+  private readonly killOnExit = (): void => {
+    for (const p of this.procs) if (p !== null && p.exitCode === null) p.kill('SIGKILL');
+  };
 
   async startAll(): Promise<void> {
     for (let i = 0; i < this.config.n; i++) this.start(i);
@@ -156,6 +163,7 @@ export class LocalCluster {
   /** Kills every replica this cluster started, by pid, and removes the temp dir. */
   async destroy(): Promise<void> {
     await Promise.all(this.procs.map((_, i) => this.kill(i, 'SIGKILL')));
+    process.off('exit', this.killOnExit);
     await rm(this.dir, { recursive: true, force: true });
   }
 

@@ -31,7 +31,7 @@ async function main(o: Options): Promise<number> {
     const p = cluster.config.protocol;
     out(`soak: ${n} replicas on 127.0.0.1, peak load (${PEAK.clients} clients, batches of ${PEAK.batchSize}, ${PEAK.outstanding} in flight) for ${o.minutes} min`);
     out(`  ${p.commitRule}, slot ${p.slotUs} µs, Δ ${p.deltaUs} µs, a checkpoint every ${p.checkpointIntervalSlots} slots (${(p.checkpointIntervalSlots * p.slotUs) / 1e6} s); conf in ${cluster.dir}`);
-    const header = ['  min', ...Array.from({ length: n }, (_, i) => `r${i} store MiB  rss MiB`), 'stable ckpt', 'pruned below', 'executed cmds'];
+    const header = ['  min', ...Array.from({ length: n }, (_, i) => `r${i} store MiB  rss/heap MiB`), 'stable ckpt', 'pruned below', 'executed cmds'];
     out(header.join(' | '));
     const memory = new MemorySampler(cluster);
     const load = peakLoad(cluster, o.minutes * 60, join(cluster.dir, 'bench-logs'));
@@ -53,7 +53,8 @@ async function main(o: Options): Promise<number> {
         const r = await cluster.rssMiB(i);
         rss[i]!.push(r);
         stores[i]!.push(store);
-        cells.push(`${fmt(store).padStart(13)}  ${fmt(r).padStart(7)}`);
+        const heap = statuses[i]?.memoryMiB.heapUsed ?? 0;
+        cells.push(`${fmt(store).padStart(13)}  ${`${fmt(r)}/${fmt(heap)}`.padStart(12)}`);
       }
       minutes.push(minute);
       const s = statuses[0];

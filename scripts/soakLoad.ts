@@ -91,11 +91,13 @@ export async function settled(cluster: LocalCluster, timeoutMs = 60_000): Promis
 }
 
 export interface Accounting {
-  /** Commands the benchmark created. */
+  /** Commands the benchmark created (all of them, measured or not). */
   readonly offered: number;
   /** Executions the benchmark confirmed (f+1 replicas), during the run and its drain. */
   readonly confirmed: number;
+  /** Failed (refused, expired, timed out: these may still have executed). */
   readonly failed: number;
+  /** Neither confirmed nor failed when the benchmark ended. */
   readonly unfinished: number;
   /** Commands every replica executed (each (client, seq) once: the executor's count). */
   readonly executedByReplicas: number;
@@ -105,17 +107,19 @@ export interface Accounting {
   readonly lost: number;
 }
 
+/** Every command the client did not see fail must have executed, once: the replicas' count of
+ *  commands executed (each (client id, seq) once) against what the client created. */
 export function account(summary: BenchSummary, replicas: readonly ReplicaStatusJson[]): Accounting {
   const executed = replicas[0]?.executedCommands ?? 0;
-  const confirmed = summary.executed + summary.drainedExecuted;
+  const all = summary.allCommands;
   return {
-    offered: summary.offered,
-    confirmed,
-    failed: summary.failedCommands,
-    unfinished: summary.unfinished,
+    offered: all.submitted,
+    confirmed: all.executed,
+    failed: all.failed,
+    unfinished: all.submitted - all.executed - all.failed,
     executedByReplicas: executed,
-    doubled: Math.max(0, executed - summary.offered),
-    lost: Math.max(0, summary.offered - summary.failedCommands - summary.unfinished - executed, confirmed - executed),
+    doubled: Math.max(0, executed - all.submitted),
+    lost: Math.max(0, all.submitted - all.failed - executed),
   };
 }
 

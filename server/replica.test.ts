@@ -178,7 +178,11 @@ describe('startReplica on a one-replica cluster', () => {
   it('refuses a second replica on the same data directory', async () => {
     const { dir } = await devConf();
     await start(dir);
-    await expect(start(dir)).rejects.toMatchObject({ name: 'StoreOpenError', problem: 'locked' });
+    // Another conf (its own ports) pointed at the same store: the store's lock refuses it.
+    const other = await devConf();
+    await expect(start(other.dir, { dataDir: defaultDataDir(dir, 0) })).rejects.toMatchObject({ name: 'StoreOpenError', problem: 'locked' });
+    // The same conf again: its HTTP port is taken, before the store is even opened.
+    await expect(start(dir)).rejects.toThrow(HttpListenError);
   });
 
   it('reports configuration problems as ConfErrors', async () => {
