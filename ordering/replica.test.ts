@@ -25,7 +25,7 @@ const NOW = 1_000_000;
 const CONN = 7;
 const SELF = 0;
 
-function started(at = NOW, storage = new MemoryReplicaStorage()): ReplicaCore {
+function started(at = NOW, storage = new MemoryReplicaStorage(testCrypto, keys.config.n)): ReplicaCore {
   const core = newReplica(keys, SELF, { storage });
   core.step({ kind: 'start' }, at);
   // The transport's handshake: connection CONN proved it holds test client 0's key.

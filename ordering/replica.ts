@@ -10,7 +10,6 @@
 import { toHex } from '../common/bytes.js';
 import { ErrorCode } from '../common/errors.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import { MAX_REPLICAS } from '../common/limits.js';
 import type { Block, CheckpointCert, ExecutedMsg, Message, ReplicaToCollectorMsg } from '../common/messages.js';
 import { blockDigest } from '../consensus/block.js';
 import { HotStuff } from '../consensus/core.js';

@@ -25,6 +25,8 @@ import { MemoryReplicaStorage } from './storage.js';
 import { testCrypto, testKeys } from './testHarness.js';
 
 const keys = testKeys(4, { checkpointIntervalSlots: 20 });
+/** The key-value store ignores who wrote a command. */
+const CLIENT_KEY = new Uint8Array(32).fill(1);
 const { config } = keys;
 
 /** A checkpoint at height 5 held by a peer, with a certificate of replicas 1, 2, 3. */
@@ -33,7 +35,7 @@ function certifiedCheckpoint(): { cert: CheckpointCert; pieces: (index: number) 
   const payload = encodeBlockPayload({ fromSlot: 0 as Slot, toSlot: 100 as Slot, entries: [], ocs: [], seals: [] });
   const block: Block = { parent: genesis.digest, view: 5 as View, height: 5 as Height, proposer: 0 as ReplicaId, justify: genesis.qc, payload };
   const kv = new KvStore();
-  kv.execute(Array.from({ length: 20_000 }, (_, i) => ({ clientId: 1, seq: i + 1, payload: encodeKvCommand(KvOp.Put, Uint8Array.of(i >> 8, i & 0xff), new Uint8Array(40).fill(i & 0xff)) })));
+  kv.execute(Array.from({ length: 20_000 }, (_, i) => ({ clientKey: CLIENT_KEY, seq: i + 1, expiresAtUs: 0, payload: encodeKvCommand(KvOp.Put, Uint8Array.of(i >> 8, i & 0xff), new Uint8Array(40).fill(i & 0xff)) })));
   const store = new MemoryReplicaStorage(testCrypto, config.n);
   const stored = store.writeCheckpointSync({
     height: 5 as Height,

@@ -170,7 +170,7 @@ describe('full simulation, one fault kind at a time, at n=4 and n=7', () => {
     dropEntries: { 7: 857 },
     fewSeals: { 7: 892 },
     // A wiped replica back by state transfer (after a crash in the middle of it, for restoreCrash).
-    wipe: { 7: 767 },
+    wipe: { 4: 1011, 7: 767 },
     restoreCrash: { 4: 771, 7: 786 },
     // Seeds where the attack lands: with the protocol before issue 11's fixes, these withholdCoalition
     // seeds stall the cluster for good (no loss: a sequenced batch never executes) and the

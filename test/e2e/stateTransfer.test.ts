@@ -10,7 +10,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { MAX_REPLICAS } from '../../common/limits.js';
 import { defaultDataDir, markerFileName } from '../../server/conf.js';
 import type { ReplicaStatusJson } from '../../server/status.js';
 import { TestCluster, waitFor } from './cluster.js';
@@ -26,7 +25,7 @@ beforeAll(async () => {
   // Checkpoints every 200 slots of 2 ms; a generous Δ as in cluster.test.ts (a shared CI machine).
   cluster = await TestCluster.create(N, ['--delta-us', '25000', '--checkpoint-interval-slots', '200']);
   await cluster.startAll();
-  client = new TestClient(cluster.config, MAX_REPLICAS + 11);
+  client = new TestClient(cluster.config);
   await client.connect();
 }, 60_000);
 
