@@ -20,7 +20,8 @@
  *              copy skipped at `position`: the command executed elsewhere) | malformed |
  *              result_too_large | failed (refused, expired) | timed_out | unfinished (in flight
  *              when the run ended) | not_run (its batch executed, this command did not: numbered
- *              too far ahead, past its deadline, or too many clients)
+ *              too far ahead, past its deadline, or too many clients) | state_machine_error
+ *              (executed at `position`, and the state machine threw on it)
  *   phase      warmup | measured
  */
 import { ChunkedLogFile, type ChunkedLogFileOptions } from './chunkedLogFile.js';
@@ -28,7 +29,7 @@ import type { CommandStatus } from './results.js';
 
 export const DETAIL_LOG_HEADER = '# pompe detail v2: client seq digest submit_us ordered_us executed_us ts_us position index outcome phase';
 
-export const DETAIL_OUTCOMES = ['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large', 'failed', 'timed_out', 'unfinished', 'not_run'] as const;
+export const DETAIL_OUTCOMES = ['executed', 'executed_unordered', 'duplicate', 'malformed', 'result_too_large', 'failed', 'timed_out', 'unfinished', 'not_run', 'state_machine_error'] as const;
 export type DetailOutcome = (typeof DETAIL_OUTCOMES)[number];
 
 /** The outcome of an executed command, by its result status and whether its ordering was seen. */
@@ -44,6 +45,8 @@ export function executedOutcome(status: CommandStatus, ordered: boolean): Detail
     case 'expired':
     case 'tooManyClients':
       return 'not_run';
+    case 'stateMachineError':
+      return 'state_machine_error';
     default:
       return 'malformed';
   }
