@@ -137,6 +137,22 @@ export class LocalCluster {
     return Promise.all(which.map((i) => this.status(i)));
   }
 
+  /** Waits until the given replicas report the same executed position (at least `minPosition`)
+   *  and chain hash; returns their statuses. */
+  async agreedChain(which: readonly number[], minPosition: number, timeoutMs = 20_000): Promise<ReplicaStatusJson[]> {
+    return waitFor(
+      `replicas ${which.join(',')} to agree on the executed chain at position ≥ ${minPosition}`,
+      async () => {
+        const all = await this.statuses(which);
+        const first = all[0]!;
+        const agree = all.every((s) => s.executedChainPosition === first.executedChainPosition && s.executedChainHash === first.executedChainHash);
+        return agree && first.executedChainPosition >= minPosition ? all : undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
   /** Resident memory of replica i's process in MiB (from /proc; 0 if it is not running). */
   async rssMiB(i: number): Promise<number> {
     const pid = this.procs[i]?.pid;

@@ -13,7 +13,6 @@ import { decodeMessage, encodeMessage } from '../../common/codec.js';
 import type { ReplicaId } from '../../common/ids.js';
 import { MAX_FRAME_BYTES } from '../../common/limits.js';
 import type { Message } from '../../common/messages.js';
-import type { ReplicaStatusJson } from '../../server/status.js';
 import { loadedUws } from '../../server/transport/uws.js';
 import { TestCluster, waitFor } from './cluster.js';
 import { TestClient, type Completed } from './testClient.js';
@@ -47,20 +46,6 @@ function reportLogsOnFailure(): void {
 
 const p50 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-/** Waits until the given replicas report the same executed position and chain hash; returns it. */
-async function agreedChain(which: readonly number[], minPosition: number, timeoutMs = 20_000): Promise<ReplicaStatusJson[]> {
-  return waitFor(
-    `replicas ${which.join(',')} to agree on the executed chain at position ≥ ${minPosition}`,
-    async () => {
-      const all = await cluster.statuses(which);
-      const first = all[0]!;
-      const agree = all.every((s) => s.executedChainPosition === first.executedChainPosition && s.executedChainHash === first.executedChainHash);
-      return agree && first.executedChainPosition >= minPosition ? all : undefined;
-    },
-    timeoutMs,
-    100,
-  );
-}
 
 /** A raw WebSocket that records every frame it receives, decoded. */
 async function rawSocket(port: number): Promise<{ ws: WebSocket; got: Message[]; closed: Promise<number> }> {
@@ -94,7 +79,7 @@ describe('a four-replica cluster of real processes', () => {
       `e2e: 200 batches in ${seconds.toFixed(2)} s = ${(200 / seconds).toFixed(0)} batches/s (8 in flight); ` +
         `(${unordered} without an ordered event) order p50 ${p50(results.map((r) => r.orderedMs)).toFixed(1)} ms, exec p50 ${p50(results.map((r) => r.executedMs)).toFixed(1)} ms`,
     );
-    const agreed = await agreedChain([0, 1, 2, 3], 199);
+    const agreed = await cluster.agreedChain([0, 1, 2, 3], 199);
     for (const s of agreed) {
       expect(s.executedBatches).toBe(200);
       expect(s.executedCommands).toBe(200);
@@ -153,7 +138,7 @@ describe('a four-replica cluster of real processes', () => {
     expect(metrics).toMatch(/pompe_transport_frames_rejected_total\{link="peer",code="HANDSHAKE_FAILED"\} [2-9]/);
     expect(metrics).toMatch(/pompe_step_seconds_count\{input="client"\} \d+/);
     expect(metrics).toMatch(/pompe_executed_commands_total \d+/);
-    await agreedChain([0, 1, 2, 3], 299);
+    await cluster.agreedChain([0, 1, 2, 3], 299);
   });
 
   it('keeps executing with the leader SIGKILLed; the restarted replica replays its store and catches up', async () => {
@@ -168,7 +153,7 @@ describe('a four-replica cluster of real processes', () => {
     expect(results).toHaveLength(150);
     expect(kill).not.toBeNull();
     await kill;
-    const afterKill = await agreedChain(survivors, 449);
+    const afterKill = await cluster.agreedChain(survivors, 449);
     expect(afterKill.every((s) => s.executedBatches === 450)).toBe(true);
 
     cluster.start(leader);
@@ -180,7 +165,7 @@ describe('a four-replica cluster of real processes', () => {
 
     // More load with the restarted replica back in; then all four agree again.
     expect(await client.load(30, 4)).toHaveLength(30);
-    const all = await agreedChain([0, 1, 2, 3], 479, 30_000);
+    const all = await cluster.agreedChain([0, 1, 2, 3], 479, 30_000);
     expect(all.every((s) => s.executedBatches === 480)).toBe(true);
   });
 

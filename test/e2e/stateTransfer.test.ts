@@ -11,7 +11,6 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { defaultDataDir, markerFileName } from '../../server/conf.js';
-import type { ReplicaStatusJson } from '../../server/status.js';
 import { TestCluster, waitFor } from './cluster.js';
 import { TestClient, type Completed } from './testClient.js';
 
@@ -34,19 +33,6 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-async function agreedChain(which: readonly number[], minPosition: number, timeoutMs: number): Promise<ReplicaStatusJson[]> {
-  return waitFor(
-    `replicas ${which.join(',')} to agree on the executed chain at position ≥ ${minPosition}`,
-    async () => {
-      const all = await cluster.statuses(which);
-      const first = all[0]!;
-      const agree = all.every((s) => s.executedChainPosition === first.executedChainPosition && s.executedChainHash === first.executedChainHash);
-      return agree && first.executedChainPosition >= minPosition ? all : undefined;
-    },
-    timeoutMs,
-    100,
-  );
-}
 
 describe('a replica that lost its store', () => {
   it('catches up by state transfer, then executes the same sequence; no command lost or doubled', async () => {
@@ -90,7 +76,7 @@ describe('a replica that lost its store', () => {
 
     // More load with it back; all four agree on the executed chain, and on checkpoint states.
     results.push(...(await client.load(100, 8)));
-    const all = await agreedChain([0, 1, 2, 3], 499, 30_000);
+    const all = await cluster.agreedChain([0, 1, 2, 3], 499, 30_000);
     expect(all.every((s) => s.executedBatches === 500 && s.executedCommands === 500)).toBe(true);
     expect(results).toHaveLength(500);
     expect(new Set(results.map((r) => r.position)).size).toBe(500);
