@@ -41,7 +41,7 @@ svg.hist { width: 100%; height: 22px; display: block; } svg.hist rect { fill: va
 .chip { font-size: .75rem; padding: .05rem .45rem; border-radius: 6px; border: 1px solid var(--line); }
 .chip.up { color: var(--ok); border-color: var(--ok); } .chip.down { color: var(--bad); border-color: var(--bad); }
 table.kinds { border-collapse: collapse; font-size: .8rem; width: 100%; }
-table.kinds td { padding: .05rem 0; border-bottom: 1px dotted var(--line); } table.kinds td:last-child { text-align: right; font-variant-numeric: tabular-nums; }
+table.kinds td { padding: .05rem 0; border-bottom: 1px dotted var(--line); } table.kinds td:last-child { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; word-break: break-all; }
 .none { color: var(--dim); font-size: .8rem; }
 .card.error { border-color: var(--bad); }
 footer { color: var(--dim); font-size: .75rem; padding: 0 1rem 1rem; }
