@@ -80,7 +80,9 @@ describe('the npm package', () => {
       async () => {
         if (replica?.exitCode !== null) throw new Error(`replica exited: ${output}`);
         const res = await fetch(`http://127.0.0.1:${http}/status`);
-        return res.ok ? ((await res.json()) as { transport: { server: { backend: string } } }) : undefined;
+        // /status answers from before the store opens; the transport section comes once it runs.
+        const json = res.ok ? ((await res.json()) as { phase: string; transport?: { server: { backend: string } } }) : undefined;
+        return json?.phase === 'running' && json.transport !== undefined ? { transport: json.transport } : undefined;
       },
       30_000,
       100,
