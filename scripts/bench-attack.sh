@@ -34,5 +34,5 @@ BENCH_BYZANTINE="3:withhold" \
 base="$(executed "$out/baseline.txt")"
 attack="$(executed "$out/attack.txt")"
 echo
-awk -v b="$base" -v a="$attack" 'BEGIN { printf "honest executed throughput: %.1f cmd/s without the attack, %.1f with it (%.0f%%)\n", b, a, b > 0 ? 100 * a / b : 0 }'
+awk -v b="$base" -v a="$attack" 'BEGIN { printf "honest executed throughput: %.1f cmd/s without the attack, %.1f with it (%.0f%%)\n", b, a, (b > 0 ? 100 * a / b : 0) }'
 rm -rf "$out"
