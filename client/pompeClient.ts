@@ -103,7 +103,8 @@ export class PompeClient {
   private readonly engine: DirectEngine | GatewayEngine;
   private nextSeq: number;
   private inFlight = 0;
-  private readonly waiting: PendingCommand[] = [];
+  /** Commands not yet started, from `waitingHead` on; a started one's slot is cleared at once. */
+  private readonly waiting: (PendingCommand | undefined)[] = [];
   private waitingHead = 0;
   private closed = false;
   private submitted = 0;
@@ -316,8 +317,12 @@ export class PompeClient {
     if (cmd.outcome === 'executed') this.executed++;
     else this.failed++;
     while (this.inFlight < this.opts.maxInFlight && this.waitingHead < this.waiting.length && !this.closed && this.quorum.available) {
-      const next = this.waiting[this.waitingHead++]!;
-      if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      const next = this.waiting[this.waitingHead]!;
+      this.waiting[this.waitingHead++] = undefined;
+      if (this.waitingHead === this.waiting.length) {
+        this.waiting.length = 0;
+        this.waitingHead = 0;
+      } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
         this.waiting.splice(0, this.waitingHead);
         this.waitingHead = 0;
       }

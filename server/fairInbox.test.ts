@@ -3,6 +3,8 @@
  * CPU for a flooder however many connections it opens, its excess refused at the marks, and
  * nothing delayed while the replica keeps up.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { ReplicaInput } from '../ordering/types.js';
 import { CLIENT_SLICE_MS, FairInbox, MAX_QUEUED_BYTES_PER_CONNECTION, OVERLOAD_NOTICES_PER_SECOND } from './fairInbox.js';
@@ -101,5 +103,29 @@ describe('FairInbox', () => {
     h.turns();
     expect(h.stepped).toEqual([1]);
     expect(h.inbox.stats.queuedBytes).toBe(0);
+  });
+
+  it('holds no input once it is served (a served batch’s bytes are free to be collected)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const h = harness(() => 10);
+    h.inbox.open(1, 'a');
+    const refs: WeakRef<object>[] = [];
+    // Queue and serve a few inputs at a time, as a connection under load does: the queue empties
+    // between bursts, far fewer times than a compaction by count would need.
+    const burst = (): void => {
+      for (let i = 0; i < 5; i++) {
+        const input = h.msg(1);
+        refs.push(new WeakRef(input));
+        h.inbox.push(1, input, 10);
+      }
+      h.turns();
+    };
+    for (let b = 0; b < 20; b++) burst();
+    expect(h.inbox.queuedInputs).toBe(0);
+    // Our own steps recorded only the connection; a retained input can only be the inbox's.
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
   });
 });

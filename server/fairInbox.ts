@@ -49,7 +49,9 @@ interface QueuedInput {
 }
 
 class ConnQueue {
-  readonly items: QueuedInput[] = [];
+  /** Waiting inputs from `head` on; served slots are cleared at once, so a served batch's bytes
+   *  are not held by the queue until it compacts (they were: up to ~1,000 batches per connection). */
+  readonly items: (QueuedInput | undefined)[] = [];
   head = 0;
   bytes = 0;
   noticeWindowMs = 0;
@@ -62,9 +64,13 @@ class ConnQueue {
     return this.items.length - this.head;
   }
   shift(): QueuedInput {
-    const item = this.items[this.head++]!;
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined;
     this.bytes -= item.bytes;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items.splice(0, this.head);
       this.head = 0;
     }

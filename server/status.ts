@@ -200,8 +200,17 @@ export const CLUSTER_ID_HEX_CHARS = 16;
 
 const MIB = 1024 * 1024;
 
-function memoryMiB(): { readonly rss: number; readonly heapUsed: number; readonly external: number } {
+/** Resident memory and where it is: the JavaScript heap V8 reserved and uses, and memory outside it
+ *  (`external`, of which `arrayBuffers` is Buffer contents) — what tells a native leak or allocator
+ *  fragmentation (rss grows, the rest does not) from a JavaScript one. */
+function memoryMiB(): {
+  readonly rss: number;
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+} {
   const m = process.memoryUsage();
   const mib = (bytes: number): number => Math.round((bytes / MIB) * 10) / 10;
-  return { rss: mib(m.rss), heapUsed: mib(m.heapUsed), external: mib(m.external) };
+  return { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
