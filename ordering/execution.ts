@@ -9,7 +9,6 @@
 import { readBatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Digest, ReplicaId, Slot } from '../common/ids.js';
-import { asDigest } from '../common/ids.js';
 import type { Block, BlockPayload, ExecutedMsg, OrderingCert, SealEntry } from '../common/messages.js';
 import { executedMessage } from '../common/signing.js';
 import type { BatchStore } from './batchStore.js';
@@ -202,9 +201,7 @@ export class ExecutionPipeline {
     const resultsHash = ctx.crypto.sha256(done.results);
     const notice: ExecutedMsg = {
       type: 'executed',
-      // A copy: the entry's digest is a view into the decoded block (~100–200 KB at peak), which the
-      // notice cache would otherwise keep alive for as long as it keeps the notice.
-      digest: asDigest(new Uint8Array(item.entry.digest)),
+      digest: item.entry.digest,
       position: done.position,
       ts: item.entry.ts,
       results: done.results,
