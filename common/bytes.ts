@@ -1,19 +1,38 @@
 /** Small byte helpers shared by every layer. Fixed-width integers are big-endian. */
 import { AssertionError } from './assert.js';
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
+/** Hex digits are ASCII, which latin1 decodes one byte to one character. */
+const asciiDecoder = new TextDecoder('latin1');
 
+/** Lowercase hex. Written as character codes and decoded once: appending two characters at a
+ *  time made a string per byte (digests are map keys everywhere, this runs constantly). */
 export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
-  return out;
+  const chars = slabBytes(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    chars[2 * i] = HEX_DIGITS[b >>> 4]!;
+    chars[2 * i + 1] = HEX_DIGITS[b & 0x0f]!;
+  }
+  return asciiDecoder.decode(chars);
 }
+
+/** Each character code's value as a hex digit, −1 for a code that is not one. */
+const NIBBLE = Int8Array.from({ length: 128 }, (_, code) => {
+  const c = String.fromCharCode(code);
+  return /^[0-9a-fA-F]$/.test(c) ? parseInt(c, 16) : -1;
+});
 
 /** Parses lowercase or uppercase hex; returns null on malformed input (it is user input). */
 export function fromHex(hex: string): Uint8Array | null {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return null;
+  if (hex.length % 2 !== 0) return null;
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = NIBBLE[hex.charCodeAt(2 * i)] ?? -1;
+    const lo = NIBBLE[hex.charCodeAt(2 * i + 1)] ?? -1;
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
+  }
   return out;
 }
 
@@ -48,6 +67,29 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 const textEncoder = new TextEncoder();
 export const utf8 = (text: string): Uint8Array => textEncoder.encode(text);
 
+/** Slabs that small short-lived arrays are cut from: a typed array of more than 64 bytes gets a
+ *  backing store of its own otherwise (an allocation outside the heap and GC bookkeeping: about
+ *  ten times the cost of a view), and replicas build one for every statement they sign or check.
+ *  An array cut from a slab keeps the whole slab alive, hence only for arrays soon dropped. */
+const SLAB_BYTES = 8 * 1024;
+/** Larger arrays get their own store (they would waste a slab's tail, and their cost is in their bytes). */
+const MAX_SLAB_ARRAY_BYTES = 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/** A zeroed array of `length` bytes, cut from a shared slab when small (its `buffer` is the slab:
+ *  use byteOffset). For short-lived arrays only: one that is kept keeps its slab. */
+export function slabBytes(length: number): Uint8Array {
+  if (length > MAX_SLAB_ARRAY_BYTES) return new Uint8Array(length);
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, length);
+  slabUsed += length;
+  return out;
+}
+
 /** Writing a value that does not fit its field is a programmer error (the message is built only then). */
 function outOfRange(field: string, value: number): never {
   throw new AssertionError(`${field} out of range: ${value}`);
@@ -59,22 +101,30 @@ function outOfRange(field: string, value: number): never {
  */
 export class ByteWriter {
   private buf: Uint8Array;
-  private view: DataView;
   private length = 0;
 
-  constructor(initialBytes = 256) {
-    this.buf = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buf.buffer);
+  /** A writer for a statement that is hashed, signed or verified and then dropped (the signing
+   *  layouts): its bytes may share a slab with others (see slabBytes). */
+  static transient(initialBytes: number): ByteWriter {
+    return new ByteWriter(initialBytes, slabBytes);
+  }
+
+  // Fields are written byte by byte: a DataView per writer cost an allocation on every signed
+  // statement, and these writers are made for every message a replica signs or checks.
+  constructor(
+    initialBytes = 256,
+    private readonly allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
+  ) {
+    this.buf = allocate(initialBytes);
   }
 
   private reserve(extra: number): void {
     if (this.length + extra <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, 16);
     while (size < this.length + extra) size *= 2;
-    const next = new Uint8Array(size);
+    const next = this.allocate(size);
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
-    this.view = new DataView(next.buffer);
   }
 
   u8(value: number): this {
@@ -87,7 +137,9 @@ export class ByteWriter {
   u16(value: number): this {
     if (!(Number.isInteger(value) && value >= 0 && value <= 0xffff)) outOfRange('u16', value);
     this.reserve(2);
-    this.view.setUint16(this.length, value);
+    const { buf } = this;
+    buf[this.length] = value >>> 8;
+    buf[this.length + 1] = value & 0xff;
     this.length += 2;
     return this;
   }
@@ -95,8 +147,7 @@ export class ByteWriter {
   u32(value: number): this {
     if (!(Number.isInteger(value) && value >= 0 && value <= 0xffffffff)) outOfRange('u32', value);
     this.reserve(4);
-    this.view.setUint32(this.length, value);
-    this.length += 4;
+    this.put32(value);
     return this;
   }
 
@@ -104,9 +155,8 @@ export class ByteWriter {
   u64(value: number): this {
     if (!(Number.isSafeInteger(value) && value >= 0)) outOfRange('u64', value);
     this.reserve(8);
-    this.view.setUint32(this.length, Math.floor(value / 0x1_0000_0000));
-    this.view.setUint32(this.length + 4, value >>> 0);
-    this.length += 8;
+    this.put32(Math.floor(value / 0x1_0000_0000));
+    this.put32(value >>> 0);
     return this;
   }
 
@@ -119,7 +169,18 @@ export class ByteWriter {
 
   /** A view of the written bytes (no copy); the writer must not be reused afterwards. */
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.length);
+    return this.length === this.buf.length ? this.buf : this.buf.subarray(0, this.length);
+  }
+
+  /** Big-endian, room already reserved. */
+  private put32(value: number): void {
+    const { buf } = this;
+    const at = this.length;
+    buf[at] = value >>> 24;
+    buf[at + 1] = (value >>> 16) & 0xff;
+    buf[at + 2] = (value >>> 8) & 0xff;
+    buf[at + 3] = value & 0xff;
+    this.length = at + 4;
   }
 }
 

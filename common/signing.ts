@@ -32,7 +32,7 @@ const tagBytes = new Map<string, Uint8Array>(Object.values(DomainTag).map((t) =>
 
 function start(tag: DomainTag, clusterId: Uint8Array | null, sizeHint: number): ByteWriter {
   const bytes = tagBytes.get(tag)!;
-  const w = new ByteWriter(sizeHint + bytes.length + 33);
+  const w = ByteWriter.transient(sizeHint + bytes.length + 33);
   w.u8(bytes.length).bytes(bytes);
   if (clusterId !== null) w.bytes(clusterId);
   return w;

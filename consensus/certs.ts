@@ -95,7 +95,7 @@ export class CertVerifier {
     views: readonly View[],
   ): string {
     // Every variable-length part is length-prefixed, so no two certificates share a key.
-    const w = new ByteWriter(64 + sigs.length * 66).u64(v).u16(signers.length).bytes(signers);
+    const w = ByteWriter.transient(64 + sigs.length * 66).u64(v).u16(signers.length).bytes(signers);
     if (block !== null) w.bytes(block);
     w.u16(sigs.length);
     for (const s of sigs) w.u16(s.length).bytes(s);
