@@ -22,6 +22,10 @@ import type { ClientWindow, ExecutorState } from './executor.js';
 
 const FORMAT_VERSION = 1;
 const Tag = { Header: 1, Digest: 2, Client: 3 } as const;
+/** Record sizes in bytes (see the layout above); a client record adds its key and `above`. */
+const HEADER_RECORD_BYTES = 1 + 1 + 4 * 8 + 2 * 4;
+const DIGEST_RECORD_BYTES = 1 + DIGEST_BYTES + 8;
+const CLIENT_RECORD_FIXED_BYTES = 1 + 1 + 3 * 8 + 4;
 
 /** Encodes the state into chunks of at most MAX_CHECKPOINT_CHUNK_BYTES (synchronously: the maps
  *  change with the next execution). */
@@ -29,36 +33,34 @@ export function encodeExecutorState(state: ExecutorState): Uint8Array[] {
   const chunks: Uint8Array[] = [];
   let w = new ByteWriter(4096);
   let used = 0;
-  const record = (bytes: Uint8Array): void => {
-    if (used + bytes.length > MAX_CHECKPOINT_CHUNK_BYTES) {
+  // Each record is written straight into the chunk that will hold it (no writer per record: a
+  // checkpoint writes one record per executed digest still within its expiry).
+  const record = (bytes: number): ByteWriter => {
+    if (used + bytes > MAX_CHECKPOINT_CHUNK_BYTES) {
       chunks.push(w.finish().slice());
       w = new ByteWriter(4096);
       used = 0;
     }
-    w.bytes(bytes);
-    used += bytes.length;
+    used += bytes;
+    return w;
   };
-  record(
-    new ByteWriter(46)
-      .u8(Tag.Header)
-      .u8(FORMAT_VERSION)
-      .u64(state.position)
-      .u64(state.commandsExecuted)
-      .u64(state.duplicatesSkipped)
-      .u64(state.commandsRefused)
-      .u32(state.executedDigests.size)
-      .u32(state.clients.size)
-      .finish(),
-  );
+  record(HEADER_RECORD_BYTES)
+    .u8(Tag.Header)
+    .u8(FORMAT_VERSION)
+    .u64(state.position)
+    .u64(state.commandsExecuted)
+    .u64(state.duplicatesSkipped)
+    .u64(state.commandsRefused)
+    .u32(state.executedDigests.size)
+    .u32(state.clients.size);
   for (const [key, expiresSlot] of state.executedDigests) {
-    record(new ByteWriter(41).u8(Tag.Digest).bytes(fromHex(key)!).u64(expiresSlot).finish());
+    record(DIGEST_RECORD_BYTES).u8(Tag.Digest).bytes(fromHex(key)!).u64(expiresSlot);
   }
   for (const [keyHex, window] of state.clients) {
     const key = fromHex(keyHex)!;
     const above = window.above === null ? [] : [...window.above].sort((a, b) => a - b);
-    const r = new ByteWriter(30 + key.length + above.length * 8).u8(Tag.Client).u8(key.length).bytes(key).u64(window.low).u64(window.top).u64(window.lastTs).u32(above.length);
+    const r = record(CLIENT_RECORD_FIXED_BYTES + key.length + above.length * 8).u8(Tag.Client).u8(key.length).bytes(key).u64(window.low).u64(window.top).u64(window.lastTs).u32(above.length);
     for (const s of above) r.u64(s);
-    record(r.finish());
   }
   chunks.push(w.finish().slice());
   return chunks;

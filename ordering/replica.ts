@@ -275,8 +275,8 @@ export class ReplicaCore {
 
   nextWakeUs(): number | null {
     if (this.installed) return null;
-    const candidates = [this.consensus.nextWakeUs(), this.supply.nextDueUs(), this.gateway.nextWakeUs(), this.transfer.nextDueUs()].filter((t): t is number => t !== null);
-    return candidates.length === 0 ? null : Math.min(...candidates);
+    // Asked after every step: the earliest of four, without building a list.
+    return earliest(earliest(this.consensus.nextWakeUs(), this.supply.nextDueUs()), earliest(this.gateway.nextWakeUs(), this.transfer.nextDueUs()));
   }
 
   status(): ReplicaStatus {
@@ -522,4 +522,9 @@ export class ReplicaCore {
     this.ctx.out.checkpoints.push(...checkpoints);
     return replayed;
   }
+}
+
+/** The earlier of two optional times. */
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }
