@@ -50,6 +50,7 @@ async function troubles(cluster: LocalCluster): Promise<{ dropped: number; fault
 
 async function main(o: Options): Promise<number> {
   const cluster = await LocalCluster.create(4);
+  cluster.destroyOnSignals();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const n = cluster.config.n;
   try {

@@ -4,9 +4,9 @@
  * tests (test/e2e/) and the soak scripts (scripts/soak.ts, scripts/crash-soak.ts) run against.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseClusterConfig, type ClusterConfig } from '../common/config.js';
@@ -102,6 +102,20 @@ export class LocalCluster {
     for (const p of this.procs) if (p !== null && p.exitCode === null) p.kill('SIGKILL');
   };
 
+  /** For a script run from a terminal: a SIGINT or SIGTERM ends the process without its 'exit'
+   *  cleanup, so on either the replicas are killed (by pid) and the temp dir removed here, and
+   *  the process exits with 128 + the signal's number. */
+  destroyOnSignals(): void {
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+  }
+
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.killOnExit();
+    rmSync(this.dir, { recursive: true, force: true });
+    process.exit(128 + constants.signals[signal]);
+  };
+
   async startAll(): Promise<void> {
     for (let i = 0; i < this.config.n; i++) this.start(i);
     await Promise.all(this.config.replicas.map((_, i) => this.waitUp(i)));
@@ -180,6 +194,8 @@ export class LocalCluster {
   async destroy(): Promise<void> {
     await Promise.all(this.procs.map((_, i) => this.kill(i, 'SIGKILL')));
     process.off('exit', this.killOnExit);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
     await rm(this.dir, { recursive: true, force: true });
   }
 

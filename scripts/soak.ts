@@ -24,6 +24,7 @@ interface Options {
 
 async function main(o: Options): Promise<number> {
   const cluster = await LocalCluster.create(4);
+  cluster.destroyOnSignals();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   try {
     await cluster.startAll();
