@@ -157,6 +157,7 @@ export function buildStatus(s: StatusInputs) {
       clientQueuedBytes: t.clientQueuedBytes,
       rejectedFrames: t.rejectedFrames,
       handshakeFailures: t.handshakeFailures,
+      handshakesThrottled: t.handshakesThrottled,
       connectionsRefused: t.connectionsRefused,
       errorRepliesSuppressed: t.errorRepliesSuppressed,
       errorNoticesReceived: t.errorNoticesReceived,

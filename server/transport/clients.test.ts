@@ -164,6 +164,31 @@ describe('client links', () => {
     await clientOf(c, 0, null);
   });
 
+  it('checks no more client handshakes per address than its budget: the next hello is refused OVERLOADED unchecked, the connection closed', async () => {
+    // A burst of maxConnectionsPerAddress (3) handshakes, then one a second.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { maxConnectionsPerAddress: 3, clientHandshakesPerAddressPerSecond: 1 } }));
+    const inbox = c.inboxes[0]!;
+    for (let i = 0; i < 3; i++) {
+      const r = await clientOf(c, 0, i);
+      await waitUntil(() => inbox.authenticated.length === i + 1, `client ${i} authenticated`);
+      r.close();
+      await waitUntil(() => c.transports[0]!.stats().clientConnections === 0, 'its connection gone');
+    }
+    const throttled = await clientOf(c, 0, 3);
+    const [refused] = await throttled.waitForMessage('error');
+    expect(refused).toMatchObject({ code: ErrorCode.Overloaded });
+    await throttled.waitClosed();
+    expect(throttled.closeCode).toBe(CloseCode.HandshakeThrottled);
+    expect(inbox.authenticated).toHaveLength(3);
+    const stats = c.transports[0]!.stats();
+    expect(stats.handshakesThrottled).toBe(1);
+    expect(stats.handshakeFailures).toBe(0);
+    // A second later the address has a handshake again.
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    await clientOf(c, 0, 4);
+    await waitUntil(() => inbox.authenticated.length === 4, 'a handshake a second later');
+  });
+
   it('applies a lower configured cap to the peer port too', async () => {
     const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { maxConnectionsPerAddress: 3 } }));
     const port = c.cluster.config.replicas[0]!.peerPort;

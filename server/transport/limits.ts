@@ -120,6 +120,20 @@ export const CLIENT_IDLE_TIMEOUT_S = 120;
  */
 export const ERROR_REPLIES_PER_SECOND = 100;
 
+/**
+ * Client handshakes one source address may have checked per second, and the burst it may save up.
+ * A handshake with a key not seen before costs ~1 ms (the key's subgroup check and a signature
+ * check), so a source that makes a fresh identity per connection gets ~6% of a core at most; the
+ * burst is the per-address connection cap (maxConnectionsPerAddress), so that many clients behind
+ * one address may connect at once. Beyond it the
+ * hello is refused OVERLOADED before its key is looked at, and the connection closed; the client
+ * library redials with its back-off.
+ */
+export const CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND = 64;
+/** Source addresses whose handshake budget is remembered; beyond it the least recently seen is
+ *  forgotten (it comes back with a full burst, as after an idle second or four). */
+export const MAX_HANDSHAKE_BUDGET_ADDRESSES = 4_096;
+
 /** At most one log line per source of bad input per interval (with the count suppressed since). */
 export const BAD_INPUT_LOG_INTERVAL_MS = 10_000;
 
@@ -135,6 +149,7 @@ export interface TransportLimits {
   readonly peerDownQueueMaxBytes: number;
   readonly clientQueueMaxBytes: number;
   readonly maxConnectionsPerAddress: number;
+  readonly clientHandshakesPerAddressPerSecond: number;
   readonly handshakeTimeoutMs: number;
   readonly reconnectBaseMs: number;
   readonly reconnectMaxMs: number;
@@ -146,6 +161,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   peerDownQueueMaxBytes: PEER_DOWN_QUEUE_MAX_BYTES,
   clientQueueMaxBytes: CLIENT_QUEUE_MAX_BYTES,
   maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
+  clientHandshakesPerAddressPerSecond: CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
   reconnectBaseMs: RECONNECT_BASE_MS,
   reconnectMaxMs: RECONNECT_MAX_MS,

@@ -11,6 +11,7 @@
  * limited per connection) and a counter; it never throws and never stalls other connections.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { bytesEqual } from '../../common/bytes.js';
 import { decodeMessage, encodeMessage, HELLO_NONCE_BYTES, type DecodeContext } from '../../common/codec.js';
@@ -21,6 +22,7 @@ import type { ReplicaId } from '../../common/ids.js';
 import { MAX_FRAME_BYTES } from '../../common/limits.js';
 import type { ClientHelloMsg, HelloMsg, Message, MessageType } from '../../common/messages.js';
 import { helloMessage } from '../../common/signing.js';
+import { TokenBucket } from '../../common/tokenBucket.js';
 import { checkClientHello, ClientKeyCache, type ClientIdentity } from '../../ordering/clientKeys.js';
 import { FrameQueue } from './frameQueue.js';
 import {
@@ -28,6 +30,7 @@ import {
   CLIENT_IDLE_TIMEOUT_S,
   CLOSE_HANDSHAKE_TIMEOUT_MS,
   ERROR_REPLIES_PER_SECOND,
+  MAX_HANDSHAKE_BUDGET_ADDRESSES,
   PEER_IDLE_TIMEOUT_S,
   PRE_AUTH_MAX_FRAME_BYTES,
   SERVER_MAX_PAYLOAD_BYTES,
@@ -65,6 +68,8 @@ export const CloseCode = {
   HandshakeTimeout: 4002,
   QueueOverflow: 4003,
   ClosedByReplica: 4004,
+  /** A client hello past its address's handshake budget (CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND). */
+  HandshakeThrottled: 4005,
 } as const;
 
 export interface ListenerEvents {
@@ -127,6 +132,8 @@ export class Listener {
   private readonly handshakeLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   /** Client keys parsed at handshakes (a key costs ~1 ms to parse; a client reconnects with it). */
   private readonly clientKeys: ClientKeyCache;
+  /** Per source address that sent a client hello lately: its handshake budget (oldest first). */
+  private readonly handshakeBudgets = new Map<string, TokenBucket>();
   private nextConnId = 1;
   private clientQueuedBytes = 0;
   private closed = false;
@@ -311,6 +318,16 @@ export class Listener {
 
   private onClientHello(c: Conn, hello: ClientHelloMsg): void {
     const { config, self, crypto } = this.opts;
+    if (!this.takeHandshake(c.address)) {
+      this.opts.counters.handshakesThrottled++;
+      this.opts.counters.reject('client', ErrorCode.Overloaded);
+      this.handshakeLog.run((suppressed) =>
+        this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, 'client handshake refused: its address is over its handshakes per second'),
+      );
+      this.replyError(c, ErrorCode.Overloaded, 'too many client handshakes from this address in the last seconds: reconnect later');
+      this.closeConn(c, 'transport', CloseCode.HandshakeThrottled, 'handshakes throttled');
+      return;
+    }
     const identity = checkClientHello(config, this.clientKeys, self, c.nonce!, hello, crypto);
     if (typeof identity === 'string') {
       this.opts.counters.handshakeFailures++;
@@ -327,6 +344,21 @@ export class Listener {
     c.nonce = null;
     c.client = identity;
     this.events.onClientAuthenticated(c.id, identity, c.address);
+  }
+
+  /** Spends one of `address`'s client handshakes (before its key is parsed or its signature checked). */
+  private takeHandshake(address: string): boolean {
+    const nowUs = performance.now() * 1000;
+    let budget = this.handshakeBudgets.get(address);
+    if (budget === undefined) {
+      const { clientHandshakesPerAddressPerSecond: rate, maxConnectionsPerAddress: burst } = this.opts.limits;
+      budget = new TokenBucket(rate, Math.max(rate, burst), nowUs);
+      if (this.handshakeBudgets.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.handshakeBudgets.delete(this.handshakeBudgets.keys().next().value as string);
+    } else {
+      this.handshakeBudgets.delete(address); // most recently seen last
+    }
+    this.handshakeBudgets.set(address, budget);
+    return budget.take(1, nowUs);
   }
 
   private onErrorNotice(c: Conn, code: string, message: string): void {

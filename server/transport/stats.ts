@@ -43,6 +43,8 @@ export interface TransportStats {
   readonly connectionsRefused: number;
   /** Peer-port connections that failed to authenticate (bad hello or no hello in time). */
   readonly handshakeFailures: number;
+  /** Client hellos refused unchecked: their address was over its handshakes per second. */
+  readonly handshakesThrottled: number;
   /** Outgoing frames discarded by queue overflow (peer and client links). */
   readonly droppedFrames: number;
   /** Frames for unreachable peers shed beyond their down backlog. */
@@ -65,6 +67,7 @@ export class TransportCounters {
   errorNoticesReceived = 0;
   connectionsRefused = 0;
   handshakeFailures = 0;
+  handshakesThrottled = 0;
   droppedFrames = 0;
   shedFrames = 0;
   reconnects = 0;

@@ -225,6 +225,7 @@ export class Transport {
       errorNoticesReceived: c.errorNoticesReceived,
       connectionsRefused: c.connectionsRefused,
       handshakeFailures: c.handshakeFailures,
+      handshakesThrottled: c.handshakesThrottled,
       droppedFrames: c.droppedFrames,
       shedFrames: c.shedFrames,
       reconnects: c.reconnects,
