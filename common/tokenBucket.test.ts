@@ -18,4 +18,13 @@ describe('TokenBucket', () => {
     b.take(1, 1_000_000);
     expect(b.available(0)).toBe(0);
   });
+
+  it('spends a cost known only afterwards into debt, which the refill pays off first', () => {
+    const b = new TokenBucket(100, 100, 0);
+    b.spend(130, 0);
+    expect(b.available(0)).toBe(-30);
+    expect(b.available(200_000)).toBe(-10); // 20 tokens of refill paid 20 of the debt
+    expect(b.take(1, 200_000)).toBe(false);
+    expect(b.available(2_000_000)).toBe(100);
+  });
 });

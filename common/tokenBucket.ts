@@ -23,6 +23,13 @@ export class TokenBucket {
     return true;
   }
 
+  /** Spends `cost` tokens whatever is left: for a cost known only after the work (CPU time), the
+   *  balance may go below zero, a debt the refill pays off before more is available. */
+  spend(cost: number, nowUs: number): void {
+    this.refill(nowUs);
+    this.tokens -= cost;
+  }
+
   /** Tokens available at `nowUs`. */
   available(nowUs: number): number {
     this.refill(nowUs);

@@ -39,4 +39,20 @@ describe('Admission', () => {
     while (a.admitCommand('thin', 0)) commands++;
     expect(commands).toBe(THIN_COMMANDS_PER_SECOND_PER_CLIENT);
   });
+
+  it('says whether it would admit batches (one and those queued before it) without spending or remembering anything', () => {
+    const a = new Admission();
+    expect(a.wouldAdmitBatches('new', 1, CLIENT_BATCH_BYTES_PER_SECOND, 0)).toBe(true);
+    for (let i = 0; i < CLIENT_BATCHES_PER_SECOND - 2; i++) a.admitBatch('flooder', 10, 0);
+    expect(a.wouldAdmitBatches('flooder', 2, 20, 0)).toBe(true);
+    expect(a.wouldAdmitBatches('flooder', 3, 30, 0)).toBe(false); // two waiting and this one
+    a.admitBatch('flooder', 10, 0);
+    a.admitBatch('flooder', 10, 0);
+    expect(a.wouldAdmitBatches('flooder', 1, 10, 0)).toBe(false);
+    expect(a.wouldAdmitBatches('flooder', 1, 10, 4_000)).toBe(true); // a 250th of a second later: one more
+    expect(a.wouldAdmitBatches('flooder', 1, 10, 4_000)).toBe(true); // asking spent nothing
+    expect(a.admitBatch('flooder', 10, 4_000)).toBe(true);
+    expect(a.wouldAdmitBatches('flooder', 1, 10, 4_000)).toBe(false);
+    expect(a.refusedBatches).toBe(0);
+  });
 });

@@ -76,6 +76,15 @@ export class Admission {
     return true;
   }
 
+  /** Would admitBatch admit `batches` batches of `bytes` in all now (a submission and those of its
+   *  connection still waiting to be stepped)? Spends nothing and remembers no new key: the driver
+   *  asks before it queues a client's submission, so that one over its budget is refused before
+   *  it waits or costs a step (server/fairInbox.ts). */
+  wouldAdmitBatches(key: string, batches: number, bytes: number, nowUs: number): boolean {
+    const b = this.budgets.get(key);
+    return b === undefined || (b.batches.available(nowUs) >= batches && b.bytes.available(nowUs) >= bytes);
+  }
+
   /** May `key` (hex) send its gateway a thin command now? */
   admitCommand(key: string, nowUs: number): boolean {
     if (this.budget(key, nowUs, false).commands.take(1, nowUs)) return true;

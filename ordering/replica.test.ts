@@ -8,6 +8,7 @@ import type { ReplicaId } from '../common/ids.js';
 import { MAX_ACKS_PER_SLOT, MAX_BATCH_LIFETIME_US } from '../common/limits.js';
 import type { Message, OrderingCert, RefusedMsg, SignedTimestamp } from '../common/messages.js';
 import { ackMessage, timestampMessage } from '../common/signing.js';
+import { CLIENT_BATCHES_PER_SECOND } from './admission.js';
 import { ocHash } from './oc.js';
 import type { ReplicaCore } from './replica.js';
 import { SlotClock } from './slots.js';
@@ -231,6 +232,39 @@ describe('phase 2: Sequence', () => {
   });
 });
 
+
+describe('triage of client input (what the driver asks before it queues)', () => {
+  it('marks the Sequence of a batch it stamped and holds urgent, and no other', () => {
+    const core = started();
+    const b = freshBatch();
+    const own = (ask(core, { type: 'submit', batch: b.bytes }).reply as { stamp: SignedTimestamp }).stamp;
+    const oc: OrderingCert = { digest: b.digest, stamps: [own, ...makeOc(keys, b.digest, [[1, own.ts], [2, own.ts]]).stamps] };
+    expect(core.triageClient(CONN, sequence(oc, null), NOW)).toBe('urgent');
+    // A batch it never stamped: its Sequence is ordinary input.
+    const other = freshBatch();
+    expect(core.triageClient(CONN, sequence(ocAt(other, NOW), other.bytes), NOW)).toBe('normal');
+    // Acked, the batch is no longer pending: a repeat is ordinary input too.
+    expectAck(ask(core, sequence(oc, null)).reply, oc);
+    expect(core.triageClient(CONN, sequence(oc, null), NOW)).toBe('normal');
+  });
+
+  it('marks a submission over its key’s admission budget, without spending the budget itself', () => {
+    const core = started();
+    const b = freshBatch();
+    expect(core.triageClient(CONN, { type: 'submit', batch: b.bytes }, NOW)).toBe('normal');
+    let stamped = 0;
+    while (ask(core, { type: 'submit', batch: freshBatch().bytes }).reply.type === 'tsReply') stamped++;
+    expect(stamped).toBe(CLIENT_BATCHES_PER_SECOND);
+    expect(core.triageClient(CONN, { type: 'submit', batch: b.bytes }, NOW)).toBe('overBudget');
+    // A connection that proved no key yet: the core refuses it anyway, so it is not triaged away.
+    expect(core.triageClient(CONN + 1, { type: 'submit', batch: b.bytes }, NOW)).toBe('normal');
+    // A 250th of a second later the key has one batch again, and asking twice spent nothing.
+    const later = NOW + 1_000_000 / CLIENT_BATCHES_PER_SECOND;
+    expect(core.triageClient(CONN, { type: 'submit', batch: b.bytes }, later)).toBe('normal');
+    expect(core.triageClient(CONN, { type: 'submit', batch: b.bytes }, later)).toBe('normal');
+    expect(ask(core, { type: 'submit', batch: b.bytes }, later).reply.type).toBe('tsReply');
+  });
+});
 
 describe('when replies may leave (ReplicaOutput.persistSeq / sendAfter)', () => {
   it('numbers persist groups in step order and holds each reply only for what it relies on', () => {

@@ -30,7 +30,7 @@ import { OcVerifier } from './oc.js';
 import { Sequencer } from './sequencer.js';
 import { GENESIS_SLOT, SlotClock } from './slots.js';
 import { StateTransfer, type StateTransferStatus } from './stateTransfer.js';
-import type { ExecutionRecord, ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
+import type { ClientTriage, QueuedSubmissions, ExecutionRecord, ReplicaInput, ReplicaOptions, ReplicaOutput, Source } from './types.js';
 
 /** Whole-map expiry prunes (pending batches, durable records, executed digests) run when the
  *  committed range has moved this many slots: per commit they would cost O(map) each time. */
@@ -39,6 +39,7 @@ const EXPIRY_PRUNE_EVERY_SLOTS = 64;
  *  up; beyond it, a whole view timeout without the committed range advancing means the leader holds
  *  slots back (proposing fillers only), and this replica times the view out. */
 const PROGRESS_LAG_SLOTS = 2;
+const NONE_QUEUED: QueuedSubmissions = { batches: 0, bytes: 0 };
 
 /** Messages whose meaning relies on this replica's durable writes up to and including their own
  *  step's: a vote or timeout on its safety state, the seal riding on it on the frontier and the
@@ -236,6 +237,12 @@ export class ReplicaCore {
     if (out.install !== null) this.installed = true;
     this.sequence(out);
     return out;
+  }
+
+  /** How the driver should treat a client message before stepping it (ClientTriage): a query,
+   *  changing nothing, so the core stays a function of its inputs. */
+  triageClient(conn: number, msg: Message, nowUs: number, queued: QueuedSubmissions = NONE_QUEUED): ClientTriage {
+    return this.sequencer.triage(conn, msg, Math.max(this.ctx.nowUs, nowUs), queued);
   }
 
   /** Client connections whose key this replica holds (the transport's open, authenticated ones). */

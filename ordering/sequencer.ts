@@ -9,7 +9,7 @@ import { readBatchHeader, type BatchHeader } from '../common/batch.js';
 import { toHex } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_BLOCK_ENTRIES } from '../common/limits.js';
-import type { RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } from '../common/messages.js';
+import type { Message, RefusalReason, ReplicaToCollectorMsg, SealEntry, SequenceMsg } from '../common/messages.js';
 import { RefusalReason as Refusal } from '../common/messages.js';
 import { ackMessage, timestampMessage } from '../common/signing.js';
 import { AckLog } from './ackLog.js';
@@ -24,7 +24,7 @@ import type { OcVerifier } from './oc.js';
 import { PendingBatches } from './pending.js';
 import { SlotShares } from './slotShares.js';
 import { Timestamper } from './timestamper.js';
-import type { RecoveredOrdering, Source } from './types.js';
+import type { ClientTriage, QueuedSubmissions, RecoveredOrdering, Source } from './types.js';
 
 export interface SequencerParts {
   readonly frontier: SealedFrontier;
@@ -81,6 +81,16 @@ export class Sequencer {
   pruneThrough(slot: Slot): ReturnType<AckLog['pruneThrough']> {
     this.shares.pruneThrough(slot);
     return this.acks.pruneThrough(slot);
+  }
+
+  /** What a client connection's message asks of phase 1 or 2 before it is stepped (see
+   *  ClientTriage): answered from maps and budgets, without hashing or verifying anything. */
+  triage(conn: number, msg: Message, nowUs: number, queued: QueuedSubmissions): ClientTriage {
+    if (msg.type === 'sequence') return this.pending.get(toHex(msg.oc.digest)) === undefined ? 'normal' : 'urgent';
+    if (msg.type !== 'submit') return 'normal';
+    const key = this.parts.identityOf(conn)?.hex;
+    if (key === undefined) return 'normal';
+    return this.parts.admission.wouldAdmitBatches(key, queued.batches + 1, queued.bytes + msg.batch.length, nowUs) ? 'normal' : 'overBudget';
   }
 
   onSubmit(source: Source, batch: Uint8Array): void {

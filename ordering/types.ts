@@ -49,6 +49,18 @@ export type Source =
   | { readonly kind: 'peer'; readonly replica: ReplicaId }
   | { readonly kind: 'local' };
 
+/** How the driver treats a client message before stepping it (ReplicaCore.triageClient, a query
+ *  that changes nothing): `urgent` — phase 2 of a batch this replica stamped and holds, due within
+ *  Δ; `overBudget` — a submission its key's admission budget would refuse now; `normal` — the rest. */
+export type ClientTriage = 'urgent' | 'normal' | 'overBudget';
+
+/** A client connection's submissions waiting in the driver, not yet stepped (their budget is not
+ *  spent yet): what triage counts on top of the one it looks at. */
+export interface QueuedSubmissions {
+  readonly batches: number;
+  readonly bytes: number;
+}
+
 export type ReplicaInput =
   | { readonly kind: 'start' }
   | { readonly kind: 'peer'; readonly from: ReplicaId; readonly msg: Message }

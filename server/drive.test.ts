@@ -7,7 +7,8 @@ import type { Block, CheckpointCert, Message } from '../common/messages.js';
 import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import { emptyOutput } from '../ordering/context.js';
 import type { ReplicaRecovery, ReplicaStorage } from '../ordering/storage.js';
-import type { ReplicaInput, ReplicaOutput, ReplicaPersistOp } from '../ordering/types.js';
+import type { ClientIdentity } from '../ordering/clientKeys.js';
+import type { ClientTriage, QueuedSubmissions, ReplicaInput, ReplicaOutput, ReplicaPersistOp } from '../ordering/types.js';
 import { Driver, MAX_SERVES_IN_FLIGHT_PER_PEER, SERVE_BACKLOG_MAX_BYTES, type DrivenCore, type Sender } from './drive.js';
 import { ReplicaMetrics } from './metrics.js';
 
@@ -28,11 +29,20 @@ class ScriptedCore implements DrivenCore {
   wakeUs: number | null = null;
   view = 1;
   throwOnNext: Error | null = null;
+  triage: ClientTriage = 'normal';
+
+  onStep: (() => void) | null = null;
 
   step(input: ReplicaInput): ReplicaOutput {
     this.inputs.push(input);
+    this.onStep?.();
     if (this.throwOnNext !== null) throw this.throwOnNext;
     return this.outputs.shift() ?? output();
+  }
+  readonly triageQueued: QueuedSubmissions[] = [];
+  triageClient(_conn: number, _msg: Message, _nowUs: number, queued: QueuedSubmissions): ClientTriage {
+    this.triageQueued.push(queued);
+    return this.triage;
   }
   nextWakeUs(): number | null {
     return this.wakeUs;
@@ -331,5 +341,45 @@ describe('Driver: reports', () => {
     expect(s.executedBatches).toBe(2);
     expect(s.executedCommands).toBe(10);
     expect(s.peerFaults).toEqual({ badSignature: 1 });
+  });
+});
+
+describe('Driver: client input as the core triages it', () => {
+  const submit: Message = { type: 'submit', batch: new Uint8Array(8) };
+  const identity = { hex: 'ab', handle: {} } as unknown as ClientIdentity;
+
+  it('refuses a submission over its key’s budget with an OVERLOADED notice, never stepping it', () => {
+    driver.start();
+    driver.clientAuthenticated(3, identity, '10.0.0.1');
+    const stepped = core.inputs.length;
+    core.triage = 'overBudget';
+    driver.clientMessage(3, submit);
+    expect(core.inputs).toHaveLength(stepped);
+    expect(sender.sent.at(-1)).toMatch(/over its budget/);
+    expect(driver.stats().clientInbox).toMatchObject({ overBudget: 1, refused: 1 });
+    core.triage = 'normal';
+    driver.clientMessage(3, submit);
+    expect(core.inputs.at(-1)).toEqual({ kind: 'client', conn: 3, msg: submit });
+  });
+
+  it('tells the triage what submissions of the connection wait unstepped (their budget not yet spent)', () => {
+    driver.start();
+    driver.clientAuthenticated(3, identity, '10.0.0.1');
+    // A step that takes 10 ms of the slice: what follows waits for the next turn.
+    let fakeMs = 0;
+    const spy = vi.spyOn(performance, 'now').mockImplementation(() => fakeMs);
+    core.onStep = () => void (fakeMs += 10);
+    driver.clientMessage(3, submit);
+    driver.clientMessage(3, submit);
+    driver.clientMessage(3, { type: 'sequence', oc: { digest: new Uint8Array(32), stamps: [] } as never, batch: null });
+    driver.clientMessage(3, submit);
+    spy.mockRestore();
+    // The first is stepped, the second waits (one submission), then a Sequence (not one).
+    expect(core.triageQueued).toEqual([
+      { batches: 0, bytes: 0 },
+      { batches: 0, bytes: 0 },
+      { batches: 1, bytes: 8 },
+      { batches: 1, bytes: 8 },
+    ]);
   });
 });

@@ -25,8 +25,10 @@
  *     from peers) is handed to `onInstall` once its persist group is durable: the host replaces
  *     the core, as after a restart.
  *
- * Client input goes through a FairInbox (server/fairInbox.ts): stepped at once unless client work
- * has filled this event-loop turn, else served fairly between source addresses afterwards.
+ * Client input goes through a FairInbox (server/fairInbox.ts), as the core triaged it: stepped at
+ * once unless client work has filled this event-loop turn, else served fairly between source
+ * addresses afterwards; phase 2 of a batch stamped here ahead of that, a submission over its key's
+ * budget refused before it waits.
  *
  * One timer: after each step the tick is scheduled at core.nextWakeUs() (µs of wall clock), the
  * previous one replaced. The core is never stepped concurrently (steps are synchronous; a re-entrant
@@ -45,7 +47,7 @@ import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { ServeBlocksRequest } from '../consensus/types.js';
 import type { ReplicaStorage } from '../ordering/storage.js';
 import type { LocalCheckpoint } from '../ordering/checkpointFormat.js';
-import type { ReplicaInput, ReplicaOutput, ServeBatchesRequest, ServeChunkRequest } from '../ordering/types.js';
+import type { ClientTriage, QueuedSubmissions, ReplicaInput, ReplicaOutput, ServeBatchesRequest, ServeChunkRequest } from '../ordering/types.js';
 import { FairInbox, type FairInboxStats } from './fairInbox.js';
 import { RateWindow, type ReplicaMetrics } from './metrics.js';
 import { LogThrottle } from './transport/logThrottle.js';
@@ -73,6 +75,8 @@ const RATE_WINDOW_MS = 10_000;
 /** What the loop drives: ReplicaCore, or a stand-in in tests. */
 export interface DrivenCore {
   step(input: ReplicaInput, nowUs: number): ReplicaOutput;
+  /** How the fair inbox should treat a client message (ReplicaCore.triageClient: a query). */
+  triageClient(conn: number, msg: Message, nowUs: number, queued: QueuedSubmissions): ClientTriage;
   nextWakeUs(): number | null;
   /** The current view, to log view changes. */
   readonly view: number;
@@ -187,8 +191,15 @@ export class Driver {
   constructor(private readonly opts: DriverOptions) {
     this.inbox = new FairInbox({
       step: (input) => this.input(input),
-      refused: (conn) =>
-        void opts.sender.sendToClient(conn, { type: 'error', code: ErrorCode.Overloaded, message: 'this replica is saturated and your source is over its share: send more slowly' }),
+      refused: (conn, why) =>
+        void opts.sender.sendToClient(conn, {
+          type: 'error',
+          code: ErrorCode.Overloaded,
+          message:
+            why === 'budget'
+              ? 'your client key is over its budget of batches or bytes per second: send more slowly'
+              : 'this replica is saturated and your source is over its share: send more slowly',
+        }),
       defer: (fn) => void setImmediate(fn),
       nowMs: () => performance.now(),
     });
@@ -213,9 +224,18 @@ export class Driver {
     this.inbox.push(conn, { kind: 'clientAuthenticated', conn, identity }, 0);
   }
 
-  /** A message of an authenticated client connection. */
+  /** A message of an authenticated client connection: triaged by the core, then stepped, queued
+   *  or refused by the fair inbox. */
   clientMessage(conn: number, msg: Message): void {
-    this.inbox.push(conn, { kind: 'client', conn, msg }, clientBytes(msg));
+    if (this.state !== 'running') return;
+    let triage: ClientTriage;
+    try {
+      triage = this.opts.core.triageClient(conn, msg, this.opts.clockUs(), this.inbox.queuedSubmissions(conn));
+    } catch (error) {
+      this.die(error);
+      return;
+    }
+    this.inbox.push(conn, { kind: 'client', conn, msg }, clientBytes(msg), triage);
   }
 
   /** A client connection closed: what it had waiting is dropped. */

@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { ReplicaInput } from '../ordering/types.js';
-import { CLIENT_SLICE_MS, FairInbox, MAX_QUEUED_BYTES_PER_CONNECTION, OVERLOAD_NOTICES_PER_SECOND } from './fairInbox.js';
+import { CLIENT_SLICE_MS, EXPRESS_MS_PER_SECOND, EXPRESS_SLICE_MS, FairInbox, MAX_QUEUED_BYTES_PER_CONNECTION, OVERLOAD_NOTICES_PER_SECOND } from './fairInbox.js';
 
 /** A fake replica: every step takes `costMs` of a fake clock; `defer` runs when told. */
 function harness(costMs: (conn: number) => number) {
@@ -34,7 +34,7 @@ function harness(costMs: (conn: number) => number) {
       for (const fn of now_) fn();
     }
   };
-  return { inbox, stepped, refusedTo, msg, turns, pending: () => deferred.length };
+  return { inbox, stepped, refusedTo, msg, turns, pending: () => deferred.length, advance: (ms: number) => void (now += ms), now: () => now };
 }
 
 describe('FairInbox', () => {
@@ -51,21 +51,84 @@ describe('FairInbox', () => {
     const flooders = Array.from({ length: 50 }, (_, i) => 100 + i);
     for (const c of flooders) h.inbox.open(c, '10.0.0.66');
     h.inbox.open(1, '10.0.0.1');
-    // A burst: the flood fills this turn's slice, then both sources keep sending.
-    for (let round = 0; round < 40; round++) {
+    // A burst: the flood fills this turn's slice, then both sources keep sending; the honest
+    // source's first inputs take the express lane (nothing of its own waits) until its slice is
+    // spent, the rest wait with the flood's.
+    for (let round = 0; round < 60; round++) {
       for (const c of flooders) h.inbox.push(c, h.msg(c), 1_000);
       h.inbox.push(1, h.msg(1), 1_000);
     }
     const before = h.stepped.length;
-    expect(before).toBe(Math.ceil(CLIENT_SLICE_MS / 0.25)); // the first slice, stepped at once
+    const slice = Math.ceil(CLIENT_SLICE_MS / 0.25);
+    const express = Math.ceil(EXPRESS_SLICE_MS / 0.25);
+    expect(before).toBe(slice + express);
+    expect(h.stepped.slice(slice).every((c) => c === 1)).toBe(true);
     h.turns(20);
     const served = h.stepped.slice(before);
     const honest = served.filter((c) => c === 1).length;
     const flood = served.length - honest;
     // Honest input is served as much as the flood until the honest queue is empty.
-    expect(honest).toBe(40);
+    expect(honest).toBe(60 - express);
     expect(flood).toBeGreaterThanOrEqual(honest - 2);
     expect(served.indexOf(1)).toBeLessThan(4);
+  });
+
+  it('steps a sparse source at once while a flood waits, within its express credit', () => {
+    const h = harness((conn) => (conn === 1 ? 2 : 0.25));
+    h.inbox.open(1, 'honest');
+    h.inbox.open(2, 'flood');
+    for (let i = 0; i < 200; i++) h.inbox.push(2, h.msg(2), 100);
+    expect(h.inbox.queuedInputs).toBeGreaterThan(0);
+    // One honest message per turn, as a client with a batch or two in flight sends: each is
+    // stepped as it arrives, ahead of the flood's backlog, until its address's credit is spent.
+    let expressed = 0;
+    for (let turn = 0; turn < 100; turn++) {
+      for (let i = 0; i < 200; i++) h.inbox.push(2, h.msg(2), 100);
+      const before = h.stepped.length;
+      h.inbox.push(1, h.msg(1), 100);
+      if (h.stepped.length > before && h.stepped.at(-1) === 1) expressed++;
+      h.turns(1);
+    }
+    // Each costs 2 ms: the credit is a second's worth plus its refill over the fake time, and the
+    // last step may run into debt.
+    const creditMs = EXPRESS_MS_PER_SECOND + (h.now() * EXPRESS_MS_PER_SECOND) / 1000;
+    expect(expressed).toBeGreaterThanOrEqual(Math.floor(creditMs / 2) - 1);
+    expect(expressed).toBeLessThanOrEqual(Math.ceil(creditMs / 2) + 1);
+    expect(expressed).toBeLessThan(100);
+    // The flood, always backlogged, never took the lane.
+    expect(h.inbox.stats.express).toBe(expressed);
+  });
+
+  it('steps an urgent input (phase 2 of a stamped batch) ahead of its own address’s waiting input, in connection order', () => {
+    const h = harness(() => 0.25);
+    h.inbox.open(1, 'a');
+    h.inbox.open(2, 'a');
+    for (let i = 0; i < 100; i++) h.inbox.push(1, h.msg(1), 100);
+    const before = h.stepped.length;
+    // Connection 2 has nothing waiting: its Sequence goes now, though its address is backlogged.
+    h.inbox.push(2, h.msg(2), 100, 'urgent');
+    expect(h.stepped.slice(before)).toEqual([2]);
+    // Its normal input waits behind its address's backlog.
+    h.inbox.push(2, h.msg(2), 100);
+    expect(h.stepped.length).toBe(before + 1);
+    // Connection 1 has input waiting: its own urgent input keeps its place.
+    h.inbox.push(1, h.msg(1), 100, 'urgent');
+    expect(h.stepped.length).toBe(before + 1);
+    expect(h.inbox.stats.express).toBe(1);
+  });
+
+  it('refuses input over its key’s admission budget at once, without stepping or queueing it', () => {
+    const h = harness(() => 0.25);
+    h.inbox.open(1, 'a');
+    for (let i = 0; i < 30; i++) h.inbox.push(1, h.msg(1), 100, 'overBudget');
+    expect(h.stepped).toHaveLength(0);
+    expect(h.inbox.queuedInputs).toBe(0);
+    expect(h.inbox.stats.overBudget).toBe(30);
+    expect(h.inbox.stats.refused).toBe(30);
+    expect(h.refusedTo).toHaveLength(OVERLOAD_NOTICES_PER_SECOND);
+    h.advance(1_000);
+    h.inbox.push(1, h.msg(1), 100, 'overBudget');
+    expect(h.refusedTo).toHaveLength(OVERLOAD_NOTICES_PER_SECOND + 1);
   });
 
   it('charges CPU, not messages: a source whose inputs cost more gets fewer of them served', () => {

@@ -78,6 +78,7 @@ export function injectFaults(kind: ByzantineKind, core: DrivenCore, ctx: FaultCo
       }
       return out;
     },
+    triageClient: (conn, msg, nowUs, queued) => core.triageClient(conn, msg, nowUs, queued),
     nextWakeUs: () => core.nextWakeUs(),
     get view() {
       return core.view;

@@ -387,6 +387,7 @@ async function startModules(
         }
         return out;
       },
+      triageClient: (conn, msg, nowUs, queued) => core.triageClient(conn, msg, nowUs, queued),
       nextWakeUs: () => core.nextWakeUs(),
       get view() {
         return core.consensus.view;
