@@ -38,9 +38,11 @@ import type { ClusterCertificates } from './tlsCerts.js';
  *    latency one for one: p50 45 ms at 10 ms, 59 ms at 30. Robustness under load wins;
  *    `--delta-us 10000` on a lightly loaded cluster for latency.
  *  - minBlockIntervalUs 1 ms: while there is work, commits move at network and disk speed.
- *  - idleBlockIntervalUs 50 ms: a filler view costs each replica 2–4 ms of CPU (signatures, a
- *    synced write); at 50 ms an idle 4-replica cluster uses ~27% of one core in all (52% at 20 ms).
- *    Entries do not wait for it: the leader's prompt filler and the views that follow carry them.
+ *  - idleBlockIntervalUs 250 ms: a filler view costs each replica 1–4 ms of CPU (signatures, its
+ *    messages' socket writes, a synced write): an idle 4-replica cluster cost each replica 5–10% of
+ *    a core at 50 ms and 2–3% at 250 ms. Entries do not wait for it: the leader's prompt filler
+ *    and the views that follow carry them (light-load exec p50 60–61 ms at 250 ms, 62–72 at 50).
+ *    Half the view timeout, so a follower never times out an idle leader.
  *  - viewTimeoutMs 500: a healthy loopback view takes a few ms, so 500 ms is far above any GC
  *    pause yet replaces a crashed leader in half a second.
  *  - commitRule 2-chain (Jolteon / DiemBFT v4): commits one view sooner than classic 3-chain
@@ -52,7 +54,7 @@ export const LOOPBACK_PROTOCOL: Partial<ProtocolConfig> = {
   slotUs: 2_000,
   deltaUs: 30_000,
   minBlockIntervalUs: 1_000,
-  idleBlockIntervalUs: 50_000,
+  idleBlockIntervalUs: 250_000,
   viewTimeoutMs: 500,
   // 2,500 slots of 2 ms: a checkpoint every 5 s, as DEFAULT_PROTOCOL's 1,000 slots of 5 ms.
   checkpointIntervalSlots: 2_500,
