@@ -110,12 +110,7 @@ export class ChunkedLogFile {
    * Throws the stream's error if writing has failed, since lines were then lost.
    */
   append(text: string, lineCount: number): boolean {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.closing !== undefined) {
-      this.linesRefused += lineCount;
-      return false;
-    }
-    this.linesAccepted += lineCount;
+    if (!this.accept(lineCount)) return false;
     this.building += text;
     if (this.building.length + this.buildingPartsBytes >= this.chunkBytes) this.handOff();
     return this.bufferedBytes < this.maxBufferedBytes;
@@ -127,18 +122,25 @@ export class ChunkedLogFile {
    * The caller must not modify `bytes` afterwards.
    */
   appendBytes(bytes: Buffer, lineCount: number): boolean {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.closing !== undefined) {
-      this.linesRefused += lineCount;
-      return false;
-    }
-    this.linesAccepted += lineCount;
+    if (!this.accept(lineCount)) return false;
     this.takeBuildingText();
     this.buildingParts.push(bytes);
     this.buildingPartsBytes += bytes.length;
     if (this.buildingPartsBytes >= this.chunkBytes) this.handOff();
     return this.bufferedBytes < this.maxBufferedBytes;
   }
+  /** Counts `lineCount` lines as accepted, or as refused once close() has begun (false); throws
+   *  the stream's error if writing has failed. */
+  private accept(lineCount: number): boolean {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closing !== undefined) {
+      this.linesRefused += lineCount;
+      return false;
+    }
+    this.linesAccepted += lineCount;
+    return true;
+  }
+
 
   /** Moves the text being built behind the bytes being built, as bytes. */
   private takeBuildingText(): void {
