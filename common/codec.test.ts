@@ -770,3 +770,14 @@ describe('codec: checkpoint manifests', () => {
     expectErr(decodeMessage(request, ctx4), ErrorCode.InvalidField, 'index');
   });
 });
+
+describe('decoded fixed-width fields', () => {
+  it('are copies: a kept digest or signature does not keep its whole message alive', () => {
+    const ack: Message = { type: 'ack', digest: dg(10), ocHash: dg(11), replica: 1 as ReplicaId, sig: sg(14) };
+    const frame = encodeMessage(ack);
+    const decoded = decodeOk(frame, ctx4);
+    if (decoded.type !== 'ack') throw new Error('decoded another type');
+    for (const field of [decoded.digest, decoded.ocHash, decoded.sig]) expect(field.buffer).not.toBe(frame.buffer);
+    expect(plain(decoded)).toEqual(plain(ack));
+  });
+});
