@@ -74,6 +74,8 @@ export const CloseCode = {
 
 export interface ListenerEvents {
   onPeerMessage(from: ReplicaId, msg: Message): void;
+  /** A replica dialled us and proved its key: it is up (perhaps just restarted). */
+  onPeerAuthenticated(peer: ReplicaId): void;
   /** Before any message of the connection: the key it proved it holds. */
   onClientAuthenticated(conn: number, identity: ClientIdentity, address: string): void;
   onClientMessage(conn: number, msg: Message): void;
@@ -314,6 +316,7 @@ export class Listener {
     this.opts.logger.info({ peer: hello.replica, address: c.address, replacing: previous !== undefined }, 'inbound link from peer authenticated');
     // The newer connection wins: the peer redialled (it restarted, or judged the old link dead).
     if (previous !== undefined) this.closeConn(previous, 'transport', CloseCode.Replaced, 'replaced by a newer connection from the same replica');
+    this.events.onPeerAuthenticated(hello.replica);
   }
 
   private onClientHello(c: Conn, hello: ClientHelloMsg): void {

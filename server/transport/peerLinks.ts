@@ -107,6 +107,15 @@ export class PeerLink {
     if (this.state === 'idle' && this.ws === null && this.reconnectTimer === null) this.connect();
   }
 
+  /** The peer is known to be reachable again: a link waiting out its reconnect backoff dials now
+   *  (an attempt under way or a link that is up is left alone). */
+  redialNow(): void {
+    if (this.closing || this.state !== 'idle' || this.reconnectTimer === null) return;
+    this.clearTimer('reconnectTimer');
+    this.failures = 0;
+    this.connect();
+  }
+
   /** Queues one encoded frame (shared, never modified) for the peer. */
   send(frame: Uint8Array): void {
     if (this.state === 'closed') {

@@ -93,6 +93,20 @@ describe('Transport mesh', () => {
     expect(c.inboxes[0]!.status).toContainEqual({ peer: 3, up: false });
   });
 
+  it('dials a restarted peer as soon as it dials us, not when the reconnect backoff ends', async () => {
+    // A backoff far longer than the test: only the peer's own link can bring ours up in time.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { reconnectBaseMs: 120_000, reconnectMaxMs: 120_000 } }));
+    const t0 = c.transports[0]!;
+    const linkTo1 = () => t0.stats().peers.find((p) => p.peer === 1)!;
+    await waitUntil(() => linkTo1().connectAttempts >= 1 && linkTo1().state === 'idle', 'first dial of the absent peer failed');
+    const t1 = new Transport(c.options(1), c.inboxes[1]!);
+    c.transports[1] = t1;
+    await t1.start();
+    await waitUntil(() => t0.peersUp().includes(replicaId(1)) && t1.peersUp().includes(replicaId(0)), 'both links up');
+    t0.sendToPeer(replicaId(1), commandMsg(7));
+    await waitUntil(() => c.inboxes[1]!.fromPeer(0).length === 1, 'message over the redialled link');
+  });
+
   it('close() is idempotent, stops delivery and leaves nothing running', async () => {
     const c = (cluster = await startTestCluster({ n: 4 }));
     await waitUntil(() => c.transports.every((t) => t!.peersUp().length === 3), 'full mesh');

@@ -162,6 +162,9 @@ export class Transport {
       },
       {
         onPeerMessage: (from, msg) => this.handlers.onPeerMessage(from, msg),
+        // Its own link proves the peer is back: dial it now rather than when our backoff ends
+        // (up to RECONNECT_MAX_MS later, during which it hears nothing from us and cannot catch up).
+        onPeerAuthenticated: (peer) => this.links[peer]?.redialNow(),
         onClientAuthenticated: (conn, identity, address) => this.handlers.onClientAuthenticated(conn, identity, address),
         onClientMessage: (conn, msg) => this.handlers.onClientMessage(conn, msg),
         onClientClosed: (conn) => this.handlers.onClientClosed(conn),
