@@ -163,6 +163,32 @@ describe('four hand-driven ReplicaCores and a client', () => {
     for (const node of cluster.nodes) expect(text(node.kv.read(utf8('g')))).toBe('one');
   });
 
+  it('let a replica that missed many batches fetch them together, not one round trip per batch', () => {
+    const cluster = started();
+    // Replica 3 is cut off while ten batches commit without it.
+    cluster.link = (from, to) => from !== 3 && to !== 3;
+    const digests: Digest[] = [];
+    for (let i = 0; i < 10; i++) {
+      const digest = cluster.submit(kvBatch([[i + 1, put(`k${i}`, `v${i}`)]], cluster.nowUs + 20_000_000));
+      cluster.runUntilExecuted(digest);
+      digests.push(digest);
+    }
+    expect(cluster.executedRecord(3, digests[0]!)).toBeUndefined();
+
+    // Healed: it learns the blocks, then must fetch all ten batches to execute them.
+    const asked: number[] = [];
+    cluster.link = (from, _to, msg) => {
+      if (from === 3 && msg.type === 'batchRequest') asked.push(msg.digests.length);
+      return true;
+    };
+    cluster.runFor(2_000_000);
+    for (const digest of digests) expect(cluster.executedRecord(3, digest)?.position).toBe(cluster.executedRecord(0, digest)!.position);
+    expect(text(cluster.nodes[3]!.kv.read(utf8('k9')))).toBe('v9');
+    // One batch per request and round trip would take ten requests.
+    expect(asked.length).toBeLessThan(digests.length);
+    expect(Math.max(...asked)).toBeGreaterThan(1);
+  });
+
   it('keep a restarted replica’s executed state, timestamps and sealed frontier across a crash', () => {
     const cluster = started();
     const first = cluster.submit(kvBatch([[1, put('k1', 'before')]], cluster.nowUs + 20_000_000));
