@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AssertionError } from '../common/assert.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
-import type { Block, CheckpointCert, Message } from '../common/messages.js';
+import { RefusalReason, type Block, type CheckpointCert, type Message } from '../common/messages.js';
 import type { StoredCheckpoint } from '../ordering/checkpointFormat.js';
 import { emptyOutput } from '../ordering/context.js';
 import type { ReplicaRecovery, ReplicaStorage } from '../ordering/storage.js';
@@ -107,6 +107,10 @@ class RecordingSender implements Sender {
   sendToClient(_conn: number, msg: Message): boolean {
     this.sent.push(msg.type === 'error' ? msg.message : msg.type);
     return true;
+  }
+  readonly shed: number[] = [];
+  shedClient(conn: number): void {
+    this.shed.push(conn);
   }
 }
 
@@ -360,6 +364,20 @@ describe('Driver: client input as the core triages it', () => {
     core.triage = 'normal';
     driver.clientMessage(3, submit);
     expect(core.inputs.at(-1)).toEqual({ kind: 'client', conn: 3, msg: submit });
+  });
+
+  it('sheds a client connection refused for a batch no correct client sends, after the refusal; not for a late one', () => {
+    const refusal = (reason: RefusalReason): Message => ({ type: 'refused', digest: new Uint8Array(32) as Digest, replica: 0 as ReplicaId, reason, frontier: 0 });
+    core.outputs.push(
+      output(),
+      output({ toClients: [{ conn: 4, msg: refusal(RefusalReason.Late) }] }),
+      output({ toClients: [{ conn: 5, msg: refusal(RefusalReason.BadSignature) }] }),
+      output({ toClients: [{ conn: 6, msg: refusal(RefusalReason.BadBatch) }] }),
+    );
+    driver.start();
+    for (let i = 0; i < 3; i++) driver.input(peerInput(i));
+    expect(sender.sent).toEqual(['refused', 'refused', 'refused']);
+    expect(sender.shed).toEqual([5, 6]);
   });
 
   it('tells the triage what submissions of the connection wait unstepped (their budget not yet spent)', () => {

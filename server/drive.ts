@@ -42,7 +42,7 @@ import { AssertionError, assert } from '../common/assert.js';
 import type { Digest, ReplicaId } from '../common/ids.js';
 import { MAX_SYNC_RESPONSE_BYTES } from '../common/limits.js';
 import { ErrorCode } from '../common/errors.js';
-import type { Message } from '../common/messages.js';
+import { RefusalReason, type Message } from '../common/messages.js';
 import type { ClientIdentity } from '../ordering/clientKeys.js';
 import type { ServeBlocksRequest } from '../consensus/types.js';
 import type { ReplicaStorage } from '../ordering/storage.js';
@@ -88,6 +88,9 @@ export interface Sender {
   broadcastToPeers(msg: Message): void;
   /** False if the connection is gone. */
   sendToClient(conn: number, msg: Message): boolean;
+  /** Closes a client connection judged faulty (and refuses its address for a moment); its close
+   *  comes back as clientClosed. */
+  shedClient(conn: number, reason: string): void;
   /** Bytes waiting for replica `to` (not yet written to its socket). */
   peerBacklogBytes(to: ReplicaId): number;
 }
@@ -145,6 +148,16 @@ function clientBytes(msg: Message): number {
 
 type State = 'new' | 'running' | 'stopping' | 'closed' | 'dead';
 
+/** Why a refusal shows its client connection faulty, or null: a correct client never sends a
+ *  malformed or oversized batch, nor one its key did not sign (ordering/batchCheck.ts). A bad OC
+ *  is not among these: a collector that does not check stamps may pass on a Byzantine replica's. */
+function faultyClientInput(msg: Message): string | null {
+  if (msg.type !== 'refused') return null;
+  if (msg.reason === RefusalReason.BadSignature) return 'a batch or command its key did not sign';
+  if (msg.reason === RefusalReason.BadBatch) return 'a malformed or oversized batch';
+  return null;
+}
+
 
 export class Driver {
   private state: State = 'new';
@@ -200,6 +213,7 @@ export class Driver {
               ? 'your client key is over its budget of batches or bytes per second: send more slowly'
               : 'this replica is saturated and your source is over its share: send more slowly',
         }),
+      shed: (conn) => opts.sender.shedClient(conn, 'kept sending far past OVERLOADED'),
       defer: (fn) => void setImmediate(fn),
       nowMs: () => performance.now(),
     });
@@ -417,7 +431,12 @@ export class Driver {
     }
     for (const { conn, msg } of out.toClients) {
       // A client that left has nothing to receive; its collector retries on a new connection.
-      if (!sender.sendToClient(conn, msg)) this.counts.clientsGone++;
+      if (!sender.sendToClient(conn, msg)) {
+        this.counts.clientsGone++;
+        continue;
+      }
+      const fault = faultyClientInput(msg);
+      if (fault !== null) sender.shedClient(conn, fault);
     }
   }
 

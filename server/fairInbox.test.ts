@@ -7,13 +7,22 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { ReplicaInput } from '../ordering/types.js';
-import { CLIENT_SLICE_MS, EXPRESS_MS_PER_SECOND, EXPRESS_SLICE_MS, FairInbox, MAX_QUEUED_BYTES_PER_CONNECTION, OVERLOAD_NOTICES_PER_SECOND } from './fairInbox.js';
+import {
+  CLIENT_SLICE_MS,
+  EXPRESS_MS_PER_SECOND,
+  EXPRESS_SLICE_MS,
+  FairInbox,
+  MAX_QUEUED_BYTES_PER_CONNECTION,
+  OVERLOAD_NOTICES_PER_SECOND,
+  REFUSALS_PER_SECOND_BEFORE_SHED,
+} from './fairInbox.js';
 
 /** A fake replica: every step takes `costMs` of a fake clock; `defer` runs when told. */
 function harness(costMs: (conn: number) => number) {
   let now = 0;
   const stepped: number[] = [];
   const refusedTo: number[] = [];
+  const shed: number[] = [];
   let deferred: (() => void)[] = [];
   const inbox = new FairInbox({
     step: (input) => {
@@ -22,6 +31,7 @@ function harness(costMs: (conn: number) => number) {
       now += costMs(conn);
     },
     refused: (conn) => refusedTo.push(conn),
+    shed: (conn) => shed.push(conn),
     defer: (fn) => deferred.push(fn),
     nowMs: () => now,
   });
@@ -34,7 +44,7 @@ function harness(costMs: (conn: number) => number) {
       for (const fn of now_) fn();
     }
   };
-  return { inbox, stepped, refusedTo, msg, turns, pending: () => deferred.length, advance: (ms: number) => void (now += ms), now: () => now };
+  return { inbox, stepped, refusedTo, shed, msg, turns, pending: () => deferred.length, advance: (ms: number) => void (now += ms), now: () => now };
 }
 
 describe('FairInbox', () => {
@@ -129,6 +139,21 @@ describe('FairInbox', () => {
     h.advance(1_000);
     h.inbox.push(1, h.msg(1), 100, 'overBudget');
     expect(h.refusedTo).toHaveLength(OVERLOAD_NOTICES_PER_SECOND + 1);
+  });
+
+  it('sheds a connection that keeps sending far past its refusals, once; one that backs off is kept', () => {
+    const h = harness(() => 0.25);
+    h.inbox.open(1, 'a');
+    h.inbox.open(2, 'a');
+    // Connection 2 backs off: a second's worth of refusals just under the mark, then quiet.
+    for (let i = 0; i < REFUSALS_PER_SECOND_BEFORE_SHED; i++) h.inbox.push(2, h.msg(2), 100, 'overBudget');
+    h.advance(1_000);
+    for (let i = 0; i < REFUSALS_PER_SECOND_BEFORE_SHED; i++) h.inbox.push(2, h.msg(2), 100, 'overBudget');
+    expect(h.shed).toEqual([]);
+    // Connection 1 ignores them.
+    for (let i = 0; i < 3 * REFUSALS_PER_SECOND_BEFORE_SHED; i++) h.inbox.push(1, h.msg(1), 100, 'overBudget');
+    expect(h.shed).toEqual([1]);
+    expect(h.stepped).toHaveLength(0);
   });
 
   it('charges CPU, not messages: a source whose inputs cost more gets fewer of them served', () => {

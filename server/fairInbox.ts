@@ -49,6 +49,11 @@ export const MAX_QUEUED_BYTES_PER_ADDRESS = 32 * 1024 * 1024;
 export const MAX_QUEUED_CLIENT_BYTES = 128 * 1024 * 1024;
 /** OVERLOADED notices sent to one connection per second; further refusals are only counted. */
 export const OVERLOAD_NOTICES_PER_SECOND = 10;
+/** Refusals of one connection within a second past which it is shed as faulty (deps.shed): a
+ *  correct collector backs off at its first OVERLOADED and has at most its window of batches in
+ *  flight (the benchmark's 4, an unbatched client's 64), so hundreds refused in a second means
+ *  the notices are ignored, and every further frame would cost a decode and a triage. */
+export const REFUSALS_PER_SECOND_BEFORE_SHED = 256;
 /** Client work stepped in the express lane in one turn: with the normal slice, a turn holds at
  *  most ~10 ms of client work before peer messages and timers get their turn. */
 export const EXPRESS_SLICE_MS = 5;
@@ -64,6 +69,9 @@ export interface FairInboxDeps {
   /** Tells a connection its input was refused (an OVERLOADED error notice): past a queue mark
    *  (`share`) or over its key's admission budget (`budget`). */
   refused(conn: number, why: 'share' | 'budget'): void;
+  /** Closes a connection that ignores its refusals (REFUSALS_PER_SECOND_BEFORE_SHED); its close
+   *  comes back as close(). */
+  shed(conn: number): void;
   /** Runs `fn` after the current event-loop turn's I/O (setImmediate). */
   defer(fn: () => void): void;
   /** Monotonic milliseconds (performance.now). */
@@ -323,6 +331,8 @@ export class FairInbox {
       c.noticeWindowMs = now;
       c.noticesInWindow = 0;
     }
-    if (++c.noticesInWindow <= OVERLOAD_NOTICES_PER_SECOND) this.deps.refused(c.conn, why);
+    const inWindow = ++c.noticesInWindow;
+    if (inWindow <= OVERLOAD_NOTICES_PER_SECOND) this.deps.refused(c.conn, why);
+    else if (inWindow === REFUSALS_PER_SECOND_BEFORE_SHED + 1) this.deps.shed(c.conn);
   }
 }

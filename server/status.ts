@@ -158,6 +158,7 @@ export function buildStatus(s: StatusInputs) {
       rejectedFrames: t.rejectedFrames,
       handshakeFailures: t.handshakeFailures,
       handshakesThrottled: t.handshakesThrottled,
+      clientsShed: t.clientsShed,
       connectionsRefused: t.connectionsRefused,
       errorRepliesSuppressed: t.errorRepliesSuppressed,
       errorNoticesReceived: t.errorNoticesReceived,

@@ -189,6 +189,28 @@ describe('client links', () => {
     await waitUntil(() => inbox.authenticated.length === 4, 'a handshake a second later');
   });
 
+  it('sheds a faulty client: closed with its reason and reported, its address refused for the cooldown, its neighbours kept', async () => {
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { shedCooldownMs: 400 } }));
+    const t0 = c.transports[0]!;
+    const inbox = c.inboxes[0]!;
+    const faulty = await clientOf(c, 0, 1);
+    const neighbour = await clientOf(c, 0, 2);
+    await waitUntil(() => inbox.authenticated.length === 2, 'both authenticated');
+    const conn = inbox.authenticated.find((x) => toHex(x.identity.handle.raw) === toHex(testClientSigner(1).publicKey))!.conn;
+    t0.shedClient(conn, 'a batch its key did not sign');
+    await faulty.waitClosed();
+    expect(faulty.closeCode).toBe(CloseCode.Shed);
+    expect(faulty.errors()[0]).toMatchObject({ code: ErrorCode.Overloaded, message: expect.stringMatching(/shed: a batch its key did not sign/) });
+    // Reported to the embedder, which must forget the connection as for any close it did not ask for.
+    await waitUntil(() => inbox.closedClients.includes(conn), 'onClientClosed');
+    expect(neighbour.isOpen).toBe(true);
+    await expect(clientOf(c, 0, 3)).rejects.toThrow(/HTTP 429/);
+    expect(t0.stats()).toMatchObject({ clientsShed: 1, connectionsRefused: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await clientOf(c, 0, 3);
+    await waitUntil(() => inbox.authenticated.length === 3, 'a client of that address after the cooldown');
+  });
+
   it('applies a lower configured cap to the peer port too', async () => {
     const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { maxConnectionsPerAddress: 3 } }));
     const port = c.cluster.config.replicas[0]!.peerPort;

@@ -130,6 +130,15 @@ export const ERROR_REPLIES_PER_SECOND = 100;
  * library redials with its back-off.
  */
 export const CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND = 64;
+/**
+ * After the replica sheds a client connection as faulty (server/drive.ts: a batch no correct
+ * client sends; server/fairInbox.ts: input far past its refusals), new client connections from its source
+ * address are refused at the upgrade for this long: a flooder that redials at once costs a refused
+ * upgrade instead of a handshake and another burst of frames to decode. Connections already open
+ * from that address are left alone; a correct client behind the same address that connects in
+ * this window is refused and redials with its back-off.
+ */
+export const SHED_ADDRESS_COOLDOWN_MS = 1_000;
 /** Source addresses whose handshake budget is remembered; beyond it the least recently seen is
  *  forgotten (it comes back with a full burst, as after an idle second or four). */
 export const MAX_HANDSHAKE_BUDGET_ADDRESSES = 4_096;
@@ -150,6 +159,7 @@ export interface TransportLimits {
   readonly clientQueueMaxBytes: number;
   readonly maxConnectionsPerAddress: number;
   readonly clientHandshakesPerAddressPerSecond: number;
+  readonly shedCooldownMs: number;
   readonly handshakeTimeoutMs: number;
   readonly reconnectBaseMs: number;
   readonly reconnectMaxMs: number;
@@ -162,6 +172,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   clientQueueMaxBytes: CLIENT_QUEUE_MAX_BYTES,
   maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
   clientHandshakesPerAddressPerSecond: CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
+  shedCooldownMs: SHED_ADDRESS_COOLDOWN_MS,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
   reconnectBaseMs: RECONNECT_BASE_MS,
   reconnectMaxMs: RECONNECT_MAX_MS,

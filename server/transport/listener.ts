@@ -70,6 +70,8 @@ export const CloseCode = {
   ClosedByReplica: 4004,
   /** A client hello past its address's handshake budget (CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND). */
   HandshakeThrottled: 4005,
+  /** The replica judged the client faulty (Transport.shedClient) and closed it. */
+  Shed: 4006,
 } as const;
 
 export interface ListenerEvents {
@@ -136,6 +138,9 @@ export class Listener {
   private readonly clientKeys: ClientKeyCache;
   /** Per source address that sent a client hello lately: its handshake budget (oldest first). */
   private readonly handshakeBudgets = new Map<string, TokenBucket>();
+  /** Source addresses of clients shed lately, until when (performance.now ms) new client
+   *  connections from them are refused (oldest first, at most MAX_HANDSHAKE_BUDGET_ADDRESSES). */
+  private readonly shedUntilMs = new Map<string, number>();
   private nextConnId = 1;
   private clientQueuedBytes = 0;
   private closed = false;
@@ -180,6 +185,10 @@ export class Listener {
 
   private accept(kind: LinkKind, address: string): Conn | null {
     if (this.closed) return null;
+    if (kind === 'client' && this.inShedCooldown(address)) {
+      this.opts.counters.refused(kind);
+      return null;
+    }
     const counts = this.perAddress[kind];
     const count = counts.get(address) ?? 0;
     if (count >= this.opts.limits.maxConnectionsPerAddress) {
@@ -452,6 +461,29 @@ export class Listener {
   sendToClient(conn: number, frame: Uint8Array): boolean {
     const c = this.clients.get(conn);
     return c !== undefined && this.send(c, frame);
+  }
+
+  /** Closes a client link the embedder judged faulty, and refuses new client connections from its
+   *  address for a moment (limits.shedCooldownMs, SHED_ADDRESS_COOLDOWN_MS by default). onClientClosed follows (from a microtask), as for a
+   *  link the transport closed. */
+  shedClient(conn: number, reason: string): void {
+    const c = this.clients.get(conn);
+    if (c === undefined || !c.open) return;
+    this.opts.counters.clientsShed++;
+    this.shedUntilMs.delete(c.address);
+    if (this.shedUntilMs.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.shedUntilMs.delete(this.shedUntilMs.keys().next().value as string);
+    this.shedUntilMs.set(c.address, performance.now() + this.opts.limits.shedCooldownMs);
+    this.refusedLog.run((suppressed) => this.opts.logger.warn({ conn, address: c.address, reason, suppressed }, 'shed a faulty client connection'));
+    this.replyError(c, ErrorCode.Overloaded, `connection shed: ${reason}`);
+    this.closeConn(c, 'transport', CloseCode.Shed, 'shed');
+  }
+
+  private inShedCooldown(address: string): boolean {
+    const until = this.shedUntilMs.get(address);
+    if (until === undefined) return false;
+    if (performance.now() < until) return true;
+    this.shedUntilMs.delete(address);
+    return false;
   }
 
   /** Closes a client link at the embedder's request; onClientClosed is not called for it. */

@@ -45,6 +45,8 @@ export interface TransportStats {
   readonly handshakeFailures: number;
   /** Client hellos refused unchecked: their address was over its handshakes per second. */
   readonly handshakesThrottled: number;
+  /** Client connections shed as faulty (Transport.shedClient). */
+  readonly clientsShed: number;
   /** Outgoing frames discarded by queue overflow (peer and client links). */
   readonly droppedFrames: number;
   /** Frames for unreachable peers shed beyond their down backlog. */
@@ -68,6 +70,7 @@ export class TransportCounters {
   connectionsRefused = 0;
   handshakeFailures = 0;
   handshakesThrottled = 0;
+  clientsShed = 0;
   droppedFrames = 0;
   shedFrames = 0;
   reconnects = 0;

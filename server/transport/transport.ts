@@ -196,6 +196,12 @@ export class Transport {
     return listener.sendToClient(conn, encodeMessage(msg));
   }
 
+  /** Closes a client link judged faulty and refuses its address for a moment (Listener.shedClient);
+   *  onClientClosed follows. */
+  shedClient(conn: ClientConnId, reason: string): void {
+    this.listener?.shedClient(conn, reason);
+  }
+
   /** Closes a client link; onClientClosed is not called for it. */
   closeClient(conn: ClientConnId): void {
     this.listener?.closeClient(conn);
@@ -229,6 +235,7 @@ export class Transport {
       connectionsRefused: c.connectionsRefused,
       handshakeFailures: c.handshakeFailures,
       handshakesThrottled: c.handshakesThrottled,
+      clientsShed: c.clientsShed,
       droppedFrames: c.droppedFrames,
       shedFrames: c.shedFrames,
       reconnects: c.reconnects,
