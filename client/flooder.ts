@@ -11,7 +11,9 @@
  *  - fresh: many short-lived identities: each connection proves a new key, sends a few valid
  *    batches, closes, and comes back with another key (each new key costs replicas a key parse
  *    and a handshake check).
- * It prints what it sent and what replicas answered.
+ * A connection the replica closes (shed, throttled, refused at the upgrade) is redialled at once,
+ * as a determined attacker would: valid and junk with the same key, fresh with a new one.
+ * It prints what it sent, what replicas answered and how they closed its connections.
  */
 import WebSocket from 'ws';
 import { BatchMode, encodeBatch } from '../common/batch.js';
@@ -35,6 +37,8 @@ const BATCHES_PER_FRESH_IDENTITY = 4;
 const MALFORMED_EVERY = 10;
 /** Payload of each flood command: 32 bytes, as the benchmark's. */
 const COMMAND_BYTES = 32;
+/** Pause before redialling a closed connection: enough not to spin on refused upgrades. */
+const REDIAL_MS = 5;
 
 export interface FloodOptions {
   readonly config: ClusterConfig;
@@ -69,6 +73,8 @@ interface Socket {
 
 export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
   const replies: Record<string, number> = {};
+  /** Connections closed by the other side (or never opened: 1006), by close code. */
+  const closes: Record<number, number> = {};
   let sent = 0;
   let identities = 0;
   const sockets = new Set<Socket>();
@@ -101,10 +107,15 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
       replies[what] = (replies[what] ?? 0) + 1;
     });
     ws.on('error', () => undefined);
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       sockets.delete(s);
-      // A fresh identity leaves after its batches (or was cut off): another takes its place.
-      if (!stopping && o.kind === 'fresh') open(replica, o.crypto.signer(o.crypto.generateKeyPair().secretKey));
+      // A fresh identity leaves after its batches (or was cut off): another takes its place; the
+      // others come back with their key.
+      if (o.kind !== 'fresh' || s.sent < BATCHES_PER_FRESH_IDENTITY) closes[code] = (closes[code] ?? 0) + 1;
+      if (stopping) return;
+      setTimeout(() => {
+        if (!stopping) open(replica, o.kind === 'fresh' ? o.crypto.signer(o.crypto.generateKeyPair().secretKey) : signer);
+      }, REDIAL_MS);
     });
   };
 
@@ -157,7 +168,8 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
   const summary: FloodSummary = { kind: o.kind, seconds, sent, identities, replies };
   o.out(
     `flood ${o.kind}: sent ${sent} batches of ${o.batchSize} (${(sent / seconds).toFixed(0)}/s) over ${seconds.toFixed(1)} s from ${identities} identities, flooder cpu ${cpuSeconds.toFixed(1)} s; ` +
-      `replies: ${Object.entries(replies).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+      `replies: ${Object.entries(replies).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ` +
+      `connections closed by code: ${Object.entries(closes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   );
   return summary;
 }

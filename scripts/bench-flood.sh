@@ -15,11 +15,15 @@
 #   scripts/bench-flood.sh [seconds per phase (20)] [kinds (valid,junk,fresh)]
 #
 # The flooder runs from 127.0.0.2 (replicas serve client work fairly per source address; the
-# honest clients come from 127.0.0.1) under `nice -n 19`: on one machine its CPU would otherwise be
-# taken from the replicas, where a real attacker's is its own.
+# honest clients come from 127.0.0.1) under the SCHED_IDLE policy (`chrt --idle 0`): on one machine
+# its CPU would otherwise be taken from the replicas and the honest clients, where a real
+# attacker's is its own. SCHED_IDLE runs it only on CPU nobody else wants and preempts it at once
+# when they do; `nice -n 19` (FLOOD_SCHED=nice) still lets it hold a core for a scheduler slice
+# when a replica wakes, which delays every protocol hop by up to a few ms. Its flood line says the
+# rate it reached either way.
 # FLOOD_CPU_PERCENT=N also caps the flooder's CPU at N% of one core (a cgroup's CPU quota; root),
 # to model a flooder on a machine of its own: its flood line says what rate it still reached.
-# Environment: FLOOD_HONEST_OPTS (pompe bench options of the honest clients, default
+# Environment: FLOOD_SCHED (idle | nice), FLOOD_HONEST_OPTS (pompe bench options of the honest clients, default
 # "--clients 4 --batch-size 100 --outstanding 2"), FLOOD_OPTS (extra pompe flood options),
 # FLOOD_CPU_PERCENT, BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS, BENCH_KEEP=1.
 set -euo pipefail
@@ -32,6 +36,12 @@ kinds="${2:-valid,junk,fresh}"
 replicas="${BENCH_REPLICAS:-4}"
 read -r -a honest_opts <<<"${FLOOD_HONEST_OPTS:---clients 4 --batch-size 100 --outstanding 2}"
 read -r -a flood_opts <<<"${FLOOD_OPTS:-}"
+
+case "${FLOOD_SCHED:-idle}" in
+  idle) flood_sched=(chrt --idle 0) ;;
+  nice) flood_sched=(nice -n 19) ;;
+  *) echo "FLOOD_SCHED must be idle or nice" >&2; exit 2 ;;
+esac
 
 [ -f dist/server/cli.js ] || npm run build --silent
 # shellcheck source=scripts/lib/cluster.sh
@@ -59,7 +69,7 @@ flood_cgroup_cleanup() { [ -n "$flood_cgroup" ] && rmdir "$flood_cgroup" 2>/dev/
 trap 'cluster_cleanup; flood_cgroup_cleanup' EXIT
 
 cluster_start
-echo "bench-flood: $replicas replicas on 127.0.0.1, $seconds s per phase; honest: pompe bench ${honest_opts[*]}; flooder from 127.0.0.2 (nice 19, $flood_cap)"
+echo "bench-flood: $replicas replicas on 127.0.0.1, $seconds s per phase; honest: pompe bench ${honest_opts[*]}; flooder from 127.0.0.2 (${flood_sched[*]}, $flood_cap)"
 
 # One phase: the honest clients for $seconds (with `pompe flood --kind $1` alongside unless $1 is
 # "none"); prints one summary line and keeps the figures for the table under the name $2.
@@ -70,7 +80,7 @@ phase() {
   if [ "$kind" != none ]; then
     # In the cgroup from its first instruction (a shell that joins it, then becomes the flooder).
     sh -c 'if [ -n "$1" ]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' flood "$flood_cgroup" \
-      nice -n 19 node dist/server/cli.js flood --conf "$work/conf" --kind "$kind" --duration "$((seconds + 3))" \
+      "${flood_sched[@]}" node dist/server/cli.js flood --conf "$work/conf" --kind "$kind" --duration "$((seconds + 3))" \
       --local-address 127.0.0.2 "${flood_opts[@]}" >"$work/flood-$kind.txt" 2>&1 &
     flood_pid=$!
     extra_pids+=("$flood_pid")

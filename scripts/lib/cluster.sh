@@ -3,7 +3,9 @@
 # resident memory and CPU time. Uses: $replicas (count); sets $work, $pids, $sampler.
 # Environment: BENCH_GEN_CONF_OPTS (extra gen-conf options), BENCH_SERVER_BACKEND (uws; ws to run
 # on the fallback), BENCH_BYZANTINE (<id>:<kind>: replica <id> runs with --byzantine <kind>),
-# BENCH_KEEP=1 keeps the directory.
+# BENCH_REPLICA_NODE_ARGS (node options for the replica processes only, e.g.
+# "--cpu-prof --cpu-prof-dir=/tmp/prof": a profile per replica, written when it stops), BENCH_KEEP=1
+# keeps the directory.
 
 work="$(mktemp -d /tmp/pompe-bench-cluster-XXXXXX)"
 pids=()
@@ -31,7 +33,8 @@ cluster_start() {
   for ((i = 0; i < replicas; i++)); do
     extra=()
     [ -n "$byz" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
-    node dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
+    # shellcheck disable=SC2086
+    node ${BENCH_REPLICA_NODE_ARGS:-} dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
       --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
     pids+=($!)
   done
