@@ -18,7 +18,8 @@ i=0
 while read -r host; do
   if [ "$MODE" = local ]; then
     [ -f "$LOG_DIR/replica-$i.pid" ] && kill -0 "$(cat "$LOG_DIR/replica-$i.pid")" 2>/dev/null && die "replica $i is already running (pid $(cat "$LOG_DIR/replica-$i.pid")); run experiments/stop.sh local"
-    nohup "${CLI[@]}" replica --conf "$CONF_DIR" --id "$i" --data-dir "$LOG_DIR/data-$MODE/replica-$i" \
+    # MALLOC_ARENA_MAX: see server/processEnv.ts (the systemd unit sets it too).
+    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" nohup "${CLI[@]}" replica --conf "$CONF_DIR" --id "$i" --data-dir "$LOG_DIR/data-$MODE/replica-$i" \
       --log-file "$LOG_DIR/replica-$i.log" >"$LOG_DIR/replica-$i.out" 2>&1 &
     echo $! >"$LOG_DIR/replica-$i.pid"
   else
@@ -31,7 +32,7 @@ while read -r host; do
         $sudo_ chown -R $user: $conf_rel $data && $sudo_ systemctl daemon-reload && $sudo_ systemctl restart $unit" </dev/null
     else
       remote "$host" "cd '$POMPE_REMOTE_DIR' && mkdir -p experiments/log && \
-        (nohup $REMOTE_POMPE replica --conf $conf_rel --id $i --data-dir $data \
+        (MALLOC_ARENA_MAX=2 nohup $REMOTE_POMPE replica --conf $conf_rel --id $i --data-dir $data \
           --log-file experiments/log/replica-$i.log > experiments/log/replica-$i.out 2>&1 & echo \$! > experiments/log/replica-$i.pid)" </dev/null
     fi
   fi

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseClusterConfig, type ClusterConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import { freePortRange } from '../server/freePorts.js';
+import { withReplicaProcessEnv } from '../server/processEnv.js';
 import type { ReplicaStatusJson } from '../server/status.js';
 
 /** The package root, whether this runs from source (tests) or from dist/ (scripts). */
@@ -86,6 +87,7 @@ export class LocalCluster {
     if (this.procs[i] !== null) throw new Error(`replica ${i} is already running`);
     const child = spawn(process.execPath, [CLI, 'replica', '--conf', this.dir, '--id', String(i), '--log-file', this.logFile(i), ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: withReplicaProcessEnv(process.env),
     });
     child.stdout!.on('data', (d: Buffer) => (this.output[i] += String(d)));
     child.stderr!.on('data', (d: Buffer) => (this.output[i] += String(d)));

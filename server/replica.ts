@@ -51,6 +51,7 @@ import { fallbackWarning, UwsUnavailableError, type ServerBackendChoice } from '
 import { ListenError } from './transport/serverBackend.js';
 import { Transport, type ServerInfo } from './transport/transport.js';
 import { bootStatus, buildStatus, CLUSTER_ID_HEX_CHARS, type BootStatusJson, type ReplicaStatusJson } from './status.js';
+import { missingReplicaProcessEnv, REPLICA_PROCESS_ENV } from './processEnv.js';
 
 export type {
   CommittedEvent,
@@ -500,6 +501,13 @@ export async function runReplicaProcess(opts: ReplicaOptions): Promise<number> {
   // Loud where an operator looks first: the log may be a file nobody tails.
   const fallbackReason = replica.server?.fallbackReason ?? null;
   if (fallbackReason !== null) process.stderr.write(`pompe replica: WARNING: ${fallbackWarning(fallbackReason)}\n`);
+  const missingEnv = missingReplicaProcessEnv(process.env);
+  if (missingEnv.length > 0) {
+    replica.logger.warn(
+      { missing: missingEnv.map((name) => `${name}=${REPLICA_PROCESS_ENV[name]}`) },
+      'started without the recommended environment (server/processEnv.ts): resident memory grows higher; the launch scripts and `pompe systemd` set it',
+    );
+  }
   process.on('uncaughtException', (error) => {
     replica.logger.fatal({ err: error }, 'uncaught exception');
     crash(error, replica.logger);

@@ -8,6 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { ExitCode } from './replica.js';
+import { REPLICA_PROCESS_ENV } from './processEnv.js';
 
 /** systemd creates /var/lib/<STATE_DIRECTORY_ROOT>/replica-<i> for the service's user. */
 export const STATE_DIRECTORY_ROOT = 'pompe';
@@ -68,6 +69,9 @@ Type=simple
 User=${o.user}
 Group=${o.user}
 ExecStart=${exec.map(quoteArg).join(' ')}
+${Object.entries(REPLICA_PROCESS_ENV)
+  .map(([name, value]) => `Environment=${name}=${value}`)
+  .join('\n')}
 Restart=on-failure
 RestartSec=2
 # Exit ${ExitCode.Environment}: the configuration, a port or the store is wrong; restarting cannot fix it.

@@ -33,8 +33,9 @@ cluster_start() {
   for ((i = 0; i < replicas; i++)); do
     extra=()
     [ -n "$byz" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
+    # MALLOC_ARENA_MAX: see server/processEnv.ts.
     # shellcheck disable=SC2086
-    node ${BENCH_REPLICA_NODE_ARGS:-} dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
+    MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node ${BENCH_REPLICA_NODE_ARGS:-} dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
       --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
     pids+=($!)
   done

@@ -140,6 +140,7 @@ describe('pompe', () => {
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^LimitNOFILE=\d+$/m);
     expect(unit).toMatch(/^MemoryMax=/m);
+    expect(unit).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
     expect(unit).toContain(`ExecStart=${process.execPath} ${CLI} replica --conf ${conf} --id 2 --data-dir /var/lib/pompe/replica-2`);
     if (!existsSync(SYSTEMD_ANALYZE)) {
       console.warn(`SKIPPED: ${SYSTEMD_ANALYZE} is missing, so the unit was not verified (apt-get install systemd)`);
