@@ -25,6 +25,10 @@ import { bitmapGet } from '../common/bitmap.js';
  *  its batch's results (~5 KB for 1000 puts: ~20 MiB for the cache), so a few thousand cover seconds of
  *  peak traffic. */
 const EXECUTED_NOTICE_CACHE = 4_096;
+/** ...and at most this many bytes of results among them: at peak (~5 KB of results per batch of
+ *  1000 puts, ~80 batches a second) 4 MiB still covers ~10 s of asking again, where 4,096 notices
+ *  held ~20 MiB, the largest block of a replica's buffers in a heap snapshot at peak. */
+export const EXECUTED_NOTICE_CACHE_BYTES = 4 * 1024 * 1024;
 /** The consumed head of the queue is cut off once it is this long and over half the queue. */
 const QUEUE_COMPACT_AT = 4_096;
 /** While execution waits for a batch, the bytes of up to this many queued entries after it are
@@ -86,6 +90,7 @@ export class ExecutionPipeline {
   /** Keys of batches queued for execution (their bytes must stay in memory). */
   private readonly queued = new Set<string>();
   private readonly notices = new Map<string, KeptNotice>();
+  private noticeBytes = 0;
   /** The end of the last block whose entries have all been through execution (see executedSlot). */
   private executedThroughSlot: Slot = GENESIS_SLOT;
   private replaying = false;
@@ -232,9 +237,29 @@ export class ExecutionPipeline {
     };
     ctx.out.executed.push(record);
     if (collectorKey === '') return;
-    this.notices.set(item.key, { notice, collectorKey });
-    if (this.notices.size > EXECUTED_NOTICE_CACHE) this.notices.delete(this.notices.keys().next().value as string);
+    this.keepNotice(item.key, { notice, collectorKey });
     this.parts.notify(collectorKey, notice);
+  }
+
+  /** Keeps a notice for its collector, dropping the oldest past either bound of the cache. */
+  private keepNotice(key: string, kept: KeptNotice): void {
+    const old = this.notices.get(key);
+    if (old !== undefined) {
+      this.notices.delete(key);
+      this.noticeBytes -= old.notice.results.length;
+    }
+    this.notices.set(key, kept);
+    this.noticeBytes += kept.notice.results.length;
+    while (this.notices.size > EXECUTED_NOTICE_CACHE || (this.noticeBytes > EXECUTED_NOTICE_CACHE_BYTES && this.notices.size > 1)) {
+      const [oldestKey, oldest] = this.notices.entries().next().value as [string, KeptNotice];
+      this.notices.delete(oldestKey);
+      this.noticeBytes -= oldest.notice.results.length;
+    }
+  }
+
+  /** Bytes of results held by the notice cache. */
+  get noticeCacheBytes(): number {
+    return this.noticeBytes;
   }
 }
 

@@ -65,6 +65,8 @@ export interface ReplicaStatus {
   readonly executionQueue: number;
   readonly fetching: number;
   readonly batchBytesInMemory: number;
+  /** Bytes of results in the Executed notices kept for collectors that ask again. */
+  readonly noticeBytes: number;
   readonly refusals: Readonly<Record<string, number>>;
   /** The end of the last block execution is through. */
   readonly executedSlot: number;
@@ -304,6 +306,7 @@ export class ReplicaCore {
       executionQueue: this.execution.waiting,
       fetching: this.supply.fetching,
       batchBytesInMemory: this.batches.bytesInMemory,
+      noticeBytes: this.execution.noticeCacheBytes,
       refusals: { ...this.sequencer.refusals },
       executedSlot: this.execution.executedThrough,
       checkpoints: this.checkpoints.status(),

@@ -10,6 +10,7 @@ import { toHex, utf8 } from '../common/bytes.js';
 import type { Digest, Slot } from '../common/ids.js';
 import type { Message, OrderingCert } from '../common/messages.js';
 import { CLIENT, CLIENT_CONN, get, kvBatch, put, started, text } from './handCluster.js';
+import { EXECUTED_NOTICE_CACHE_BYTES } from './execution.js';
 import { makeOc, testClient, testCrypto } from './testHarness.js';
 
 describe('four hand-driven ReplicaCores and a client', () => {
@@ -187,6 +188,21 @@ describe('four hand-driven ReplicaCores and a client', () => {
     // One batch per request and round trip would take ten requests.
     expect(asked.length).toBeLessThan(digests.length);
     expect(Math.max(...asked)).toBeGreaterThan(1);
+  });
+
+  it('keep Executed notices for collectors that ask again within a byte bound', () => {
+    const cluster = started();
+    cluster.runUntilExecuted(cluster.submit(kvBatch([[1, put('big', 'v'.repeat(60 * 1024))]], cluster.nowUs + 20_000_000)));
+    // Each batch reads the 60 KB value eight times (~480 KB of results): twelve batches' notices
+    // hold more results than the cache keeps.
+    let seq = 2;
+    for (let b = 0; b < 12; b++) {
+      const reads = Array.from({ length: 8 }, () => [seq++, get('big')] as const);
+      cluster.runUntilExecuted(cluster.submit(kvBatch(reads, cluster.nowUs + 20_000_000)));
+    }
+    const status = cluster.core(0).status();
+    expect(status.noticeBytes).toBeGreaterThan(EXECUTED_NOTICE_CACHE_BYTES - 500 * 1024);
+    expect(status.noticeBytes).toBeLessThanOrEqual(EXECUTED_NOTICE_CACHE_BYTES);
   });
 
   it('keep a restarted replica’s executed state, timestamps and sealed frontier across a crash', () => {

@@ -138,6 +138,7 @@ export function buildStatus(s: StatusInputs) {
       executionQueue: core.executionQueue,
       fetching: core.fetching,
       batchBytesInMemory: core.batchBytesInMemory,
+      noticeBytes: core.noticeBytes,
     },
     loop: {
       steps: driver.steps,
