@@ -8,6 +8,12 @@
 # keeps the directory.
 
 work="$(mktemp -d /tmp/pompe-bench-cluster-XXXXXX)"
+# Fixed ports below the kernel's ephemeral range (32768+: an outgoing connection's local port there
+# can hold a port we want to listen on) and apart from gen-conf's defaults (10000/20000/30000 + i,
+# which `npm start` uses) and the tests' range (server/freePorts.ts).
+bench_peer_base=14000
+bench_client_base=15000
+bench_http_base=16000
 pids=()
 sampler=""
 extra_pids=()
@@ -26,8 +32,8 @@ trap cluster_cleanup EXIT
 # Generates the cluster and starts its replicas; returns once every one serves /status.
 cluster_start() {
   # shellcheck disable=SC2086
-  node dist/server/cli.js gen-conf --replicas "$replicas" --hosts 127.0.0.1 --base-peer-port 41000 --base-client-port 42000 \
-    --base-http-port 43000 --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
+  node dist/server/cli.js gen-conf --replicas "$replicas" --hosts 127.0.0.1 --base-peer-port "$bench_peer_base" --base-client-port "$bench_client_base" \
+    --base-http-port "$bench_http_base" --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
   local byz="${BENCH_BYZANTINE:-}" extra
   local byz_id="${byz%%:*}" byz_kind="${byz#*:}"
   for ((i = 0; i < replicas; i++)); do
@@ -41,11 +47,11 @@ cluster_start() {
   done
   for ((i = 0; i < replicas; i++)); do
     for _ in $(seq 300); do
-      curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" && break
+      curl -sf -o /dev/null "http://127.0.0.1:$((bench_http_base + i))/status" && break
       kill -0 "${pids[$i]}" 2>/dev/null || break # it exited: refused to start
       sleep 0.2
     done
-    curl -sf -o /dev/null "http://127.0.0.1:$((43000 + i))/status" || { echo "replica $i did not start: $(cat "$work/replica-$i.out")" >&2; exit 1; }
+    curl -sf -o /dev/null "http://127.0.0.1:$((bench_http_base + i))/status" || { echo "replica $i did not start: $(cat "$work/replica-$i.out")" >&2; exit 1; }
   done
 }
 
