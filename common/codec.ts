@@ -499,6 +499,13 @@ class Reader {
 
   /** Bytes (msgpack bin) of at most `max` length, as a view into the input. */
   bytes(field: string, max: number, code: ErrorCode = ErrorCode.InvalidField): Uint8Array {
+    const len = this.binLength(field, max, code);
+    const at = this.take(len, field);
+    return this.buf.subarray(at, at + len);
+  }
+
+  /** The length of the msgpack bin that starts here (its header consumed), at most `max`. */
+  private binLength(field: string, max: number, code: ErrorCode): number {
     const t = this.byte(field);
     let len: number;
     if (t === 0xc4) len = this.byte(field);
@@ -506,17 +513,21 @@ class Reader {
     else if (t === 0xc6) len = this.view.getUint32(this.take(4, field));
     else return invalid(field, 'expected bytes');
     if (len > max) fail(code, `${field}: ${len} bytes exceed the limit of ${max}`);
-    const at = this.take(len, field);
-    return this.buf.subarray(at, at + len);
+    return len;
   }
 
   /** Fixed-width bytes (digests, signatures, keys, nonces), copied out of the input: these are what
    *  long-lived tables keep, and a view would keep the whole message alive with them (a 32-byte
    *  digest held a 170 KB block in memory). Copies this small live on V8's heap, not in malloc. */
   fixedBytes(field: string, length: number): Uint8Array {
-    const view = this.bytes(field, length);
-    if (view.length !== length) invalid(field, `expected ${length} bytes, got ${view.length}`);
-    return new Uint8Array(view);
+    const len = this.binLength(field, length, ErrorCode.InvalidField);
+    const at = this.take(len, field);
+    if (len !== length) invalid(field, `expected ${length} bytes, got ${len}`);
+    // Copied byte by byte: a subarray to copy from would be one more object per field, and
+    // every decoded frame has several of these.
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) out[i] = this.buf[at + i]!;
+    return out;
   }
 
   /** A UTF-8 string of at most `maxChars` UTF-16 units (the length of the JS string). */
