@@ -5,16 +5,23 @@ const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
 /** Hex digits are ASCII, which latin1 decodes one byte to one character. */
 const asciiDecoder = new TextDecoder('latin1');
 
+/** Inputs up to this size are written into one reused array (digests and keys, nearly every
+ *  call); larger ones get an array of their own. */
+const HEX_SCRATCH_INPUT_BYTES = 256;
+const hexScratch = new Uint8Array(2 * HEX_SCRATCH_INPUT_BYTES);
+
 /** Lowercase hex. Written as character codes and decoded once: appending two characters at a
- *  time made a string per byte (digests are map keys everywhere, this runs constantly). */
+ *  time made a string per byte (digests are map keys everywhere, this runs constantly). The
+ *  decoder copies the codes into the string, so the scratch array is free again on return. */
 export function toHex(bytes: Uint8Array): string {
-  const chars = slabBytes(bytes.length * 2);
+  const length = bytes.length * 2;
+  const chars = bytes.length <= HEX_SCRATCH_INPUT_BYTES ? hexScratch : new Uint8Array(length);
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     chars[2 * i] = HEX_DIGITS[b >>> 4]!;
     chars[2 * i + 1] = HEX_DIGITS[b & 0x0f]!;
   }
-  return asciiDecoder.decode(chars);
+  return asciiDecoder.decode(chars.subarray(0, length));
 }
 
 /** Each character code's value as a hex digit, −1 for a code that is not one. */
