@@ -50,12 +50,22 @@ function withPrefix(prefix: Uint8Array, raw: Uint8Array): Buffer {
 const plain = (buf: Uint8Array): Uint8Array => new Uint8Array(buf);
 
 /** crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object: faster for the small
- *  inputs that dominate. Older Node 20 releases lack it (a named import would fail to link). */
+ *  inputs that dominate. Older Node 20 releases lack it (a named import would fail to link).
+ *  Digests come back as 'binary' (latin1) strings, one character per byte on the JS heap, read into
+ *  a plain array: a Buffer result costs a backing store outside the heap per hash, about three
+ *  times the hash itself for the statement-sized inputs replicas hash. */
 const oneShotHash = (nodeCryptoModule as { hash?: typeof nodeCryptoModule.hash }).hash;
-const sha256OneShot: (data: Uint8Array) => Uint8Array =
+const sha256Latin1: (data: Uint8Array) => string =
   typeof oneShotHash === 'function'
-    ? (data) => oneShotHash('sha256', data, 'buffer')
-    : (data) => createHash('sha256').update(data).digest();
+    ? (data) => oneShotHash('sha256', data, 'binary')
+    : (data) => createHash('sha256').update(data).digest('binary');
+
+/** The bytes of a latin1 string (each character one byte, as node's latin1 digests are). */
+function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
 
 class NodePublicKey implements PublicKeyHandle {
   constructor(
@@ -97,13 +107,13 @@ export const nodeCrypto: CryptoBackend = {
   name: 'node',
 
   sha256(data: Uint8Array): Digest {
-    return asDigest(plain(sha256OneShot(data)));
+    return asDigest(latin1Bytes(sha256Latin1(data)));
   },
 
   sha256Parts(parts: readonly Uint8Array[]): Digest {
     const h = createHash('sha256');
     for (const part of parts) h.update(part);
-    return asDigest(plain(h.digest()));
+    return asDigest(latin1Bytes(h.digest('binary')));
   },
 
   generateKeyPair(): KeyPair {
