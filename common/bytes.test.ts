@@ -22,6 +22,13 @@ describe('toHex', () => {
     expect(fromHex(toHex(long))).toEqual(long);
   });
 
+  it('is right for every input length, below and above the reused arrays', () => {
+    for (let n = 0; n <= 300; n++) {
+      const input = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+      expect(toHex(input)).toBe(Array.from(input, (b) => b.toString(16).padStart(2, '0')).join(''));
+    }
+  });
+
   it('reads a view at its own offset', () => {
     const frame = new Uint8Array([9, 9, 0xab, 0xcd, 9]);
     expect(toHex(frame.subarray(2, 4))).toBe('abcd');

@@ -5,23 +5,26 @@ const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
 /** Hex digits are ASCII, which latin1 decodes one byte to one character. */
 const asciiDecoder = new TextDecoder('latin1');
 
-/** Inputs up to this size are written into one reused array (digests and keys, nearly every
- *  call); larger ones get an array of their own. */
+/** Inputs up to this size are written into a reused array of exactly their hex length (digests
+ *  and keys, nearly every call: no array, not even a view, is made per call); larger ones get an
+ *  array of their own. */
 const HEX_SCRATCH_INPUT_BYTES = 256;
-const hexScratch = new Uint8Array(2 * HEX_SCRATCH_INPUT_BYTES);
+const hexScratchByLength: (Uint8Array | undefined)[] = [];
 
 /** Lowercase hex. Written as character codes and decoded once: appending two characters at a
  *  time made a string per byte (digests are map keys everywhere, this runs constantly). The
  *  decoder copies the codes into the string, so the scratch array is free again on return. */
 export function toHex(bytes: Uint8Array): string {
-  const length = bytes.length * 2;
-  const chars = bytes.length <= HEX_SCRATCH_INPUT_BYTES ? hexScratch : new Uint8Array(length);
-  for (let i = 0; i < bytes.length; i++) {
+  const n = bytes.length;
+  let chars: Uint8Array;
+  if (n <= HEX_SCRATCH_INPUT_BYTES) chars = hexScratchByLength[n] ??= new Uint8Array(2 * n);
+  else chars = new Uint8Array(2 * n);
+  for (let i = 0; i < n; i++) {
     const b = bytes[i]!;
     chars[2 * i] = HEX_DIGITS[b >>> 4]!;
     chars[2 * i + 1] = HEX_DIGITS[b & 0x0f]!;
   }
-  return asciiDecoder.decode(chars.subarray(0, length));
+  return asciiDecoder.decode(chars);
 }
 
 /** Each character code's value as a hex digit, −1 for a code that is not one. */
