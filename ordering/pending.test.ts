@@ -22,6 +22,32 @@ function pending(source: string, key: string, bytes = 10, expiresSlot = 100): Pe
 const present = (p: PendingBatches, keys: readonly string[]): string[] => keys.filter((k) => p.get(k) !== undefined);
 
 describe('PendingBatches', () => {
+  it('holds a bounded index for a source that always has batches pending, whatever order they leave in', () => {
+    const p = new PendingBatches(64, 1_000_000_000);
+    // Four in flight at all times, sequenced (removed) in arrival order, then out of order with one
+    // batch left pending throughout (a batch never sequenced, held until its expiry).
+    p.add(pending('busy', 'stuck'));
+    for (let i = 0; i < 4; i++) p.add(pending('busy', `a${i}`));
+    for (let i = 4; i < 50_000; i++) {
+      p.add(pending('busy', `a${i}`));
+      p.remove(`a${i % 2 === 0 ? i - 4 : i - 3}`);
+      p.remove(`a${i % 2 === 0 ? i - 3 : i - 4}`);
+      p.add(pending('busy', `b${i}`));
+      p.remove(`b${i}`);
+    }
+    expect(p.size).toBeLessThanOrEqual(8);
+    expect(p.get('stuck')).toBeDefined();
+    expect(p.trackedKeys).toBeLessThan(3_000);
+    // Eviction still finds the oldest live batch.
+    const q = new PendingBatches(2, 1_000_000_000);
+    q.add(pending('s', 'x1'));
+    q.add(pending('s', 'x2'));
+    q.remove('x1');
+    q.add(pending('s', 'x3'));
+    q.add(pending('s', 'x4'));
+    expect(present(q, ['x1', 'x2', 'x3', 'x4'])).toEqual(['x3', 'x4']);
+  });
+
   it('evicts a source’s own oldest batch when it exceeds its bound, and nobody else’s', () => {
     const p = new PendingBatches(3, 1_000_000);
     p.add(pending('honest', 'h1'));

@@ -19,10 +19,23 @@ export interface PendingBatch {
   readonly expiresSlot: Slot;
 }
 
+interface SourceQueue {
+  keys: { key: string; seq: number }[];
+  head: number;
+  count: number;
+  bytes: number;
+}
+
+/** A source's key list is compacted when it holds this many more entries than live batches (and
+ *  over half are stale): amortised O(1) per removal, and a source that always has a few batches
+ *  pending (a busy collector, a gateway) never holds more than this many stale entries. */
+const STALE_KEYS_BEFORE_COMPACT = 1_024;
+
 export class PendingBatches {
   private readonly byKey = new Map<string, PendingBatch>();
-  /** Per source, its pending keys in arrival order (a key may be stale after removal). */
-  private readonly bySource = new Map<string, { keys: { key: string; seq: number }[]; head: number; count: number; bytes: number }>();
+  /** Per source, its pending keys in arrival order (a key may be stale after removal: stale ones
+   *  are dropped from the head as they go, and the whole list is compacted once mostly stale). */
+  private readonly bySource = new Map<string, SourceQueue>();
   /** Arrival number of each held batch: a key added again is the newest, its old place is stale. */
   private readonly arrival = new Map<string, number>();
   private arrivals = 0;
@@ -74,7 +87,33 @@ export class PendingBatches {
     src.count--;
     src.bytes -= batch.bytes.length;
     if (src.count === 0) this.bySource.delete(batch.source);
+    else this.dropStale(src, batch.source);
     return batch;
+  }
+
+  /** Entries in the per-source key lists, live and stale (a bound the tests check). */
+  get trackedKeys(): number {
+    let n = 0;
+    for (const src of this.bySource.values()) n += src.keys.length - src.head;
+    return n;
+  }
+
+  private isLive(entry: { key: string; seq: number }, source: string): boolean {
+    return this.arrival.get(entry.key) === entry.seq && this.byKey.get(entry.key)?.source === source;
+  }
+
+  /** Batches mostly leave in arrival order: stale entries at the head go at once; the list is
+   *  rebuilt from its live entries once it is mostly stale entries further in. */
+  private dropStale(src: SourceQueue, source: string): void {
+    while (src.head < src.keys.length && !this.isLive(src.keys[src.head]!, source)) src.head++;
+    const held = src.keys.length - src.head;
+    if (held - src.count > STALE_KEYS_BEFORE_COMPACT && held > 2 * src.count) {
+      src.keys = src.keys.slice(src.head).filter((e) => this.isLive(e, source));
+      src.head = 0;
+    } else if (src.head > STALE_KEYS_BEFORE_COMPACT && src.head * 2 > src.keys.length) {
+      src.keys = src.keys.slice(src.head);
+      src.head = 0;
+    }
   }
 
   /** Drops batches that can no longer be sequenced: their expiry slot is committed. */
@@ -86,15 +125,14 @@ export class PendingBatches {
     const src = this.bySource.get(source);
     if (src === undefined) return;
     while (src.head < src.keys.length) {
-      const { key, seq } = src.keys[src.head++]!;
-      const batch = this.byKey.get(key);
-      if (batch !== undefined && batch.source === source && this.arrival.get(key) === seq) {
-        this.remove(key);
+      const entry = src.keys[src.head++]!;
+      if (this.isLive(entry, source)) {
+        this.remove(entry.key);
         this.evictions++;
         break;
       }
     }
-    if (src.head > 1024 && src.head * 2 > src.keys.length) {
+    if (src.head > STALE_KEYS_BEFORE_COMPACT && src.head * 2 > src.keys.length) {
       src.keys = src.keys.slice(src.head);
       src.head = 0;
     }
