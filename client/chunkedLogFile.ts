@@ -129,6 +129,7 @@ export class ChunkedLogFile {
     if (this.buildingPartsBytes >= this.chunkBytes) this.handOff();
     return this.bufferedBytes < this.maxBufferedBytes;
   }
+
   /** Counts `lineCount` lines as accepted, or as refused once close() has begun (false); throws
    *  the stream's error if writing has failed. */
   private accept(lineCount: number): boolean {
@@ -140,7 +141,6 @@ export class ChunkedLogFile {
     this.linesAccepted += lineCount;
     return true;
   }
-
 
   /** Moves the text being built behind the bytes being built, as bytes. */
   private takeBuildingText(): void {

@@ -34,9 +34,13 @@ const QUEUE_COMPACT_AT = 4_096;
 /** While execution waits for a batch, the bytes of up to this many queued entries after it are
  *  fetched too: a replica back from a crash lacks every batch committed while it was down, and
  *  fetching them one round trip at a time executed ~60 blocks a second, slower than a cluster at
- *  peak commits. Their bytes wait in memory for their turn: at most this many batches (a few MiB
- *  at the benchmark's batch size; MAX_BATCH_BYTES each at worst). */
-const EXECUTION_PREFETCH_ENTRIES = 64;
+ *  peak commits; 16 a round trip is hundreds of batches a second. Their bytes wait in memory for
+ *  their turn: a few hundred KiB at the benchmark's batch size, 16 × MAX_BATCH_BYTES (64 MiB) if a
+ *  client made every committed batch as large as allowed. */
+const EXECUTION_PREFETCH_ENTRIES = 16;
+/** No more is asked for ahead while batch bytes held in memory reach this: fetches ahead never
+ *  pile onto a replica already holding much (it then fetches only what execution waits for). */
+const EXECUTION_PREFETCH_MAX_MEMORY_BYTES = 32 * 1024 * 1024;
 
 interface QueuedEntry {
   readonly kind: 'entry';
@@ -168,6 +172,7 @@ export class ExecutionPipeline {
 
   /** Asks for the missing bytes of the entries queued just after the head (each index once). */
   private prefetchAfterHead(): void {
+    if (this.parts.batches.bytesInMemory >= EXECUTION_PREFETCH_MAX_MEMORY_BYTES) return;
     const queue = this.queue;
     const end = Math.min(queue.length, this.head + 1 + EXECUTION_PREFETCH_ENTRIES);
     for (let i = Math.max(this.head + 1, this.prefetchedTo); i < end; i++) {

@@ -124,17 +124,14 @@ export class PendingBatches {
   private evictOldest(source: string): void {
     const src = this.bySource.get(source);
     if (src === undefined) return;
+    // remove() drops the stale entries its removal leaves at the head (dropStale).
     while (src.head < src.keys.length) {
       const entry = src.keys[src.head++]!;
       if (this.isLive(entry, source)) {
         this.remove(entry.key);
         this.evictions++;
-        break;
+        return;
       }
-    }
-    if (src.head > STALE_KEYS_BEFORE_COMPACT && src.head * 2 > src.keys.length) {
-      src.keys = src.keys.slice(src.head);
-      src.head = 0;
     }
   }
 

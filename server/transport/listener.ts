@@ -134,6 +134,7 @@ export class Listener {
   private readonly perAddress: Record<LinkKind, Map<string, number>> = { peer: new Map(), client: new Map() };
   private readonly refusedLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   private readonly handshakeLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
+  private readonly shedLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   /** Client keys parsed at handshakes (a key costs ~1 ms to parse; a client reconnects with it). */
   private readonly clientKeys: ClientKeyCache;
   /** Per source address that sent a client hello lately: its handshake budget (oldest first). */
@@ -464,16 +465,17 @@ export class Listener {
   }
 
   /** Closes a client link the embedder judged faulty, and refuses new client connections from its
-   *  address for a moment (limits.shedCooldownMs, SHED_ADDRESS_COOLDOWN_MS by default). onClientClosed follows (from a microtask), as for a
-   *  link the transport closed. */
+   *  address for a moment (limits.shedCooldownMs, SHED_ADDRESS_COOLDOWN_MS by default).
+   *  onClientClosed follows (from a microtask), as for a link the transport closed. Once per link:
+   *  a link already closing is left alone. */
   shedClient(conn: number, reason: string): void {
     const c = this.clients.get(conn);
-    if (c === undefined || !c.open) return;
+    if (c === undefined || !c.open || c.closer !== 'remote') return;
     this.opts.counters.clientsShed++;
     this.shedUntilMs.delete(c.address);
     if (this.shedUntilMs.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.shedUntilMs.delete(this.shedUntilMs.keys().next().value as string);
     this.shedUntilMs.set(c.address, performance.now() + this.opts.limits.shedCooldownMs);
-    this.refusedLog.run((suppressed) => this.opts.logger.warn({ conn, address: c.address, reason, suppressed }, 'shed a faulty client connection'));
+    this.shedLog.run((suppressed) => this.opts.logger.warn({ conn, address: c.address, reason, suppressed }, 'shed a faulty client connection'));
     this.replyError(c, ErrorCode.Overloaded, `connection shed: ${reason}`);
     this.closeConn(c, 'transport', CloseCode.Shed, 'shed');
   }
