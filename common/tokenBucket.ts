@@ -30,6 +30,15 @@ export class TokenBucket {
     this.tokens -= cost;
   }
 
+  /** Microseconds from `nowUs` until `cost` tokens are available: 0 if they are now, Infinity if
+   *  the bucket never refills or can never hold that many. */
+  usUntil(cost: number, nowUs: number): number {
+    this.refill(nowUs);
+    if (this.tokens >= cost) return 0;
+    if (this.ratePerSecond === 0 || cost > this.burst) return Infinity;
+    return ((cost - this.tokens) * 1e6) / this.ratePerSecond;
+  }
+
   /** Tokens available at `nowUs`. */
   available(nowUs: number): number {
     this.refill(nowUs);

@@ -62,6 +62,11 @@ export class ClientKeyCache {
     return handle;
   }
 
+  /** Whether raw key bytes are cached (parsed lately): looking them up costs no parse. */
+  has(raw: Uint8Array): boolean {
+    return this.cache.has(toHex(raw));
+  }
+
   /** The identity of raw key bytes (parsed or cached, not budgeted: for keys the caller must know). */
   identity(raw: Uint8Array): ClientIdentity | null {
     const hex = toHex(raw);

@@ -25,7 +25,8 @@
 # to model a flooder on a machine of its own: its flood line says what rate it still reached.
 # Environment: FLOOD_SCHED (idle | nice), FLOOD_HONEST_OPTS (pompe bench options of the honest clients, default
 # "--clients 4 --batch-size 100 --outstanding 2"), FLOOD_OPTS (extra pompe flood options),
-# FLOOD_CPU_PERCENT, BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS, BENCH_KEEP=1.
+# FLOOD_CPU_PERCENT, FLOOD_NODE_ARGS (node options of the flooder, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"),
+# BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS, BENCH_KEEP=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -80,7 +81,7 @@ phase() {
   if [ "$kind" != none ]; then
     # In the cgroup from its first instruction (a shell that joins it, then becomes the flooder).
     sh -c 'if [ -n "$1" ]; then echo $$ >"$1/cgroup.procs"; fi; shift; exec "$@"' flood "$flood_cgroup" \
-      "${flood_sched[@]}" node dist/server/cli.js flood --conf "$work/conf" --kind "$kind" --duration "$((seconds + 3))" \
+      "${flood_sched[@]}" node ${FLOOD_NODE_ARGS:-} dist/server/cli.js flood --conf "$work/conf" --kind "$kind" --duration "$((seconds + 3))" \
       --local-address 127.0.0.2 "${flood_opts[@]}" >"$work/flood-$kind.txt" 2>&1 &
     flood_pid=$!
     extra_pids+=("$flood_pid")

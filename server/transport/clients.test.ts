@@ -189,6 +189,38 @@ describe('client links', () => {
     await waitUntil(() => inbox.authenticated.length === 4, 'a handshake a second later');
   });
 
+  it('budgets new keys per address apart from handshakes: a known key reconnects past it, and a throttled address is refused at the upgrade until a key is due', async () => {
+    // A burst of maxConnectionsPerAddress (3) new keys, then one a second; handshakes plenty.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { maxConnectionsPerAddress: 3, freshClientKeysPerAddressPerSecond: 1 } }));
+    const t0 = c.transports[0]!;
+    const inbox = c.inboxes[0]!;
+    const connectAndLeave = async (key: number): Promise<void> => {
+      const before = inbox.authenticated.length;
+      const r = await clientOf(c, 0, key);
+      await waitUntil(() => inbox.authenticated.length === before + 1, `client ${key} authenticated`);
+      r.close();
+      await waitUntil(() => t0.stats().clientConnections === 0, 'its connection gone');
+    };
+    for (const key of [0, 1, 2]) await connectAndLeave(key);
+    // Known keys cost no parse: they come back past the spent new-key budget.
+    for (const key of [0, 1, 2, 0]) await connectAndLeave(key);
+    const throttled = await clientOf(c, 0, 3);
+    const [refused] = await throttled.waitForMessage('error');
+    expect(refused).toMatchObject({ code: ErrorCode.Overloaded, message: expect.stringMatching(/new client keys/) });
+    await throttled.waitClosed();
+    expect(throttled.closeCode).toBe(CloseCode.HandshakeThrottled);
+    // Redialling at once is refused before the WebSocket handshake, whatever key it would bring.
+    await expect(clientOf(c, 0, null)).rejects.toThrow(/HTTP 429/);
+    expect(t0.stats()).toMatchObject({ handshakesThrottled: 1, connectionsRefused: 1 });
+    // Within a second the address has a new key again, and one only.
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    await connectAndLeave(3);
+    const next = await clientOf(c, 0, 4);
+    await next.waitClosed();
+    expect(next.closeCode).toBe(CloseCode.HandshakeThrottled);
+    expect(inbox.authenticated).toHaveLength(8);
+  });
+
   it('sheds a faulty client: closed with its reason and reported, its address refused for the cooldown, its neighbours kept', async () => {
     // On ws, whose close handler runs after end() returns (uWS runs it inside end()), so that a
     // second shed of the same link reaches the listener while the link is still open.

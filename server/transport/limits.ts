@@ -131,6 +131,21 @@ export const ERROR_REPLIES_PER_SECOND = 100;
  */
 export const CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND = 64;
 /**
+ * Of those, handshakes with a key this replica has not parsed lately (not in its key cache) one
+ * source address may have per second, with the same burst. A new key costs ~1 ms to parse (the
+ * subgroup check: most of the handshake), a known one nothing: a source that makes a new identity
+ * for every connection (the fresh-identity flood, bench-flood's `fresh`) is held to ~2% of a core,
+ * while clients that reconnect with their key keep the full handshake rate. A correct client makes
+ * its key once; so many clients starting at once behind one address as the burst still connect at
+ * once, and more of them within a few seconds.
+ */
+export const FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND = 16;
+/**
+ * An address past either handshake budget above is refused at the upgrade (HTTP 429, before any
+ * WebSocket handshake, challenge or hello to decode) until that budget has a handshake for it
+ * again: a flooder that redials at once then costs a refused upgrade a time, not a handshake. The
+ * correct client library redials with its back-off.
+ *
  * After the replica sheds a client connection as faulty (server/drive.ts: a batch no correct
  * client sends; server/fairInbox.ts: input far past its refusals), new client connections from its source
  * address are refused at the upgrade for this long: a flooder that redials at once costs a refused
@@ -159,6 +174,7 @@ export interface TransportLimits {
   readonly clientQueueMaxBytes: number;
   readonly maxConnectionsPerAddress: number;
   readonly clientHandshakesPerAddressPerSecond: number;
+  readonly freshClientKeysPerAddressPerSecond: number;
   readonly shedCooldownMs: number;
   readonly handshakeTimeoutMs: number;
   readonly reconnectBaseMs: number;
@@ -172,6 +188,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   clientQueueMaxBytes: CLIENT_QUEUE_MAX_BYTES,
   maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
   clientHandshakesPerAddressPerSecond: CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
+  freshClientKeysPerAddressPerSecond: FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND,
   shedCooldownMs: SHED_ADDRESS_COOLDOWN_MS,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
   reconnectBaseMs: RECONNECT_BASE_MS,

@@ -68,7 +68,8 @@ export const CloseCode = {
   HandshakeTimeout: 4002,
   QueueOverflow: 4003,
   ClosedByReplica: 4004,
-  /** A client hello past its address's handshake budget (CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND). */
+  /** A client hello past its address's handshake budget (CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
+   *  or FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND for a key not parsed lately). */
   HandshakeThrottled: 4005,
   /** The replica judged the client faulty (Transport.shedClient) and closed it. */
   Shed: 4006,
@@ -95,6 +96,14 @@ export interface ListenerOptions {
   readonly bindHost: string;
   /** Serve wss:// on both ports with this certificate; null: ws://. */
   readonly tls: ServerTls | null;
+}
+
+/** One source address's client handshake budgets (server/transport/limits.ts). */
+interface AddressHandshakeBudget {
+  /** Every client hello. */
+  readonly handshakes: TokenBucket;
+  /** Hellos with a key not in the key cache (the ~1 ms parse). */
+  readonly freshKeys: TokenBucket;
 }
 
 /** Who closed a connection, which decides whether the embedder hears of it. */
@@ -137,11 +146,12 @@ export class Listener {
   private readonly shedLog = new LogThrottle(BAD_INPUT_LOG_INTERVAL_MS);
   /** Client keys parsed at handshakes (a key costs ~1 ms to parse; a client reconnects with it). */
   private readonly clientKeys: ClientKeyCache;
-  /** Per source address that sent a client hello lately: its handshake budget (oldest first). */
-  private readonly handshakeBudgets = new Map<string, TokenBucket>();
-  /** Source addresses of clients shed lately, until when (performance.now ms) new client
-   *  connections from them are refused (oldest first, at most MAX_HANDSHAKE_BUDGET_ADDRESSES). */
-  private readonly shedUntilMs = new Map<string, number>();
+  /** Per source address that sent a client hello lately: its handshake budgets (oldest first). */
+  private readonly handshakeBudgets = new Map<string, AddressHandshakeBudget>();
+  /** Source addresses whose new client connections are refused at the upgrade, until when
+   *  (performance.now ms): shed lately, or out of handshakes (oldest first, at most
+   *  MAX_HANDSHAKE_BUDGET_ADDRESSES). */
+  private readonly refusedUntilMs = new Map<string, number>();
   private nextConnId = 1;
   private clientQueuedBytes = 0;
   private closed = false;
@@ -186,7 +196,7 @@ export class Listener {
 
   private accept(kind: LinkKind, address: string): Conn | null {
     if (this.closed) return null;
-    if (kind === 'client' && this.inShedCooldown(address)) {
+    if (kind === 'client' && this.refusedForNow(address)) {
       this.opts.counters.refused(kind);
       return null;
     }
@@ -331,16 +341,11 @@ export class Listener {
 
   private onClientHello(c: Conn, hello: ClientHelloMsg): void {
     const { config, self, crypto } = this.opts;
-    if (!this.takeHandshake(c.address)) {
-      this.opts.counters.handshakesThrottled++;
-      this.opts.counters.reject('client', ErrorCode.Overloaded);
-      this.handshakeLog.run((suppressed) =>
-        this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, 'client handshake refused: its address is over its handshakes per second'),
-      );
-      this.replyError(c, ErrorCode.Overloaded, 'too many client handshakes from this address in the last seconds: reconnect later');
-      this.closeConn(c, 'transport', CloseCode.HandshakeThrottled, 'handshakes throttled');
-      return;
-    }
+    // Budgets are spent before the key is parsed or the signature checked: that is the work they bound.
+    const nowUs = performance.now() * 1000;
+    const budget = this.handshakeBudget(c.address, nowUs);
+    if (!budget.handshakes.take(1, nowUs)) return this.throttleHandshake(c, budget.handshakes, nowUs, 'handshakes');
+    if (!this.clientKeys.has(hello.key) && !budget.freshKeys.take(1, nowUs)) return this.throttleHandshake(c, budget.freshKeys, nowUs, 'new client keys');
     const identity = checkClientHello(config, this.clientKeys, self, c.nonce!, hello, crypto);
     if (typeof identity === 'string') {
       this.opts.counters.handshakeFailures++;
@@ -359,19 +364,31 @@ export class Listener {
     this.events.onClientAuthenticated(c.id, identity, c.address);
   }
 
-  /** Spends one of `address`'s client handshakes (before its key is parsed or its signature checked). */
-  private takeHandshake(address: string): boolean {
-    const nowUs = performance.now() * 1000;
+  /** `address`'s handshake budgets, made full if it has none (or was forgotten). */
+  private handshakeBudget(address: string, nowUs: number): AddressHandshakeBudget {
     let budget = this.handshakeBudgets.get(address);
     if (budget === undefined) {
-      const { clientHandshakesPerAddressPerSecond: rate, maxConnectionsPerAddress: burst } = this.opts.limits;
-      budget = new TokenBucket(rate, Math.max(rate, burst), nowUs);
+      const { clientHandshakesPerAddressPerSecond: rate, freshClientKeysPerAddressPerSecond: freshRate, maxConnectionsPerAddress: burst } = this.opts.limits;
+      budget = { handshakes: new TokenBucket(rate, Math.max(rate, burst), nowUs), freshKeys: new TokenBucket(freshRate, Math.max(freshRate, burst), nowUs) };
       if (this.handshakeBudgets.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.handshakeBudgets.delete(this.handshakeBudgets.keys().next().value as string);
     } else {
       this.handshakeBudgets.delete(address); // most recently seen last
     }
     this.handshakeBudgets.set(address, budget);
-    return budget.take(1, nowUs);
+    return budget;
+  }
+
+  /** A hello past `spent`, one of its address's budgets: refused OVERLOADED unchecked, the
+   *  connection closed, and the address refused at the upgrade until that budget has one again. */
+  private throttleHandshake(c: Conn, spent: TokenBucket, nowUs: number, what: string): void {
+    this.opts.counters.handshakesThrottled++;
+    this.opts.counters.reject('client', ErrorCode.Overloaded);
+    this.handshakeLog.run((suppressed) =>
+      this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, `client handshake refused: its address is over its ${what} per second`),
+    );
+    this.replyError(c, ErrorCode.Overloaded, `too many ${what} from this address in the last seconds: reconnect later`);
+    this.closeConn(c, 'transport', CloseCode.HandshakeThrottled, 'handshakes throttled');
+    this.refuseAddressFor(c.address, spent.usUntil(1, nowUs) / 1000);
   }
 
   private onErrorNotice(c: Conn, code: string, message: string): void {
@@ -472,19 +489,26 @@ export class Listener {
     const c = this.clients.get(conn);
     if (c === undefined || !c.open || c.closer !== 'remote') return;
     this.opts.counters.clientsShed++;
-    this.shedUntilMs.delete(c.address);
-    if (this.shedUntilMs.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.shedUntilMs.delete(this.shedUntilMs.keys().next().value as string);
-    this.shedUntilMs.set(c.address, performance.now() + this.opts.limits.shedCooldownMs);
+    this.refuseAddressFor(c.address, this.opts.limits.shedCooldownMs);
     this.shedLog.run((suppressed) => this.opts.logger.warn({ conn, address: c.address, reason, suppressed }, 'shed a faulty client connection'));
     this.replyError(c, ErrorCode.Overloaded, `connection shed: ${reason}`);
     this.closeConn(c, 'transport', CloseCode.Shed, 'shed');
   }
 
-  private inShedCooldown(address: string): boolean {
-    const until = this.shedUntilMs.get(address);
+  /** Refuses new client connections from `address` at the upgrade for `ms` (or longer if it
+   *  already was). */
+  private refuseAddressFor(address: string, ms: number): void {
+    const until = Math.max(performance.now() + ms, this.refusedUntilMs.get(address) ?? 0);
+    this.refusedUntilMs.delete(address);
+    if (this.refusedUntilMs.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.refusedUntilMs.delete(this.refusedUntilMs.keys().next().value as string);
+    this.refusedUntilMs.set(address, until);
+  }
+
+  private refusedForNow(address: string): boolean {
+    const until = this.refusedUntilMs.get(address);
     if (until === undefined) return false;
     if (performance.now() < until) return true;
-    this.shedUntilMs.delete(address);
+    this.refusedUntilMs.delete(address);
     return false;
   }
 
