@@ -15,12 +15,13 @@
  * as a determined attacker would: valid and junk with the same key, fresh with a new one.
  * It prints what it sent, what replicas answered and how they closed its connections.
  */
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { BatchMode, encodeBatch } from '../common/batch.js';
 import { batchSigner } from '../common/batchAuth.js';
 import { decodeMessage, encodeMessage } from '../common/codec.js';
 import type { ClusterConfig } from '../common/config.js';
-import type { CryptoBackend, Signer } from '../common/crypto/types.js';
+import { ED25519_SECRET_KEY_BYTES, type CryptoBackend, type Signer } from '../common/crypto/types.js';
 import type { ReplicaId } from '../common/ids.js';
 import { MAX_FRAME_BYTES } from '../common/limits.js';
 import { answerClientChallenge } from '../ordering/clientKeys.js';
@@ -72,6 +73,9 @@ interface Socket {
 }
 
 export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
+  // A random seed is a key: signer() derives its public half. (generateKeyPair would derive it
+  // twice, and on one machine the flooder's CPU is the replicas' and the honest clients' loss.)
+  const newKey = (): Signer => o.crypto.signer(randomBytes(ED25519_SECRET_KEY_BYTES));
   const replies: Record<string, number> = {};
   /** Connections closed by the other side (or never opened: 1006), by close code. */
   const closes: Record<number, number> = {};
@@ -114,7 +118,7 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
       if (o.kind !== 'fresh' || s.sent < BATCHES_PER_FRESH_IDENTITY) closes[code] = (closes[code] ?? 0) + 1;
       if (stopping) return;
       setTimeout(() => {
-        if (!stopping) open(replica, o.kind === 'fresh' ? o.crypto.signer(o.crypto.generateKeyPair().secretKey) : signer);
+        if (!stopping) open(replica, o.kind === 'fresh' ? newKey() : signer);
       }, REDIAL_MS);
     });
   };
@@ -130,9 +134,9 @@ export async function runFlood(o: FloodOptions): Promise<FloodSummary> {
     return encodeMessage({ type: 'submit', batch: encodeBatch(input, () => garbage) });
   };
 
-  const oneKey = o.kind === 'fresh' ? null : o.crypto.signer(o.crypto.generateKeyPair().secretKey);
+  const oneKey = o.kind === 'fresh' ? null : newKey();
   for (let r = 0; r < o.config.n; r++) {
-    for (let c = 0; c < o.connections; c++) open(r, oneKey ?? o.crypto.signer(o.crypto.generateKeyPair().secretKey));
+    for (let c = 0; c < o.connections; c++) open(r, oneKey ?? newKey());
   }
 
   await new Promise<void>((resolve) => {

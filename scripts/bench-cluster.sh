@@ -11,7 +11,8 @@
 # Environment: BENCH_REPLICAS (4), BENCH_GEN_CONF_OPTS (extra gen-conf options, e.g.
 # "--commit-rule 2-chain", or "--tls" for TLS on every link), BENCH_SERVER_BACKEND (uws: refuse
 # to run where no uWS build loads, so figures never silently come from ws; ws or auto to measure
-# that backend), BENCH_KEEP=1 keeps the temporary directory (logs, stores),
+# that backend), BENCH_KEEP=1 keeps the temporary directory (logs, stores), BENCH_CLIENT_NODE_ARGS (node options of
+# the benchmark client, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"; replicas: BENCH_REPLICA_NODE_ARGS),
 # BENCH_BYZANTINE="<id>:<kind>" runs that replica with `--byzantine <kind>`, BENCH_SIDECAR a
 # command run beside the benchmark client (with BENCH_CONF set to the cluster's conf directory),
 # e.g. an attacking client (scripts/bench-attack.sh uses both). The node on PATH runs everything
@@ -47,7 +48,7 @@ if [ -n "${BENCH_SIDECAR:-}" ]; then
   BENCH_CONF="$work/conf" bash -c "$BENCH_SIDECAR" >"$work/sidecar.out" 2>&1 &
   sidecar=$!
 fi
-node dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:' | tee "$work/bench.txt"
+node ${BENCH_CLIENT_NODE_ARGS:-} dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:' | tee "$work/bench.txt"
 # Replica CPU per executed command, all replicas together (the bench counts its own, client, CPU).
 cpu_all="$(replicas_cpu_s)"
 executed="$(awk '/^executed:/ { gsub(",", "", $2); print $2; exit }' "$work/bench.txt")"
