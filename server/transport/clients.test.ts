@@ -190,8 +190,8 @@ describe('client links', () => {
   });
 
   it('budgets new keys per address apart from handshakes: a known key reconnects past it, and a throttled address is refused at the upgrade until a key is due', async () => {
-    // A burst of maxConnectionsPerAddress (3) new keys, then one a second; handshakes plenty.
-    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { maxConnectionsPerAddress: 3, freshClientKeysPerAddressPerSecond: 1 } }));
+    // A burst of 3 new keys, then one a second; handshakes plenty.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { freshClientKeysBurst: 3, freshClientKeysPerAddressPerSecond: 1 } }));
     const t0 = c.transports[0]!;
     const inbox = c.inboxes[0]!;
     const connectAndLeave = async (key: number): Promise<void> => {

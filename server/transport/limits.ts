@@ -132,14 +132,18 @@ export const ERROR_REPLIES_PER_SECOND = 100;
 export const CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND = 64;
 /**
  * Of those, handshakes with a key this replica has not parsed lately (not in its key cache) one
- * source address may have per second, with the same burst. A new key costs ~1 ms to parse (the
- * subgroup check: most of the handshake), a known one nothing: a source that makes a new identity
- * for every connection (the fresh-identity flood, bench-flood's `fresh`) is held to ~2% of a core,
- * while clients that reconnect with their key keep the full handshake rate. A correct client makes
- * its key once; so many clients starting at once behind one address as the burst still connect at
- * once, and more of them within a few seconds.
+ * source address may have per second, and the burst it may save up. An identity costs a replica
+ * more than its key's parse (~1 ms, the subgroup check): a connection, two core steps, and the
+ * batches it gets stamped under its own per-key budget. A source that makes a new identity for
+ * every connection (the fresh-identity flood, bench-flood's `fresh`) is held to this rate; at 16 a
+ * second (burst 256) such a flooder cut honest throughput to 68-73% of its baseline here, at 4 (burst
+ * 64) to 79%, at 1 (no burst) to 82%, at 2 (burst 64) to 87-89% (`scripts/bench-flood.sh 20
+ * fresh`; the rest is the flooder's own CPU on the same two cores). A correct client makes its key once and reconnects
+ * with it (not counted here); the burst lets as many new clients connect at once behind one address
+ * as a benchmark process gives sockets of their own by default (client/bench.ts AUTO_PER_CLIENT_MAX).
  */
-export const FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND = 16;
+export const FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND = 2;
+export const FRESH_CLIENT_KEYS_BURST = 64;
 /**
  * An address past either handshake budget above is refused at the upgrade (HTTP 429, before any
  * WebSocket handshake, challenge or hello to decode) until that budget has a handshake for it
@@ -175,6 +179,7 @@ export interface TransportLimits {
   readonly maxConnectionsPerAddress: number;
   readonly clientHandshakesPerAddressPerSecond: number;
   readonly freshClientKeysPerAddressPerSecond: number;
+  readonly freshClientKeysBurst: number;
   readonly shedCooldownMs: number;
   readonly handshakeTimeoutMs: number;
   readonly reconnectBaseMs: number;
@@ -189,6 +194,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxConnectionsPerAddress: MAX_CONNECTIONS_PER_ADDRESS,
   clientHandshakesPerAddressPerSecond: CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
   freshClientKeysPerAddressPerSecond: FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND,
+  freshClientKeysBurst: FRESH_CLIENT_KEYS_BURST,
   shedCooldownMs: SHED_ADDRESS_COOLDOWN_MS,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
   reconnectBaseMs: RECONNECT_BASE_MS,

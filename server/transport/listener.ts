@@ -368,8 +368,8 @@ export class Listener {
   private handshakeBudget(address: string, nowUs: number): AddressHandshakeBudget {
     let budget = this.handshakeBudgets.get(address);
     if (budget === undefined) {
-      const { clientHandshakesPerAddressPerSecond: rate, freshClientKeysPerAddressPerSecond: freshRate, maxConnectionsPerAddress: burst } = this.opts.limits;
-      budget = { handshakes: new TokenBucket(rate, Math.max(rate, burst), nowUs), freshKeys: new TokenBucket(freshRate, Math.max(freshRate, burst), nowUs) };
+      const { clientHandshakesPerAddressPerSecond: rate, maxConnectionsPerAddress: burst, freshClientKeysPerAddressPerSecond: freshRate, freshClientKeysBurst: freshBurst } = this.opts.limits;
+      budget = { handshakes: new TokenBucket(rate, Math.max(rate, burst), nowUs), freshKeys: new TokenBucket(freshRate, Math.max(freshRate, freshBurst), nowUs) };
       if (this.handshakeBudgets.size >= MAX_HANDSHAKE_BUDGET_ADDRESSES) this.handshakeBudgets.delete(this.handshakeBudgets.keys().next().value as string);
     } else {
       this.handshakeBudgets.delete(address); // most recently seen last
