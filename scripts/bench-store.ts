@@ -16,12 +16,16 @@
  *    100-byte records (ack, pending index...). Latency is from enqueue to the promise resolving.
  *  - saturated: WRITERS_SATURATED writers each enqueue the next write as soon as the previous one
  *    resolved: the throughput ceiling, and how far group commit amortises the fsync.
+ *  - prune scans: the ack prune's pattern (server/store/replicaStore.ts): each round writes
+ *    PRUNE_KEYS_PER_ROUND keys under a new slot, then deletes those PRUNE_LAG_ROUNDS rounds old,
+ *    scanning either from the bucket's start (stepping over every earlier prune's tombstones until
+ *    LevelDB compacts them) or from where the last prune ended, as the store does.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Bucket, DEFAULT_WRITE_BUFFER_BYTES, Db, bucketKeyU64, type DbOp } from '../server/store/db.js';
+import { Bucket, DEFAULT_WRITE_BUFFER_BYTES, Db, bucketKey, bucketKeyU64, u64Bytes, type DbOp } from '../server/store/db.js';
 import { WriteBatcher } from '../server/store/writeBatcher.js';
 
 const BIG_VALUE_BYTES = 50 * 1024;
@@ -31,6 +35,12 @@ const SMALL_RECORDS_PER_WRITE = 4;
 const PEAK_WRITES_PER_SECOND = 400;
 const WRITERS_SATURATED = 32;
 const TICK_MS = 1;
+const PRUNE_ROUNDS = 1_000;
+const PRUNE_KEYS_PER_ROUND = 200;
+const PRUNE_LAG_ROUNDS = 5;
+/** A bucket the write cases above leave empty. */
+const PRUNE_BUCKET = Bucket.BatchExpiry;
+const PRUNE_PASS_OFFSET = 1_000_000;
 
 const secondsPerCase = Number(process.argv[2] ?? '5');
 const dirArg = process.argv[3] === '' ? undefined : process.argv[3];
@@ -110,6 +120,39 @@ async function saturated(w: WriteBatcher, sync: boolean): Promise<Result> {
   return { writes: lat.length, seconds: (performance.now() - started) / 1000, latenciesUs: Float64Array.from(lat) };
 }
 
+/** The prune pattern in its own bucket range; returns the mean scan time per prune in ms. */
+async function pruneScans(db: Db, fromLastEnd: boolean): Promise<number> {
+  const w = new WriteBatcher(db);
+  let scanMs = 0;
+  // Each pass in a key range of its own (slots offset by PRUNE_PASS_OFFSET): the second pass's
+  // scans do not step over the first's tombstones.
+  const pass = fromLastEnd ? 1 : 0;
+  let floor = 0;
+  for (let round = 1; round <= PRUNE_ROUNDS; round++) {
+    const puts: DbOp[] = [];
+    for (let i = 0; i < PRUNE_KEYS_PER_ROUND; i++) {
+      const key = new Uint8Array(16);
+      key.set(u64Bytes(pass * PRUNE_PASS_OFFSET + round));
+      key.set(u64Bytes(i), 8);
+      puts.push({ type: 'put', key: bucketKey(PRUNE_BUCKET, key), value: new Uint8Array(SMALL_VALUE_BYTES) });
+    }
+    await w.enqueue(puts, { sync: false });
+    const through = round - PRUNE_LAG_ROUNDS;
+    if (through < 1) continue;
+    const t0 = performance.now();
+    const dels: DbOp[] = [];
+    const base = pass * PRUNE_PASS_OFFSET;
+    for await (const key of db.iterateKeys(PRUNE_BUCKET, { gte: u64Bytes(base + (fromLastEnd ? floor : 0)), lt: u64Bytes(base + through + 1) })) {
+      dels.push({ type: 'del', key: bucketKey(PRUNE_BUCKET, key) });
+    }
+    scanMs += performance.now() - t0;
+    await w.enqueue(dels, { sync: false });
+    floor = through + 1;
+  }
+  await w.close();
+  return scanMs / (PRUNE_ROUNDS - PRUNE_LAG_ROUNDS);
+}
+
 const fmt = (value: number, digits = 0): string => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(34) : c.padStart(11))).join('');
 
@@ -154,6 +197,11 @@ try {
     await runCase(db, `steady ${PEAK_WRITES_PER_SECOND}/s, ${mode}`, (w) => steady(w, sync, PEAK_WRITES_PER_SECOND));
     await runCase(db, `steady ${2 * PEAK_WRITES_PER_SECOND}/s, ${mode}`, (w) => steady(w, sync, 2 * PEAK_WRITES_PER_SECOND));
     await runCase(db, `saturated (${WRITERS_SATURATED} writers), ${mode}`, (w) => saturated(w, sync));
+  }
+  console.log(`prune scans: ${PRUNE_ROUNDS} rounds of ${PRUNE_KEYS_PER_ROUND} keys, each deleting those ${PRUNE_LAG_ROUNDS} rounds old`);
+  for (const fromLastEnd of [false, true]) {
+    const ms = await pruneScans(db, fromLastEnd);
+    console.log(`  scanning from ${fromLastEnd ? "the last prune's end" : "the bucket's start"}: ${fmt(ms, 2)} ms per prune`);
   }
 } finally {
   await db.close();

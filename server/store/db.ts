@@ -130,6 +130,15 @@ export interface KeyRange {
 
 const EMPTY = new Uint8Array(0);
 
+/** The first key after `key` in LevelDB's order (`key` with a zero byte appended): where a scan that
+ *  deleted up to `key` goes on, instead of starting again and stepping over its own tombstones
+ *  (LevelDB keeps a deleted key's tombstone, and iterators walk over it, until a compaction). */
+export function keyAfter(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
+}
+
 function rangeOptions(bucket: Bucket, range: KeyRange): { gte: Uint8Array; lt: Uint8Array; reverse: boolean; limit: number } {
   return {
     gte: bucketKey(bucket, range.gte ?? EMPTY),

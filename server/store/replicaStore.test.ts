@@ -77,6 +77,16 @@ function ackOp(seed: number, slot: number): Extract<ReplicaPersistOp, { kind: 'a
   const entry: SealEntry = { digest, ts, ocHash: testDigest(seed + 5000) };
   return { kind: 'ack', entry, slot: slot as Slot, oc: ocFor(digest, ts), sig: sig(seed) };
 }
+async function ackKeys(s: LevelReplicaStorage): Promise<number> {
+  let n = 0;
+  for await (const _ of s.db.iterateKeys(Bucket.Acks)) n++;
+  return n;
+}
+/** Waits (up to 5 s) until `s` holds `left` ack keys: prunes run in the background, and close()
+ *  stops one under way. */
+async function prunedTo(s: LevelReplicaStorage, left: number): Promise<void> {
+  for (let i = 0; i < 500 && (await ackKeys(s)) > left; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
 const batchOp = (seed: number): ReplicaPersistOp => ({ kind: 'batch', digest: testDigest(seed), bytes: batchBytes(seed) });
 
 const ackSeeds = (acks: readonly { entry: SealEntry }[]): string[] => acks.map((a) => toHex(a.entry.digest)).sort();
@@ -236,6 +246,40 @@ describe('LevelReplicaStorage', () => {
     for await (const k of again.db.iterateKeys(Bucket.Acks)) keys.push(k);
     expect(keys).toHaveLength(1);
     expect(again.stats().acksPrunedThrough).toBe(15);
+  });
+
+  it('prunes acks from where the last prune ended, and still deletes one written below it since', async () => {
+    const { open } = await fresh();
+    const s = await open();
+    await s.apply([batchOp(1), ackOp(1, 10), batchOp(2), ackOp(2, 20)]);
+    await s.apply([{ kind: 'pruneAcks', throughSlot: 15 as Slot }]);
+    await prunedTo(s, 1);
+    // Late, for a slot the first prune already covered: the next prune must not start above it.
+    await s.apply([batchOp(3), ackOp(3, 12)]);
+    await s.apply([{ kind: 'pruneAcks', throughSlot: 25 as Slot }]);
+    await prunedTo(s, 0);
+    await s.close();
+    const again = await open();
+    const keys: Uint8Array[] = [];
+    for await (const k of again.db.iterateKeys(Bucket.Acks)) keys.push(k);
+    expect(keys).toHaveLength(0);
+  });
+
+  it('prunes more acks than one delete batch holds, each scan going on after the last', async () => {
+    const { open } = await fresh();
+    const s = await open();
+    const count = 2_500; // PRUNE_BATCH_ACKS is 1,024: three scans
+    const ops = [batchOp(1)];
+    for (let i = 0; i < count; i++) ops.push(ackOp(1, 10 + i));
+    await s.apply(ops);
+    await s.apply([{ kind: 'pruneAcks', throughSlot: (10 + count - 2) as Slot }]);
+    await prunedTo(s, 1);
+    expect(s.stats().pruneBatches).toBeGreaterThanOrEqual(3);
+    await s.close();
+    const again = await open();
+    const keys: Uint8Array[] = [];
+    for await (const k of again.db.iterateKeys(Bucket.Acks)) keys.push(k);
+    expect(keys).toHaveLength(1);
   });
 
   it('refuses a store that belongs to another cluster or replica', async () => {
