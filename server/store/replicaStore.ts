@@ -136,7 +136,7 @@ export class LevelReplicaStorage implements ReplicaStorage {
   /** The slot the next ack prune scans from: earlier prunes deleted what lay below it (an ack
    *  written since for a lower slot lowers it). A scan from the bucket's start would step over
    *  every tombstone of the prunes before it until LevelDB compacts them: a prune runs at every
-   *  commit, and such scans cost ~17× more in a micro-benchmark of this pattern. */
+   *  commit, and such scans cost ~20× more (scripts/bench-store.ts, "prune scans"). */
   private ackPruneFrom = 0;
   private pruneTask: Promise<void> = Promise.resolve();
   private pruneBatches = 0;
