@@ -13,19 +13,22 @@ import { utf8 } from '../../common/bytes.js';
 import { nodeCrypto } from '../../common/crypto/node.js';
 import type { Signer } from '../../common/crypto/types.js';
 import { replicaId, type ReplicaId } from '../../common/ids.js';
+import { MAX_REPLICAS } from '../../common/limits.js';
 import type { ErrorMsg, HelloChallengeMsg, Message } from '../../common/messages.js';
 import { helloMessage } from '../../common/signing.js';
 import { answerClientChallenge, type ClientIdentity } from '../../ordering/clientKeys.js';
+import { freePortRange } from '../freePorts.js';
 import { makeClusterCertificates, type ClusterCertificates } from '../tlsCerts.js';
 import type { ServerBackendChoice } from './backendChoice.js';
 import type { TransportLimits } from './limits.js';
 import { ListenError, type ServerTls } from './serverBackend.js';
 import { Transport, type ClientConnId, type TransportHandlers, type TransportOptions } from './transport.js';
 
-/** Ports are drawn from here: above the defaults of real clusters (10000–30000), below the
- *  kernel's ephemeral range (32768+ on some systems, 49152+ on others: collisions are retried). */
-const PORT_RANGE_START = 40_000;
-const PORT_RANGE_END = 50_000;
+/** randomBasePort draws from here: above the defaults of real clusters (10000+i, 20000+i,
+ *  30000+i), apart from freePortRange's range (server/freePorts.ts), and below Linux's ephemeral
+ *  range (32768–60999), where any outgoing connection of any test may hold a port. */
+const PORT_RANGE_START = 30_000 + MAX_REPLICAS + 100;
+const PORT_RANGE_END = 32_700;
 const START_ATTEMPTS = 20;
 
 /** Silent unless TRANSPORT_TEST_LOG names a level (e.g. TRANSPORT_TEST_LOG=debug). */
@@ -128,7 +131,9 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
   const which = opts.start ?? Array.from({ length: n }, (_, i) => i);
   const logger = opts.logger ?? testLogger();
   for (let attempt = 1; ; attempt++) {
-    const basePort = randomBasePort(n);
+    // Checked free, so that a replica the test starts later (not in `start`) finds its ports free
+    // too: only the cluster's own transports retry on a taken port.
+    const basePort = await freePortRange(3 * n);
     const cluster = loopbackCluster(n, basePort, opts.tls?.caPem);
     const options = (i: number): TransportOptions => ({
       config: cluster.config,
