@@ -68,6 +68,22 @@ const KNOWN_FAILING_SEEDS_FIXED: readonly {
     faults: 'all',
     note: "no loss (checker): a replica committed batches whose bytes it had to fetch, asked only their one listed holder, behind a partition, crashed, and executed them in its replay, which the checker did not see (replays are now reported; the fetcher asks every replica after the listed holders, ordering/fetcher.test.ts)",
   },
+  {
+    n: 4,
+    rule: '2-chain',
+    modes: 'gateway',
+    seed: 352,
+    faults: 'all',
+    note: 'agreement: a replica fetching a checkpoint (height 12) went on executing the blocks it had and took its own checkpoint at 13; the install moved its committed tip back to 12, the rebuilt core restored checkpoint 13 and committed block 13 again, running its expired (forgotten) digests twice (recovery now restores the latest checkpoint at or below the committed height: ordering/storage.ts, server/store/replicaStore.ts)',
+  },
+  {
+    n: 4,
+    rule: '3-chain',
+    modes: 'direct',
+    seed: 1083,
+    faults: 'all',
+    note: 'agreement: the same as seed 352, found by the same sweep',
+  },
 ];
 
 function run(n: number, rule: CommitRule, modes: ClientModes, seed: number, faults: ReadonlySet<string>, crypto: 'fast' | 'ed25519' = 'fast'): OrderingRunResult {

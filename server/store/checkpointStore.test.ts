@@ -134,7 +134,7 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
   it('a checkpoint taken is loaded after a restart, restores to the same state, and is served piece by piece', async () => {
     const h = await make();
     const { blocks } = chain(3);
-    await h.storage.apply(blocks.map((l) => ({ kind: 'block' as const, digest: l.digest, block: l.block })));
+    await h.storage.apply([...blocks.map((l) => ({ kind: 'block' as const, digest: l.digest, block: l.block })), { kind: 'committed', height: 3 as Height, digest: blocks[2]!.digest }]);
     const kv = kvWith(50_000);
     const stored = await h.storage.writeCheckpoint(capture(blocks[2]!, kv));
     const s = await h.reopen();
@@ -161,6 +161,7 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
   it('a certificate makes a checkpoint stable, across a restart', async () => {
     const h = await make();
     const { blocks } = chain(2);
+    await h.storage.apply([...blocks.map((l) => ({ kind: 'block' as const, digest: l.digest, block: l.block })), { kind: 'committed', height: 2 as Height, digest: blocks[1]!.digest }]);
     const stored = await h.storage.writeCheckpoint(capture(blocks[1]!, kvWith(10)));
     expect(h.storage.latestStableCert()).toBeNull();
     await h.storage.apply([{ kind: 'checkpointStable', cert: certFor(stored) }]);
@@ -195,6 +196,27 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     expect(loaded.consensus.committed?.height).toBe(4);
     expect(s.latestStableCert()?.height).toBe(4);
     expect(hashes(await chunksOf(s, stored))).toEqual(hashes(chunks));
+  });
+
+  it('restores the latest checkpoint at or below the committed height: one taken above an install that moved the tip back is not restored', async () => {
+    // A replica fetching the checkpoint at height 2 went on executing and took its own at 4; the
+    // install then made block 2 the committed tip. Restoring 4 and committing 3 and 4 again would
+    // execute them twice (simulation seed 352).
+    const h = await make();
+    const { blocks } = chain(4);
+    await h.storage.apply([...blocks.map((l) => ({ kind: 'block' as const, digest: l.digest, block: l.block })), { kind: 'committed', height: 4 as Height, digest: blocks[3]!.digest }]);
+    await h.storage.writeCheckpoint(capture(blocks[3]!, kvWith(10)));
+    const source = new MemoryReplicaStorage(nodeCrypto, TEST_REPLICAS);
+    const fetched = source.writeCheckpointSync(capture(blocks[1]!, kvWith(5)));
+    await h.storage.apply(source.checkpointChunksSync(fetched).map((bytes, i): ReplicaPersistOp => ({ kind: 'checkpointChunk', height: 2 as Height, state: fetched.state, index: i + 1, bytes })));
+    await h.storage.apply([
+      { kind: 'committed', height: 2 as Height, digest: blocks[1]!.digest },
+      { kind: 'checkpointInstalled', checkpoint: fetched, cert: certFor(fetched) },
+    ]);
+    const loaded = await (await h.reopen()).load();
+    expect(loaded.consensus.committed?.height).toBe(2);
+    expect(loaded.checkpoint?.manifest.height).toBe(2);
+    expect(toHex(loaded.checkpoint!.state)).toBe(toHex(fetched.state));
   });
 
   it('prunes below a stable checkpoint: older checkpoints, blocks and their batches, expired batches; keeps the rest', async () => {

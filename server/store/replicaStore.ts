@@ -437,13 +437,15 @@ export class LevelReplicaStorage implements ReplicaStorage {
         acks: acks.map(({ entry, oc, sig }) => ({ entry, oc, sig })),
         batches,
       },
-      checkpoint: this.latestCheckpoint(),
+      checkpoint: this.latestCheckpoint(consensus.committed?.height ?? 0),
     };
   }
 
-  /** The latest held checkpoint, an installed one before a taken one at the same height. */
-  private latestCheckpoint(): LocalCheckpoint | null {
-    return this.checkpoints.at(-1) ?? null;
+  /** The latest held checkpoint at or below `maxHeight` (the committed height: see
+   *  ReplicaRecovery.checkpoint), an installed one before a taken one at the same height. */
+  private latestCheckpoint(maxHeight: number): LocalCheckpoint | null {
+    for (let i = this.checkpoints.length - 1; i >= 0; i--) if (this.checkpoints[i]!.manifest.height <= maxHeight) return this.checkpoints[i]!;
+    return null;
   }
 
   private held(height: number, state: Digest): HeldCheckpoint | undefined {
