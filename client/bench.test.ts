@@ -214,12 +214,16 @@ describe('bench', () => {
     const beforeUs = wallClockUs();
     const summary = await runBench(options({ clients: 1, warmupS: 1, durationS: 1 }));
     const { details, exec } = await checkLogs(summary, 0);
-    const warmup = details.filter((d) => !d.measured);
     const measured = details.filter((d) => d.measured);
-    expect(warmup.length).toBeGreaterThan(0);
     expect(measured.length).toBeGreaterThan(0);
+    const firstMeasuredUs = Math.min(...measured.map((d) => d.submit));
+    const lastMeasuredUs = Math.max(...measured.map((d) => d.submit));
+    const unmeasured = details.filter((d) => !d.measured);
+    expect(unmeasured.filter((d) => d.submit < firstMeasuredUs).length).toBeGreaterThan(0);
+    // An unmeasured command was submitted before the interval (warm-up) or after its end (a stop
+    // timer late on a busy machine lets the clients submit a little longer; those are drained).
+    for (const d of unmeasured) expect(d.submit < firstMeasuredUs || d.submit > lastMeasuredUs).toBe(true);
     // The measured interval starts a second after the clock started (after connecting).
-    expect(Math.max(...warmup.map((d) => d.submit))).toBeLessThan(Math.min(...measured.map((d) => d.submit)));
     for (const d of measured) expect(d.submit).toBeGreaterThanOrEqual(beforeUs + 1_000_000);
     expect(exec.length).toBe(summary.executed + summary.drainedExecuted);
     expect(summary.measuredSeconds).toBeCloseTo(1, 1);
