@@ -30,7 +30,7 @@ import { MAX_SYNC_BLOCKS, MAX_SYNC_RESPONSE_BYTES } from '../../common/limits.js
 import type { Block } from '../../common/messages.js';
 import type { ConsensusStorage } from '../../consensus/storage.js';
 import type { ConsensusPersistOp, RecoveredConsensus } from '../../consensus/types.js';
-import { Bucket, U64_BYTES, bucketKey, bucketKeyU64, keyAfter, nameKey, readU64, u64Bytes, type Db, type DbOp } from './db.js';
+import { Bucket, U64_BYTES, bucketKey, bucketKeyU64, nameKey, readU64, u64Bytes, type Db, type DbOp } from './db.js';
 import { decodeCommittedRecord, decodeSafetyRecord, encodeCommittedRecord, encodeSafetyRecord, type CommittedTip } from './records.js';
 import type { WriteBatcher } from './writeBatcher.js';
 
@@ -150,22 +150,11 @@ export class LevelConsensusStorage implements ConsensusStorage {
     if (committed === null) return 0;
     const cutoff = Math.min(belowHeight, committed.height - this.retainBlocks + 1);
     if (cutoff <= 0) return 0;
-    const lt = u64Bytes(cutoff);
-    // Each scan goes on after the last key deleted, not over its own tombstones again.
-    let gte: Uint8Array | undefined;
     let deleted = 0;
-    for (;;) {
+    for await (const keys of this.db.keyBatches(Bucket.BlockHeights, { lt: u64Bytes(cutoff) }, PRUNE_BATCH_BLOCKS)) {
       const ops: DbOp[] = [];
-      const pruned: { height: number; digest: Digest }[] = [];
-      let last: Uint8Array | null = null;
-      for await (const key of this.db.iterateKeys(Bucket.BlockHeights, { ...(gte === undefined ? {} : { gte }), lt, limit: PRUNE_BATCH_BLOCKS })) {
-        const e = indexEntry(key);
-        pruned.push(e);
-        ops.push({ type: 'del', key: bucketKey(Bucket.Blocks, e.digest) }, { type: 'del', key: bucketKey(Bucket.BlockHeights, key) });
-        last = key;
-      }
-      if (last === null) return deleted;
-      gte = keyAfter(last);
+      const pruned = keys.map(indexEntry);
+      keys.forEach((key, i) => ops.push({ type: 'del', key: bucketKey(Bucket.Blocks, pruned[i]!.digest) }, { type: 'del', key: bucketKey(Bucket.BlockHeights, key) }));
       if (alsoDelete !== undefined) {
         const raws = await this.db.getMany(Bucket.Blocks, pruned.map((e) => e.digest));
         raws.forEach((raw, i) => {
@@ -175,6 +164,7 @@ export class LevelConsensusStorage implements ConsensusStorage {
       await this.writer.enqueue(ops, PRUNE_WRITE);
       deleted += pruned.length;
     }
+    return deleted;
   }
 
   private async committedTip(): Promise<CommittedTip | null> {

@@ -130,10 +130,8 @@ export interface KeyRange {
 
 const EMPTY = new Uint8Array(0);
 
-/** The first key after `key` in LevelDB's order (`key` with a zero byte appended): where a scan that
- *  deleted up to `key` goes on, instead of starting again and stepping over its own tombstones
- *  (LevelDB keeps a deleted key's tombstone, and iterators walk over it, until a compaction). */
-export function keyAfter(key: Uint8Array): Uint8Array {
+/** The first key after `key` in LevelDB's order: `key` with a zero byte appended. */
+function keyAfter(key: Uint8Array): Uint8Array {
   const next = new Uint8Array(key.length + 1);
   next.set(key);
   return next;
@@ -241,6 +239,24 @@ export class Db {
   /** Keys only: cheaper when the value is not needed (indexes). */
   async *iterateKeys(bucket: Bucket, range: KeyRange = {}): AsyncGenerator<Uint8Array> {
     for await (const key of this.level.keys(rangeOptions(bucket, range))) yield plain(key, 1);
+  }
+
+  /**
+   * The keys of `range`, in batches of at most `batchKeys`, for deleting them: each batch is a scan
+   * of its own that starts after the previous batch's last key, taken when the caller asks for the
+   * next batch (after deleting this one). A scan that started again from the range's start would
+   * step over the tombstones of every key deleted so far: LevelDB keeps them, and iterators walk
+   * over them, until a compaction.
+   */
+  async *keyBatches(bucket: Bucket, range: { readonly gte?: Uint8Array; readonly lt?: Uint8Array }, batchKeys: number): AsyncGenerator<Uint8Array[]> {
+    let gte = range.gte;
+    for (;;) {
+      const keys: Uint8Array[] = [];
+      for await (const key of this.iterateKeys(bucket, { ...range, ...(gte === undefined ? {} : { gte }), limit: batchKeys })) keys.push(key);
+      if (keys.length === 0) return;
+      yield keys;
+      gte = keyAfter(keys[keys.length - 1]!);
+    }
   }
 
   /** One atomic write; with sync, LevelDB fsyncs its log before this resolves. */

@@ -46,7 +46,7 @@ import type { ConsensusPersistOp } from '../../consensus/types.js';
 import { effectiveEntries } from '../../ordering/payload.js';
 import type { ReplicaPersistOp } from '../../ordering/types.js';
 import { LevelConsensusStorage } from './consensusStore.js';
-import { Bucket, Db, bucketKey, keyAfter, nameKey, u64Bytes, type DbOp, type DbOptions } from './db.js';
+import { Bucket, Db, bucketKey, nameKey, u64Bytes, type DbOp, type DbOptions } from './db.js';
 import { StoreOpenError } from './errors.js';
 import {
   ackKey,
@@ -330,21 +330,11 @@ export class LevelReplicaStorage implements ReplicaStorage {
 
   private async deleteAcksThrough(from: number, through: number): Promise<void> {
     if (this.closing !== null) return;
-    const lt = u64Bytes(through + 1);
-    let gte = u64Bytes(from);
-    for (;;) {
-      const ops: DbOp[] = [];
-      let last: Uint8Array | null = null;
-      for await (const key of this.db.iterateKeys(Bucket.Acks, { gte, lt, limit: PRUNE_BATCH_ACKS })) {
-        ops.push({ type: 'del', key: bucketKey(Bucket.Acks, key) });
-        last = key;
-      }
-      if (last === null) return;
+    for await (const keys of this.db.keyBatches(Bucket.Acks, { gte: u64Bytes(from), lt: u64Bytes(through + 1) }, PRUNE_BATCH_ACKS)) {
       // A failed write fails the batcher for good, and the replica's next apply reports it.
-      await this.writer.enqueue(ops, UNSYNCED);
+      await this.writer.enqueue(keys.map((key) => ({ type: 'del', key: bucketKey(Bucket.Acks, key) })), UNSYNCED);
       this.pruneBatches++;
       if (this.closing !== null) return;
-      gte = keyAfter(last);
     }
   }
 
@@ -377,40 +367,30 @@ export class LevelReplicaStorage implements ReplicaStorage {
     return ops;
   }
 
-  /** Keys of `bucket` below `lt`, in bounded batches (each scan goes on after the last key). */
+  /** Keys of `bucket` below `lt`, in bounded batches. */
   private async deleteRange(bucket: Bucket, lt: Uint8Array): Promise<void> {
-    let gte: Uint8Array | undefined;
-    for (;;) {
-      const ops: DbOp[] = [];
-      let last: Uint8Array | null = null;
-      for await (const key of this.db.iterateKeys(bucket, { ...(gte === undefined ? {} : { gte }), lt, limit: PRUNE_BATCH_KEYS })) {
-        ops.push({ type: 'del', key: bucketKey(bucket, key) });
-        last = key;
-      }
-      if (last === null || this.closing !== null) return;
-      await this.writer.enqueue(ops, UNSYNCED);
+    for await (const keys of this.db.keyBatches(bucket, { lt }, PRUNE_BATCH_KEYS)) {
+      if (this.closing !== null) return;
+      await this.writer.enqueue(keys.map((key) => ({ type: 'del', key: bucketKey(bucket, key) })), UNSYNCED);
       this.pruneBatches++;
-      gte = keyAfter(last);
     }
   }
 
   private async deleteExpiredBatches(expiredBeforeUs: number): Promise<number> {
-    const lt = u64Bytes(expiredBeforeUs);
-    let gte: Uint8Array | undefined;
     let deleted = 0;
-    for (;;) {
-      const ops: DbOp[] = [];
-      let last: Uint8Array | null = null;
-      for await (const key of this.db.iterateKeys(Bucket.BatchExpiry, { ...(gte === undefined ? {} : { gte }), lt, limit: PRUNE_BATCH_KEYS })) {
-        ops.push({ type: 'del', key: bucketKey(Bucket.BatchExpiry, key) }, { type: 'del', key: bucketKey(Bucket.Batches, batchExpiryDigest(key)) });
-        last = key;
-      }
-      if (last === null || this.closing !== null) return deleted;
-      await this.writer.enqueue(ops, UNSYNCED);
+    for await (const keys of this.db.keyBatches(Bucket.BatchExpiry, { lt: u64Bytes(expiredBeforeUs) }, PRUNE_BATCH_KEYS)) {
+      if (this.closing !== null) break;
+      await this.writer.enqueue(
+        keys.flatMap((key): DbOp[] => [
+          { type: 'del', key: bucketKey(Bucket.BatchExpiry, key) },
+          { type: 'del', key: bucketKey(Bucket.Batches, batchExpiryDigest(key)) },
+        ]),
+        UNSYNCED,
+      );
       this.pruneBatches++;
-      deleted += ops.length / 2;
-      gte = keyAfter(last);
+      deleted += keys.length;
     }
+    return deleted;
   }
 
   async load(): Promise<ReplicaRecovery> {
