@@ -221,6 +221,33 @@ describe('client links', () => {
     expect(inbox.authenticated).toHaveLength(8);
   });
 
+  it('budgets new keys from all addresses together: past that budget a new key is refused whatever its address has left, a known key still reconnects', async () => {
+    // Plenty per address; 2 new keys in all, then one a second.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { freshClientKeysTotalBurst: 2, freshClientKeysPerSecond: 1 } }));
+    const t0 = c.transports[0]!;
+    const inbox = c.inboxes[0]!;
+    for (const key of [0, 1]) {
+      const r = await clientOf(c, 0, key);
+      await waitUntil(() => inbox.authenticated.length === key + 1, `client ${key} authenticated`);
+      r.close();
+      await waitUntil(() => t0.stats().clientConnections === 0, 'its connection gone');
+    }
+    const throttled = await clientOf(c, 0, 2);
+    const [refused] = await throttled.waitForMessage('error');
+    expect(refused).toMatchObject({ code: ErrorCode.Overloaded, message: expect.stringMatching(/new client keys from all addresses/) });
+    await throttled.waitClosed();
+    expect(throttled.closeCode).toBe(CloseCode.HandshakeThrottled);
+    expect(inbox.authenticated).toHaveLength(2);
+    // Once the shared budget has a key again (and the address's refusal has run out), a known key
+    // and one new key get in.
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    await clientOf(c, 0, 0);
+    await waitUntil(() => inbox.authenticated.length === 3, 'a known key');
+    await clientOf(c, 0, 2);
+    await waitUntil(() => inbox.authenticated.length === 4, 'one new key a second later');
+    expect(t0.stats()).toMatchObject({ handshakesThrottled: 1, handshakeFailures: 0 });
+  });
+
   it('sheds a faulty client: closed with its reason and reported, its address refused for the cooldown, its neighbours kept', async () => {
     // On ws, whose close handler runs after end() returns (uWS runs it inside end()), so that a
     // second shed of the same link reaches the listener while the link is still open.

@@ -145,6 +145,19 @@ export const CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND = 64;
 export const FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND = 2;
 export const FRESH_CLIENT_KEYS_BURST = 64;
 /**
+ * Handshakes with a new key from all source addresses together, per second, and the burst saved
+ * up. The per-address budget above bounds one address; an attacker with many addresses (an IPv6
+ * prefix, a botnet) would get a burst of 64 new identities from each, and nothing bounded the total.
+ * At this rate new identities cost a replica at most ~3% of a core in key parses (plus the
+ * identities' own per-key budgets, which stop growing with it). The burst lets four addresses'
+ * worth of new clients (a benchmark's per-address burst each) connect at once. Past it a hello with
+ * a new key is refused OVERLOADED before its key is parsed, whatever its address; clients that
+ * reconnect with their key are not counted. The price: while such a flood lasts, new correct
+ * clients share this rate with it and connect after some back-offs.
+ */
+export const FRESH_CLIENT_KEYS_PER_SECOND = 32;
+export const FRESH_CLIENT_KEYS_TOTAL_BURST = 256;
+/**
  * An address past either handshake budget above is refused at the upgrade (HTTP 429, before any
  * WebSocket handshake, challenge or hello to decode) until that budget has a handshake for it
  * again: a flooder that redials at once then costs a refused upgrade a time, not a handshake. The
@@ -180,6 +193,8 @@ export interface TransportLimits {
   readonly clientHandshakesPerAddressPerSecond: number;
   readonly freshClientKeysPerAddressPerSecond: number;
   readonly freshClientKeysBurst: number;
+  readonly freshClientKeysPerSecond: number;
+  readonly freshClientKeysTotalBurst: number;
   readonly shedCooldownMs: number;
   readonly handshakeTimeoutMs: number;
   readonly reconnectBaseMs: number;
@@ -195,6 +210,8 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   clientHandshakesPerAddressPerSecond: CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
   freshClientKeysPerAddressPerSecond: FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND,
   freshClientKeysBurst: FRESH_CLIENT_KEYS_BURST,
+  freshClientKeysPerSecond: FRESH_CLIENT_KEYS_PER_SECOND,
+  freshClientKeysTotalBurst: FRESH_CLIENT_KEYS_TOTAL_BURST,
   shedCooldownMs: SHED_ADDRESS_COOLDOWN_MS,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
   reconnectBaseMs: RECONNECT_BASE_MS,

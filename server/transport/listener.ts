@@ -69,7 +69,8 @@ export const CloseCode = {
   QueueOverflow: 4003,
   ClosedByReplica: 4004,
   /** A client hello past its address's handshake budget (CLIENT_HANDSHAKES_PER_ADDRESS_PER_SECOND,
-   *  or FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND for a key not parsed lately). */
+   *  or, for a key not parsed lately, FRESH_CLIENT_KEYS_PER_ADDRESS_PER_SECOND or
+   *  FRESH_CLIENT_KEYS_PER_SECOND). */
   HandshakeThrottled: 4005,
   /** The replica judged the client faulty (Transport.shedClient) and closed it. */
   Shed: 4006,
@@ -148,6 +149,8 @@ export class Listener {
   private readonly clientKeys: ClientKeyCache;
   /** Per source address that sent a client hello lately: its handshake budgets (oldest first). */
   private readonly handshakeBudgets = new Map<string, AddressHandshakeBudget>();
+  /** Hellos with a new key from all addresses together (FRESH_CLIENT_KEYS_PER_SECOND). */
+  private readonly freshKeysAll: TokenBucket;
   /** Source addresses whose new client connections are refused at the upgrade, until when
    *  (performance.now ms): shed lately, or out of handshakes (oldest first, at most
    *  MAX_HANDSHAKE_BUDGET_ADDRESSES). */
@@ -162,6 +165,8 @@ export class Listener {
   ) {
     this.decodeContext = { replicaCount: opts.config.n };
     this.clientKeys = new ClientKeyCache(opts.crypto);
+    const { freshClientKeysPerSecond: rate, freshClientKeysTotalBurst: burst } = opts.limits;
+    this.freshKeysAll = new TokenBucket(rate, Math.max(rate, burst), performance.now() * 1000);
   }
 
   /** Binds the peer port and the client port of this replica; rejects (ListenError) if either fails. */
@@ -344,8 +349,13 @@ export class Listener {
     // Budgets are spent before the key is parsed or the signature checked: that is the work they bound.
     const nowUs = performance.now() * 1000;
     const budget = this.handshakeBudget(c.address, nowUs);
-    if (!budget.handshakes.take(1, nowUs)) return this.throttleHandshake(c, budget.handshakes, nowUs, 'handshakes');
-    if (!this.clientKeys.has(hello.key) && !budget.freshKeys.take(1, nowUs)) return this.throttleHandshake(c, budget.freshKeys, nowUs, 'new client keys');
+    if (!budget.handshakes.take(1, nowUs)) return this.throttleHandshake(c, budget.handshakes, nowUs, 'handshakes from this address');
+    if (!this.clientKeys.has(hello.key)) {
+      // The shared budget is looked at first, so that an address refused for others' keys keeps its own.
+      if (this.freshKeysAll.available(nowUs) < 1) return this.throttleHandshake(c, this.freshKeysAll, nowUs, 'new client keys from all addresses');
+      if (!budget.freshKeys.take(1, nowUs)) return this.throttleHandshake(c, budget.freshKeys, nowUs, 'new client keys from this address');
+      this.freshKeysAll.take(1, nowUs);
+    }
     const identity = checkClientHello(config, this.clientKeys, self, c.nonce!, hello, crypto);
     if (typeof identity === 'string') {
       this.opts.counters.handshakeFailures++;
@@ -378,15 +388,16 @@ export class Listener {
     return budget;
   }
 
-  /** A hello past `spent`, one of its address's budgets: refused OVERLOADED unchecked, the
-   *  connection closed, and the address refused at the upgrade until that budget has one again. */
+  /** A hello past `spent`, one of the handshake budgets (its address's, or the one all addresses
+   *  share for new keys): refused OVERLOADED unchecked, the connection closed, and the address
+   *  refused at the upgrade until that budget has one again. */
   private throttleHandshake(c: Conn, spent: TokenBucket, nowUs: number, what: string): void {
     this.opts.counters.handshakesThrottled++;
     this.opts.counters.reject('client', ErrorCode.Overloaded);
     this.handshakeLog.run((suppressed) =>
-      this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, `client handshake refused: its address is over its ${what} per second`),
+      this.opts.logger.warn({ address: c.address, conn: c.id, suppressed }, `client handshake refused: over the budget of ${what} per second`),
     );
-    this.replyError(c, ErrorCode.Overloaded, `too many ${what} from this address in the last seconds: reconnect later`);
+    this.replyError(c, ErrorCode.Overloaded, `too many ${what} in the last seconds: reconnect later`);
     this.closeConn(c, 'transport', CloseCode.HandshakeThrottled, 'handshakes throttled');
     this.refuseAddressFor(c.address, spent.usUntil(1, nowUs) / 1000);
   }
