@@ -43,7 +43,7 @@ export interface TransportStats {
   readonly connectionsRefused: number;
   /** Peer-port connections that failed to authenticate (bad hello or no hello in time). */
   readonly handshakeFailures: number;
-  /** Client hellos refused unchecked: their address was over its handshakes per second. */
+  /** Client hellos refused unchecked: over a handshake budget (their address's, or the new-key budget all addresses share). */
   readonly handshakesThrottled: number;
   /** Client connections shed as faulty (Transport.shedClient). */
   readonly clientsShed: number;
