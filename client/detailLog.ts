@@ -24,6 +24,7 @@
  *              (executed at `position`, and the state machine threw on it)
  *   phase      warmup | measured
  */
+import { MAX_INTEGER_BYTES, writeBytes, writeInteger } from './asciiLine.js';
 import { ChunkedLogFile, type ChunkedLogFileOptions } from './chunkedLogFile.js';
 import type { CommandStatus } from './results.js';
 
@@ -74,9 +75,10 @@ export interface DetailRecord extends DetailBatch {
 
 /** Printable ASCII without spaces: lines are written as latin1 bytes. */
 const CLIENT_NAME = /^[\x21-\x7e]+$/;
-/** The most a line's own fields take beyond the batch's shared ones: seq and submit_us (up to 16
- *  digits each, safe integers), index, outcome and phase with their separators. */
-const MAX_LINE_VARIABLE_BYTES = 16 + 16 + 10 + 1 + 19 + 10 + 2;
+/** The most a line's own fields take beyond the batch's shared ones: seq, submit_us and index
+ *  (safe integers), and the longest outcome and phase with their separators and the newline. */
+const MAX_LINE_VARIABLE_BYTES = 3 * MAX_INTEGER_BYTES + 1 + 19 + 1 + 8 + 1;
+const DASH = 0x2d;
 
 function field(name: string, value: number | null): string {
   if (value === null) return '-';
@@ -135,15 +137,22 @@ export class DetailLogWriter {
     const digest = Buffer.from(` ${batch.digest ?? '-'} `, 'latin1');
     const shared = Buffer.from(` ${sharedFields(batch)} `, 'latin1');
     const phase = batch.measured ? ' measured\n' : ' warmup\n';
+    // " <outcome> <phase>\n" for each outcome the batch's lines have (usually one).
+    const tails = new Map<DetailOutcome, Buffer>();
     const out = Buffer.allocUnsafe(count * (head.length + digest.length + shared.length + MAX_LINE_VARIABLE_BYTES));
     let at = 0;
     for (let i = 0; i < count; i++) {
-      at += head.copy(out, at);
-      at += out.write(field('seq', firstSeq + i), at, 'latin1');
-      at += digest.copy(out, at);
-      at += out.write(field('submitUs', Math.floor(submitUs(i))), at, 'latin1');
-      at += shared.copy(out, at);
-      at += out.write(`${indexed ? i : '-'} ${outcome(i)}${phase}`, at, 'latin1');
+      at = writeBytes(out, at, head);
+      at = writeInteger(out, at, firstSeq + i);
+      at = writeBytes(out, at, digest);
+      at = writeInteger(out, at, Math.floor(submitUs(i)));
+      at = writeBytes(out, at, shared);
+      if (indexed) at = writeInteger(out, at, i);
+      else out[at++] = DASH;
+      const o = outcome(i);
+      let tail = tails.get(o);
+      if (tail === undefined) tails.set(o, (tail = Buffer.from(` ${o}${phase}`, 'latin1')));
+      at = writeBytes(out, at, tail);
     }
     return this.file.appendBytes(out.subarray(0, at), count);
   }

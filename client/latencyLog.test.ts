@@ -72,6 +72,20 @@ describe('LatencyLogWriter', () => {
     ]);
   });
 
+  it('writes a batch line for line as formatLogLine does, for any completion time and latencies', async () => {
+    const path = join(dir, 'client1.exec.log');
+    const log = await LatencyLogWriter.open(path);
+    const expected: string[] = [];
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4e15 }), fc.array(fc.double({ min: -1e10, max: 1e10, noNaN: true }), { maxLength: 20 }), (wallUs, latencies) => {
+        log.recordBatch(wallUs, latencies);
+        for (const latencyUs of latencies) expected.push(formatLogLine(wallUs, latencyUs));
+      }),
+    );
+    await log.close();
+    expect(await linesOf(path)).toEqual(expected);
+  });
+
   it('flush() puts every recorded line in the file before close', async () => {
     const path = join(dir, 'client0.order.log');
     const log = await LatencyLogWriter.open(path);

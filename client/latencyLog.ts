@@ -7,6 +7,7 @@
  * local wall-clock completion time with µs, then the latency in seconds with 6 decimals. Lines are
  * streamed to disk in chunks while the benchmark runs (see chunkedLogFile.ts), never held until exit.
  */
+import { MAX_INTEGER_BYTES, writeBytes, writeDigits } from './asciiLine.js';
 import { ChunkedLogFile, type ChunkedLogFileOptions } from './chunkedLogFile.js';
 
 export { DetailLogWriter, DETAIL_LOG_HEADER, type DetailBatch, type DetailRecord } from './detailLog.js';
@@ -60,6 +61,27 @@ function latencySeconds(latencyUs: number): string {
   return `${seconds}.${pad6(us - seconds * US_PER_S)}`;
 }
 
+/** The most bytes writeLatencySeconds writes: a sign, the seconds, the point and six decimals. */
+const MAX_LATENCY_BYTES = MAX_INTEGER_BYTES + 7;
+const POINT = 0x2e;
+const MINUS = 0x2d;
+const NEWLINE = 0x0a;
+
+/** latencySeconds() written at `at`; returns the offset after it. */
+function writeLatencySeconds(out: Uint8Array, at: number, latencyUs: number): number {
+  if (!Number.isFinite(latencyUs)) throw new RangeError(`latency must be finite, got ${latencyUs}`);
+  let us = Math.round(latencyUs);
+  if (!Number.isSafeInteger(us)) throw new RangeError(`latency must be below 2^53 µs, got ${latencyUs}`);
+  if (us < 0) {
+    out[at++] = MINUS;
+    us = -us;
+  }
+  const fraction = us % US_PER_S;
+  at = writeDigits(out, at, (us - fraction) / US_PER_S, 1);
+  out[at++] = POINT;
+  return writeDigits(out, at, fraction, 6);
+}
+
 /** One log line, without its trailing newline. Times in µs (completion: wall clock since the epoch). */
 export function formatLogLine(completionWallUs: number, latencyUs: number): string {
   return linePrefix(completionWallUs) + latencySeconds(latencyUs);
@@ -99,10 +121,17 @@ export class LatencyLogWriter {
    * await whenWritable() before recording more.
    */
   recordBatch(completionWallUs: number, latenciesUs: ArrayLike<number>): boolean {
-    const prefix = linePrefix(completionWallUs);
-    let text = '';
-    for (let i = 0; i < latenciesUs.length; i++) text += `${prefix}${latencySeconds(latenciesUs[i] as number)}\n`;
-    return this.file.append(text, latenciesUs.length);
+    // Formatted straight into bytes, the shared prefix encoded once (asciiLine.ts says why).
+    const prefix = Buffer.from(linePrefix(completionWallUs), 'latin1');
+    const count = latenciesUs.length;
+    const out = Buffer.allocUnsafe(count * (prefix.length + MAX_LATENCY_BYTES + 1));
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      at = writeBytes(out, at, prefix);
+      at = writeLatencySeconds(out, at, latenciesUs[i] as number);
+      out[at++] = NEWLINE;
+    }
+    return this.file.appendBytes(out.subarray(0, at), count);
   }
 
   /** One line; see recordBatch. */
