@@ -263,4 +263,19 @@ describe.each(RULES)('a suspended core (a checkpoint is being installed), %s', (
     expect(cluster.core(suspended).view).toBeGreaterThan(viewBefore + 5);
     expect(Math.min(...[0, 1, 2].map((id) => cluster.height(id)))).toBeGreaterThan(20);
   });
+
+  it('takes part again once resumed (the install was given up): it votes, and has a wake-up', () => {
+    const cluster = new TestCluster({ rule });
+    cluster.start();
+    cluster.runUntil(10_000);
+    const replica = 3;
+    cluster.step(replica, { kind: 'suspend' });
+    cluster.runUntil(30_000);
+    cluster.step(replica, { kind: 'resume' });
+    expect(cluster.core(replica).nextWakeUs()).not.toBeNull();
+    const stepsBefore = cluster.steps.length;
+    cluster.runUntil(60_000);
+    const sent = cluster.steps.slice(stepsBefore).filter((s) => s.replica === replica).flatMap((s) => s.out.send.map((o) => o.msg.type));
+    expect(sent).toContain('vote');
+  });
 });

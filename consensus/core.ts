@@ -214,6 +214,13 @@ export class HotStuff {
         this.outstandingSync.clear();
         this.proposeRetryAtUs = null;
         break;
+      case 'resume':
+        if (!this.suspended) break;
+        this.suspended = false;
+        // The deadline passed while suspended says nothing about the current view's leader.
+        this.viewDeadlineUs = this.nowUs + this.viewTimeoutUs();
+        this.tryPropose();
+        break;
     }
     if (this.safety.dirty) {
       this.safety.dirty = false;

@@ -106,7 +106,10 @@ export type ConsensusInput =
   | { readonly kind: 'timeoutNow' }
   /** The App is installing a checkpoint from its peers and will replace this core: from now on it
    *  follows certificates but never votes, times out, proposes or fetches blocks. */
-  | { readonly kind: 'suspend' };
+  | { readonly kind: 'suspend' }
+  /** The App gave up the install (it caught up by executing the blocks it had): take part again,
+   *  with a fresh view deadline. */
+  | { readonly kind: 'resume' };
 
 /** A vote's or timeout's attachment, as the next leader receives it. */
 export interface Attachment {

@@ -161,7 +161,10 @@ export class ReplicaCore {
         batches: this.batches,
         supply: this.supply,
         notify: (id, notice) => this.notifyCollector(id, notice),
-        onBlockExecuted: (block) => this.checkpoints.onBlockExecuted(block),
+        onBlockExecuted: (block) => {
+          this.checkpoints.onBlockExecuted(block);
+          this.transfer.onExecuted();
+        },
       },
       opts.stateMachine,
       restored === null ? null : { executor: restored.executor, executedThroughSlot: restored.checkpoint.manifest.toSlot },
@@ -174,6 +177,7 @@ export class ReplicaCore {
     this.transfer = new StateTransfer(ctx, {
       executedThrough: () => this.execution.executedThrough,
       suspendConsensus: () => this.mergeConsensus(this.consensus.step({ kind: 'suspend' }, this.ctx.nowUs)),
+      resumeConsensus: () => this.mergeConsensus(this.consensus.step({ kind: 'resume' }, this.ctx.nowUs)),
       consensusState: () => ({ safety: this.consensus.safetyState(), view: this.consensus.view }),
     });
     this.checkpoints = new CheckpointKeeper(

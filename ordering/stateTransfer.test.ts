@@ -53,15 +53,17 @@ function certifiedCheckpoint(): { cert: CheckpointCert; pieces: (index: number) 
   return { cert, pieces: (index) => store.readCheckpointPieceSync(5, stored.state, index)!, chunks: stored.manifest.chunkHashes.length };
 }
 
-function fresh(): { transfer: StateTransfer; ctx: CoreContext; suspended: () => boolean } {
+function fresh(): { transfer: StateTransfer; ctx: CoreContext; suspended: () => boolean; executeThrough: (slot: number) => void } {
   const ctx = new CoreContext(config, 0 as ReplicaId, testCrypto, keys.signers[0]!, new SlotClock(config.protocol));
   let suspended = false;
+  let executed = 0;
   const transfer = new StateTransfer(ctx, {
-    executedThrough: () => 0 as Slot,
+    executedThrough: () => executed as Slot,
     suspendConsensus: () => void (suspended = true),
+    resumeConsensus: () => void (suspended = false),
     consensusState: () => ({ safety: initialSafety(makeGenesis(testCrypto, config.n).qc), view: 42 as View }),
   });
-  return { transfer, ctx, suspended: () => suspended };
+  return { transfer, ctx, suspended: () => suspended, executeThrough: (slot) => void (executed = slot) };
 }
 
 const requests = (ctx: CoreContext): { to: number | 'all'; msg: ChunkRequestMsg }[] =>
@@ -133,10 +135,38 @@ describe('StateTransfer', () => {
 
     const near = fresh();
     const behindBy = cert.toSlot - 10;
-    const transfer2 = new StateTransfer(near.ctx, { executedThrough: () => behindBy as Slot, suspendConsensus: () => undefined, consensusState: () => ({ safety: initialSafety(makeGenesis(testCrypto, config.n).qc), view: 1 as View }) });
+    const transfer2 = new StateTransfer(near.ctx, { executedThrough: () => behindBy as Slot, suspendConsensus: () => undefined, resumeConsensus: () => undefined, consensusState: () => ({ safety: initialSafety(makeGenesis(testCrypto, config.n).qc), view: 1 as View }) });
     transfer2.consider(cert, 'ahead');
     expect(transfer2.active).toBe(false);
     transfer2.consider(cert, 'diverged');
     expect(transfer2.active).toBe(true);
+  });
+  it('gives up a fetch once its own execution reaches the checkpoint (no install, consensus resumed), never one for a diverged state', () => {
+    const { cert, pieces } = certifiedCheckpoint();
+    const behind = fresh();
+    behind.transfer.consider(cert, 'ahead');
+    expect(behind.suspended()).toBe(true);
+    const [manifestRequest] = requests(behind.ctx);
+    behind.transfer.onChunk(manifestRequest!.to as ReplicaId, { type: 'chunkResponse', height: cert.height, state: cert.state, index: 0, bytes: pieces(0) });
+    behind.ctx.takeOutput();
+    behind.executeThrough(cert.toSlot - 1);
+    behind.transfer.onExecuted();
+    expect(behind.transfer.active).toBe(true);
+    behind.executeThrough(cert.toSlot);
+    behind.transfer.onExecuted();
+    expect(behind.transfer.active).toBe(false);
+    expect(behind.suspended()).toBe(false);
+    // A chunk that arrives after it gave up is ignored: nothing is written, nothing installed.
+    behind.transfer.onChunk(manifestRequest!.to as ReplicaId, { type: 'chunkResponse', height: cert.height, state: cert.state, index: 1, bytes: pieces(1) });
+    const out = behind.ctx.takeOutput();
+    expect(out.persist).toHaveLength(0);
+    expect(out.install).toBeNull();
+
+    const diverged = fresh();
+    diverged.transfer.consider(cert, 'diverged');
+    diverged.executeThrough(cert.toSlot + 1_000);
+    diverged.transfer.onExecuted();
+    expect(diverged.transfer.active).toBe(true);
+    expect(diverged.suspended()).toBe(true);
   });
 });

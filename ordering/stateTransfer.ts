@@ -14,6 +14,12 @@
  * written, one persist group makes the checkpoint held, its block the committed tip and the safety
  * state at least what this replica has followed meanwhile; the output's `install` then tells the
  * driver to rebuild the core from the store, as after a restart.
+ *
+ * A fetch started because this replica was behind is given up as soon as its execution reaches the
+ * checkpoint's end by itself (it had the blocks, and their batches came after all): installing it
+ * then would roll the replica back, and its own checkpoints above the target, once stable, prune
+ * what the fetch wrote. The consensus core takes part again at once. A fetch for a state that
+ * diverged from the certified one is never given up: the replica's own execution is what is wrong.
  */
 import { bytesEqual, concatBytes } from '../common/bytes.js';
 import { decodeBlock, decodeCheckpointManifest } from '../common/codec.js';
@@ -42,6 +48,8 @@ export interface StateTransferParts {
   readonly executedThrough: () => Slot;
   /** Stops the consensus core from taking part until the install. */
   readonly suspendConsensus: () => void;
+  /** Lets it take part again (a fetch given up). */
+  readonly resumeConsensus: () => void;
   /** The consensus core's safety state and view now. */
   readonly consensusState: () => { readonly safety: SafetyState; readonly view: View };
 }
@@ -56,6 +64,8 @@ export interface StateTransferStatus {
 
 interface Fetch {
   readonly cert: CheckpointCert;
+  /** This replica's own state differs from a certified one: the fetch must end in an install. */
+  readonly diverged: boolean;
   readonly peers: readonly ReplicaId[];
   manifest: CheckpointManifest | null;
   /** Next piece to ask for (0: the manifest). */
@@ -103,8 +113,17 @@ export class StateTransfer {
     if (this.fetch === null) this.parts.suspendConsensus();
     // A newer certificate replaces an older target: its checkpoint will outlive the older one at
     // the peers. Chunks already written under the older height are pruned later.
-    this.fetch = { cert, peers, manifest: null, next: 0, received: 0, bytes: 0, inFlight: new Map(), cursor: 0, blockParts: [] };
+    const diverged = reason === 'diverged' || this.fetch?.diverged === true;
+    this.fetch = { cert, diverged, peers, manifest: null, next: 0, received: 0, bytes: 0, inFlight: new Map(), cursor: 0, blockParts: [] };
     this.fill();
+  }
+
+  /** Execution moved on: a fetch for a checkpoint this replica has now executed past is given up. */
+  onExecuted(): void {
+    const f = this.fetch;
+    if (f === null || f.diverged || this.parts.executedThrough() < f.cert.toSlot) return;
+    this.fetch = null;
+    this.parts.resumeConsensus();
   }
 
   onTick(): void {

@@ -3,6 +3,7 @@
  * too) plus the ordering phase's records. Same contract: `apply` is atomic and durable when it
  * resolves; `load` returns what a restarted replica needs.
  */
+import { assert } from '../common/assert.js';
 import { readBatchHeader } from '../common/batch.js';
 import { bytesEqual, toHex } from '../common/bytes.js';
 import { decodeBlockPayload, encodeCheckpointManifest } from '../common/codec.js';
@@ -113,6 +114,7 @@ export class MemoryReplicaStorage implements ReplicaStorage {
           const { manifest } = op.checkpoint;
           const prefix = `${manifest.height}:${toHex(op.checkpoint.state)}:`;
           const chunks = manifest.chunkHashes.map((_, i) => this.fetching.get(prefix + (i + 1))!);
+          assert(chunks.every((c) => c !== undefined), `checkpoint at height ${manifest.height} installed without all its chunks`);
           for (const key of [...this.fetching.keys()]) if (key.startsWith(prefix)) this.fetching.delete(key);
           this.checkpoints = this.checkpoints.filter((c) => !(c.manifest.height === manifest.height && c.source === CheckpointSource.Installed));
           this.checkpoints.push({ ...op.checkpoint, cert: op.cert, source: CheckpointSource.Installed, chunks });
