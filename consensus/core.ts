@@ -150,7 +150,7 @@ export class HotStuff {
     this.app = opts.app;
     assert(opts.self >= 0 && opts.self < opts.config.n, `replica ${opts.self} is not in the cluster`);
     this.genesis = makeGenesis(opts.crypto, opts.config.n);
-    this.certs = new CertVerifier(opts.config, opts.crypto, this.genesis);
+    this.certs = new CertVerifier(opts.config, opts.crypto, this.genesis, opts.self);
     const { recovered } = opts;
     this.safety = new SafetyRules(opts.config.protocol.commitRule, recovered.safety ?? initialSafety(this.genesis.qc));
 
@@ -479,6 +479,7 @@ export class HotStuff {
       sig: this.signer.sign(voteMessage(this.config.clusterId, block.view, node.digest)),
       attachment: this.app.attachment(block, node.digest, this.nowUs),
     };
+    this.certs.noteOwnVote(block.view, node.digest, vote.sig);
     // The proposer leads the next view if this block gets certified, so the votes go to it.
     this.sendTo(block.proposer, vote);
   }

@@ -17,7 +17,7 @@ import type { Executor } from './executor.js';
 import type { SealedFrontier } from './frontier.js';
 import type { OcVerifier } from './oc.js';
 import { buildPayload, validatePayload, type PayloadContext, type VerifiedSeal } from './payload.js';
-import { checkSeal, SealVerifier, signSeal } from './seal.js';
+import { checkSeal, SealVerifier } from './seal.js';
 import { GENESIS_SLOT } from './slots.js';
 
 /** Blocks whose decoded payload and range end are remembered (the uncommitted chain plus recent). */
@@ -82,7 +82,7 @@ export class OrderingApp implements App {
     const content = parts.acks.sealContent(from, parts.frontier.slot);
     // Durable before the seal that relies on it leaves (persist precedes send).
     if (parts.frontier.needsPersist(content.toSlot)) ctx.out.persist.push({ kind: 'frontier', slot: content.toSlot });
-    const seal = signSeal(ctx.config, ctx.crypto, ctx.signer, ctx.self, from, content.toSlot, content.entries);
+    const seal = this.payloadCtx.seals.signOwn(ctx.signer, ctx.self, from, content.toSlot, content.entries);
     return encodeSealAttachment({ seal, ocs: content.ocs });
   }
 

@@ -42,6 +42,18 @@ describe('checkSeal', () => {
     expect(checkSeal(keys.config, verifier, slots, seal)).toMatch(reason);
   });
 
+  it('takes its own seal as verified when it comes back unchanged, and checks any altered copy', () => {
+    const counting = { ...testCrypto, verifies: 0, verify(...args: Parameters<typeof testCrypto.verify>) { this.verifies++; return testCrypto.verify(...args); } };
+    const memo = new SealVerifier(keys.config, counting);
+    const own = memo.signOwn(keys.signers[1]!, 1 as ReplicaId, 2 as Slot, 4 as Slot, [a, b]);
+    expect(own.sig).toEqual(valid.sig);
+    expect(checkSeal(keys.config, memo, slots, own)).toBeNull();
+    expect(counting.verifies).toBe(0);
+    expect(checkSeal(keys.config, memo, slots, { ...own, entries: [a] })).toMatch(/bad seal signature/);
+    expect(checkSeal(keys.config, memo, slots, { ...own, toSlot: 5 as Slot })).toMatch(/bad seal signature/);
+    expect(counting.verifies).toBe(2);
+  });
+
   it('remembers a verified seal, and still rejects the same seal with another signature', () => {
     const counting = { ...testCrypto, verifies: 0, verify(...args: Parameters<typeof testCrypto.verify>) { this.verifies++; return testCrypto.verify(...args); } };
     const memo = new SealVerifier(keys.config, counting);
