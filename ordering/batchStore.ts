@@ -7,6 +7,7 @@
  */
 import { readBatchHeader } from '../common/batch.js';
 import type { Slot } from '../common/ids.js';
+import { ExpiryHeap } from './expiryHeap.js';
 import type { SlotClock } from './slots.js';
 
 /** The expiry of a batch, from its header; 0 (long past) for bytes whose header does not parse. */
@@ -19,6 +20,8 @@ export class BatchStore {
   private readonly memory = new Map<string, Uint8Array>();
   /** Durably held batches, with their expiry (µs). */
   private readonly durable = new Map<string, number>();
+  /** The durable records by expiry slot, for pruning (one entry per record). */
+  private readonly byExpiry = new ExpiryHeap();
   private memoryBytes = 0;
 
   constructor(private readonly slots: SlotClock) {}
@@ -52,6 +55,7 @@ export class BatchStore {
     }
     if (this.durable.has(key)) return false;
     this.durable.set(key, expiresAtUs);
+    this.byExpiry.push(this.slots.slotOf(expiresAtUs), key);
     return true;
   }
 
@@ -71,8 +75,8 @@ export class BatchStore {
   /** Forgets durable records whose expiry slot is committed; returns their keys. */
   pruneDurable(committedThrough: Slot): string[] {
     const pruned: string[] = [];
-    for (const [key, expiresAtUs] of this.durable) {
-      if (this.slots.slotOf(expiresAtUs) > committedThrough) continue;
+    while (this.byExpiry.peekSlot() <= committedThrough) {
+      const key = this.byExpiry.pop();
       this.durable.delete(key);
       pruned.push(key);
     }
