@@ -32,6 +32,9 @@ describe('formatLogLine', () => {
     expect(formatLogLine(NOON_US, 0)).toBe('2026-11-20 12:00:00.000000 [pompe info] 0.000000');
     expect(formatLogLine(NOON_US + 40_000, 12_345_678.6)).toBe('2026-11-20 12:00:00.040000 [pompe info] 12.345679');
     expect(formatLogLine(NOON_US, 1_000_000)).toBe('2026-11-20 12:00:00.000000 [pompe info] 1.000000');
+    // A negative latency (a caller's clock bug) is written as it is, not hidden.
+    expect(formatLogLine(NOON_US, -2481)).toBe('2026-11-20 12:00:00.000000 [pompe info] -0.002481');
+    expect(formatLogLine(NOON_US, -3_000_000.4)).toBe('2026-11-20 12:00:00.000000 [pompe info] -3.000000');
   });
 
   it('moves to the next second, minute and day correctly (cached second text is refreshed)', () => {

@@ -51,27 +51,19 @@ function linePrefix(completionWallUs: number): string {
   return `${secondText(wallSeconds)}.${pad6(wallUs - wallSeconds * US_PER_S)}${LOG_TAG}`;
 }
 
-/** Latency in seconds with exactly 6 decimals, by integer arithmetic (no toFixed rounding surprises). */
-function latencySeconds(latencyUs: number): string {
-  if (!Number.isFinite(latencyUs)) throw new RangeError(`latency must be finite, got ${latencyUs}`);
-  const us = Math.round(latencyUs);
-  // A negative latency means a clock bug in the caller; write it faithfully rather than hide it.
-  if (us < 0) return `-${latencySeconds(-us)}`;
-  const seconds = Math.floor(us / US_PER_S);
-  return `${seconds}.${pad6(us - seconds * US_PER_S)}`;
-}
-
 /** The most bytes writeLatencySeconds writes: a sign, the seconds, the point and six decimals. */
 const MAX_LATENCY_BYTES = MAX_INTEGER_BYTES + 7;
 const POINT = 0x2e;
 const MINUS = 0x2d;
 const NEWLINE = 0x0a;
 
-/** latencySeconds() written at `at`; returns the offset after it. */
+/** The latency in seconds with exactly 6 decimals, by integer arithmetic (no toFixed rounding
+ *  surprises), written at `at`; returns the offset after it. */
 function writeLatencySeconds(out: Uint8Array, at: number, latencyUs: number): number {
   if (!Number.isFinite(latencyUs)) throw new RangeError(`latency must be finite, got ${latencyUs}`);
   let us = Math.round(latencyUs);
   if (!Number.isSafeInteger(us)) throw new RangeError(`latency must be below 2^53 µs, got ${latencyUs}`);
+  // A negative latency means a clock bug in the caller; write it faithfully rather than hide it.
   if (us < 0) {
     out[at++] = MINUS;
     us = -us;
@@ -84,7 +76,9 @@ function writeLatencySeconds(out: Uint8Array, at: number, latencyUs: number): nu
 
 /** One log line, without its trailing newline. Times in µs (completion: wall clock since the epoch). */
 export function formatLogLine(completionWallUs: number, latencyUs: number): string {
-  return linePrefix(completionWallUs) + latencySeconds(latencyUs);
+  const latency = new Uint8Array(MAX_LATENCY_BYTES);
+  const end = writeLatencySeconds(latency, 0, latencyUs);
+  return linePrefix(completionWallUs) + Buffer.from(latency.buffer, 0, end).toString('latin1');
 }
 
 /** Streams one latency log file. Create with `await LatencyLogWriter.open(path)`. */
@@ -136,7 +130,7 @@ export class LatencyLogWriter {
 
   /** One line; see recordBatch. */
   record(completionWallUs: number, latencyUs: number): boolean {
-    return this.file.append(`${linePrefix(completionWallUs)}${latencySeconds(latencyUs)}\n`, 1);
+    return this.recordBatch(completionWallUs, [latencyUs]);
   }
 
   /** After recordBatch returned false: resolves when there is room again (half the bound). */

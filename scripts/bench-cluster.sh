@@ -66,7 +66,8 @@ if [ -n "${BENCH_SIDECAR:-}" ]; then
 fi
 started_ms=$(date +%s%3N)
 if [ "$kind" = idle ]; then
-  sleep "$seconds" | tee "$work/bench.txt"
+  sleep "$seconds"
+  : >"$work/bench.txt"
 else
   node ${BENCH_CLIENT_NODE_ARGS:-} dist/server/cli.js bench --conf "$work/conf" --duration "$seconds" --log-dir "$work/log" "${bench_opts[@]}" | grep -v '^client[0-9]*:' | tee "$work/bench.txt"
 fi
