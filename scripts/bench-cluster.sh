@@ -53,7 +53,7 @@ fi
 # shellcheck source=scripts/lib/cluster.sh
 source "$ROOT/scripts/lib/cluster.sh"
 cluster_start
-server=$(curl -sf http://127.0.0.1:${bench_http_base}/status | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const t = JSON.parse(s).transport.server; console.log(`${t.backend}${t.tls ? " + TLS" : ""}`); })')
+server=$(curl -sf http://127.0.0.1:${bench_http_base}/status | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const t = JSON.parse(s).transport?.server; console.log(t?.backend ? `${t.backend}${t.tls ? " + TLS" : ""}` : "server backend not reported by this build"); })')
 rss_sampling_start "$work/rss.txt"
 
 echo "bench-cluster $kind: $replicas replicas on 127.0.0.1 (Node $(node --version), $server), $seconds s, $([ "$kind" = idle ] && echo "no client" || echo "pompe bench ${bench_opts[*]}")" \

@@ -36,13 +36,16 @@ cluster_start() {
     --base-http-port "$bench_http_base" --out "$work/conf" ${BENCH_GEN_CONF_OPTS:-} >/dev/null
   local byz="${BENCH_BYZANTINE:-}" extra
   local byz_id="${byz%%:*}" byz_kind="${byz#*:}"
+  # An older build (BENCH_TREE) may predate --server-backend; it then picks its backend itself.
+  local backend_opt=()
+  node dist/server/cli.js replica --help 2>/dev/null | grep -q -- '--server-backend' && backend_opt=(--server-backend "${BENCH_SERVER_BACKEND:-uws}")
   for ((i = 0; i < replicas; i++)); do
     extra=()
     [ -n "$byz" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")
     # MALLOC_ARENA_MAX: see server/processEnv.ts.
     # shellcheck disable=SC2086
     MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" node ${BENCH_REPLICA_NODE_ARGS:-} dist/server/cli.js replica --conf "$work/conf" --id "$i" --data-dir "$work/data/replica-$i" \
-      --server-backend "${BENCH_SERVER_BACKEND:-uws}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
+      "${backend_opt[@]}" --log-file "$work/replica-$i.log" "${extra[@]}" >"$work/replica-$i.out" 2>&1 &
     pids+=($!)
   done
   for ((i = 0; i < replicas; i++)); do
