@@ -198,6 +198,30 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     expect(hashes(await chunksOf(s, stored))).toEqual(hashes(chunks));
   });
 
+  it('an install missing a chunk (never written, or pruned below a stable checkpoint) fails and holds nothing', async () => {
+    // A fetch whose chunks a prune deleted must not become a held checkpoint whose restore finds
+    // holes (simulation seed 1383): the install is a programmer error, caught before anything is written.
+    const source = new MemoryReplicaStorage(nodeCrypto, TEST_REPLICAS);
+    const { blocks } = chain(4);
+    const stored = source.writeCheckpointSync(capture(blocks[1]!, kvWith(30_000)));
+    const chunks = source.checkpointChunksSync(stored);
+    expect(chunks.length).toBeGreaterThan(1);
+    const chunkOps = chunks.map((bytes, i): ReplicaPersistOp => ({ kind: 'checkpointChunk', height: 2 as Height, state: stored.state, index: i + 1, bytes }));
+    const install: ReplicaPersistOp = { kind: 'checkpointInstalled', checkpoint: stored, cert: certFor(stored) };
+
+    const h = await make();
+    await h.storage.apply(chunkOps.slice(1));
+    await expect(async () => h.storage.apply([install])).rejects.toThrow(/installed without all its chunks/);
+    expect((await (await h.reopen()).load()).checkpoint).toBeNull();
+
+    const again = await make();
+    await again.storage.apply(chunkOps);
+    await again.storage.apply([{ kind: 'pruneBelowCheckpoint', height: 3 as Height, expiredBeforeUs: 0 }]);
+    await again.settle();
+    await expect(async () => again.storage.apply([install])).rejects.toThrow(/installed without all its chunks/);
+    expect((await (await again.reopen()).load()).checkpoint).toBeNull();
+  });
+
   it('restores the latest checkpoint at or below the committed height: one taken above an install that moved the tip back is not restored', async () => {
     // A replica fetching the checkpoint at height 2 went on executing and took its own at 4; the
     // install then made block 2 the committed tip. Restoring 4 and committing 3 and 4 again would

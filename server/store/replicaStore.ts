@@ -141,6 +141,11 @@ export class LevelReplicaStorage implements ReplicaStorage {
   private pruneTask: Promise<void> = Promise.resolve();
   private pruneBatches = 0;
   private prunedBelowHeight = 0;
+  /** Indices of the chunks written for each fetched checkpoint not yet installed, by height. Open
+   *  deletes a fetch that a crash cut short, so every chunk of a fetch is written by this process;
+   *  an install checks that all are still here (a prune below a stable checkpoint deletes a fetch's
+   *  chunks like any others) before its meta record can name chunks that are gone. */
+  private readonly fetchedChunks = new Map<number, Set<number>>();
   private blocksPruned = 0;
   private batchesPruned = 0;
   /** Checkpoints held (meta records), oldest first. */
@@ -250,11 +255,22 @@ export class LevelReplicaStorage implements ReplicaStorage {
           sync = true;
           break;
         }
-        case 'checkpointChunk':
+        case 'checkpointChunk': {
           dbOps.push({ type: 'put', key: bucketKey(Bucket.Checkpoints, checkpointChunkKey(op.height, CheckpointSource.Installed, op.index)), value: op.bytes });
+          let written = this.fetchedChunks.get(op.height);
+          if (written === undefined) this.fetchedChunks.set(op.height, (written = new Set()));
+          written.add(op.index);
           sync = true;
           break;
+        }
         case 'checkpointInstalled': {
+          const { height, chunkHashes } = op.checkpoint.manifest;
+          const written = this.fetchedChunks.get(height);
+          assert(
+            chunkHashes.every((_, i) => written?.has(i + 1) === true),
+            `checkpoint at height ${height} installed without all its chunks (${written?.size ?? 0} of ${chunkHashes.length} held)`,
+          );
+          this.fetchedChunks.delete(height);
           const held: HeldCheckpoint = { ...op.checkpoint, cert: op.cert, source: CheckpointSource.Installed };
           dbOps.push(this.checkpointPut(held));
           this.hold(held);
@@ -343,6 +359,7 @@ export class LevelReplicaStorage implements ReplicaStorage {
   private scheduleCheckpointPrune(height: number, expiredBeforeUs: number): void {
     if (height <= this.prunedBelowHeight) return;
     this.prunedBelowHeight = height;
+    for (const fetched of [...this.fetchedChunks.keys()]) if (fetched < height) this.fetchedChunks.delete(fetched);
     const dropped = this.checkpoints.filter((c) => c.manifest.height < height);
     this.checkpoints = this.checkpoints.filter((c) => c.manifest.height >= height);
     this.pruneTask = this.pruneTask.then(async () => {
