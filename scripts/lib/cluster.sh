@@ -37,8 +37,11 @@ cluster_start() {
   local byz="${BENCH_BYZANTINE:-}" extra
   local byz_id="${byz%%:*}" byz_kind="${byz#*:}"
   # An older build (BENCH_TREE) may predate --server-backend; it then picks its backend itself.
-  local backend_opt=()
-  node dist/server/cli.js replica --help 2>/dev/null | grep -q -- '--server-backend' && backend_opt=(--server-backend "${BENCH_SERVER_BACKEND:-uws}")
+  # (The help is read whole, not piped into grep -q: under pipefail a SIGPIPE would drop the option
+  # for a build that has it, and the replicas would start without the uWS requirement.)
+  local backend_opt=() replica_help
+  replica_help="$(node dist/server/cli.js replica --help 2>/dev/null || true)"
+  [[ "$replica_help" == *--server-backend* ]] && backend_opt=(--server-backend "${BENCH_SERVER_BACKEND:-uws}")
   for ((i = 0; i < replicas; i++)); do
     extra=()
     [ -n "$byz" ] && [ "$i" = "$byz_id" ] && extra=(--byzantine "$byz_kind")

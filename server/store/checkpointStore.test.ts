@@ -124,6 +124,11 @@ async function chunksOf(storage: ReplicaStorage, stored: StoredCheckpoint): Prom
   return out;
 }
 
+/** The persist ops that write a fetched checkpoint's chunks, as state transfer emits them. */
+function fetchedChunkOps(chunks: readonly Uint8Array[], stored: StoredCheckpoint): ReplicaPersistOp[] {
+  return chunks.map((bytes, i) => ({ kind: 'checkpointChunk', height: stored.manifest.height, state: stored.state, index: i + 1, bytes }));
+}
+
 function kvWith(count: number): KvStore {
   const kv = new KvStore();
   kv.execute(Array.from({ length: count }, (_, i) => ({ clientKey: CLIENT_KEY, seq: i + 1, expiresAtUs: Number.MAX_SAFE_INTEGER, payload: encodeKvCommand(KvOp.Put, Uint8Array.of(i >> 8, i & 0xff), new Uint8Array(20).fill(i & 0xff)) })));
@@ -176,7 +181,7 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     const stored = source.writeCheckpointSync(capture(blocks[3]!, kvWith(30_000)));
     const chunks = source.checkpointChunksSync(stored);
     expect(chunks.length).toBeGreaterThan(1);
-    const chunkOps = chunks.map((bytes, i): ReplicaPersistOp => ({ kind: 'checkpointChunk', height: 4 as Height, state: stored.state, index: i + 1, bytes }));
+    const chunkOps = fetchedChunkOps(chunks, stored);
 
     const h = await make();
     await h.storage.apply(chunkOps.slice(0, 1)); // then a crash
@@ -206,7 +211,7 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     const stored = source.writeCheckpointSync(capture(blocks[1]!, kvWith(30_000)));
     const chunks = source.checkpointChunksSync(stored);
     expect(chunks.length).toBeGreaterThan(1);
-    const chunkOps = chunks.map((bytes, i): ReplicaPersistOp => ({ kind: 'checkpointChunk', height: 2 as Height, state: stored.state, index: i + 1, bytes }));
+    const chunkOps = fetchedChunkOps(chunks, stored);
     const install: ReplicaPersistOp = { kind: 'checkpointInstalled', checkpoint: stored, cert: certFor(stored) };
 
     const h = await make();
@@ -220,6 +225,13 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     await again.settle();
     await expect(async () => again.storage.apply([install])).rejects.toThrow(/installed without all its chunks/);
     expect((await (await again.reopen()).load()).checkpoint).toBeNull();
+
+    // The prune and the install in one group: the store's deferred deletion must not let it pass.
+    const together = await make();
+    await together.storage.apply(chunkOps);
+    await expect(async () => together.storage.apply([{ kind: 'pruneBelowCheckpoint', height: 3 as Height, expiredBeforeUs: 0 }, install])).rejects.toThrow(
+      /installed without all its chunks/,
+    );
   });
 
   it('restores the latest checkpoint at or below the committed height: one taken above an install that moved the tip back is not restored', async () => {
@@ -232,7 +244,7 @@ describe.each(implementations)('checkpoints in the store: $name', ({ make }) => 
     await h.storage.writeCheckpoint(capture(blocks[3]!, kvWith(10)));
     const source = new MemoryReplicaStorage(nodeCrypto, TEST_REPLICAS);
     const fetched = source.writeCheckpointSync(capture(blocks[1]!, kvWith(5)));
-    await h.storage.apply(source.checkpointChunksSync(fetched).map((bytes, i): ReplicaPersistOp => ({ kind: 'checkpointChunk', height: 2 as Height, state: fetched.state, index: i + 1, bytes })));
+    await h.storage.apply(fetchedChunkOps(source.checkpointChunksSync(fetched), fetched));
     await h.storage.apply([
       { kind: 'committed', height: 2 as Height, digest: blocks[1]!.digest },
       { kind: 'checkpointInstalled', checkpoint: fetched, cert: certFor(fetched) },

@@ -286,6 +286,9 @@ export class LevelReplicaStorage implements ReplicaStorage {
           break;
         }
         case 'pruneBelowCheckpoint':
+          // Forgotten here, in op order as the memory store does: an install later in this group
+          // must not pass on chunks that the (deferred) prune deletes.
+          for (const fetched of [...this.fetchedChunks.keys()]) if (fetched < op.height) this.fetchedChunks.delete(fetched);
           prunes.push(op);
           break;
         case 'ack':
@@ -359,7 +362,6 @@ export class LevelReplicaStorage implements ReplicaStorage {
   private scheduleCheckpointPrune(height: number, expiredBeforeUs: number): void {
     if (height <= this.prunedBelowHeight) return;
     this.prunedBelowHeight = height;
-    for (const fetched of [...this.fetchedChunks.keys()]) if (fetched < height) this.fetchedChunks.delete(fetched);
     const dropped = this.checkpoints.filter((c) => c.manifest.height < height);
     this.checkpoints = this.checkpoints.filter((c) => c.manifest.height >= height);
     this.pruneTask = this.pruneTask.then(async () => {
