@@ -9,9 +9,15 @@
  * submits that batch to every other replica. Correct replicas must refuse it at phase 1, so it
  * never gets an OC; the clients' commands still execute, each once, as they wrote them. Its own
  * core runs honestly underneath.
+ *
+ * It learns nothing from a fellow impersonator's batches: two of them in one run (n = 7 has f = 2)
+ * would otherwise answer each other's forgeries with forgeries for ever, every submit starting an
+ * echo that never ends — a run that never finishes (seed 1662, n = 7, 3-chain, direct), not a
+ * threat to the correct replicas that a single impersonator does not already pose.
  */
-import { BatchMode, decodeBatchCommands, encodeBatch, type SignedCommand } from '../common/batch.js';
+import { BatchMode, batchCollectorKey, decodeBatchCommands, encodeBatch, type SignedCommand } from '../common/batch.js';
 import { batchSigner, signCommand } from '../common/batchAuth.js';
+import { toHex } from '../common/bytes.js';
 import { encodeMessage } from '../common/codec.js';
 import { encodeKvCommand, KvOp } from '../ordering/kvStore.js';
 import type { BehaviourContext } from './orderingByzantine.js';
@@ -24,7 +30,8 @@ const STOLEN_KEY = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 7);
 /** The forged batch's lifetime (its commands' deadlines are the victim's). */
 const FORGED_LIFETIME_US = 10_000_000;
 
-export function impersonatingReplica(ctx: BehaviourContext): ReplicaBehaviour {
+/** `fellowKeys`: the public keys (hex) of every impersonating replica of the run, its own included. */
+export function impersonatingReplica(ctx: BehaviourContext, fellowKeys: ReadonlySet<string>): ReplicaBehaviour {
   const sign = batchSigner(ctx.config.clusterId, ctx.crypto, ctx.signer);
   let nonce = 0;
   return {
@@ -34,7 +41,7 @@ export function impersonatingReplica(ctx: BehaviourContext): ReplicaBehaviour {
       let seen: readonly { clientKey: Uint8Array; seq: number; expiresAtUs: number; payload: Uint8Array; sig: Uint8Array }[] = [];
       if (msg.type === 'command') {
         seen = [msg];
-      } else if (msg.type === 'submit') {
+      } else if (msg.type === 'submit' && !fellowKeys.has(toHex(batchCollectorKey(msg.batch)))) {
         const commands = decodeBatchCommands(msg.batch);
         const batchSig = msg.batch.subarray(msg.batch.length - 64);
         if (commands.ok) seen = commands.value.slice(0, 4).map((c) => ({ ...c, sig: c.sig ?? batchSig }));

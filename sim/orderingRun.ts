@@ -4,6 +4,7 @@
  * crash-restarts and Byzantine replicas drawn from the seed; every property of DESIGN.md "What must
  * hold" checked. Same seed and options, same run.
  */
+import { toHex } from '../common/bytes.js';
 import { generateCluster, type ClusterConfig } from '../common/config.js';
 import { nodeCrypto } from '../common/crypto/node.js';
 import type { CryptoBackend } from '../common/crypto/types.js';
@@ -206,11 +207,12 @@ export function runOrderingSeed(opts: OrderingRunOptions): OrderingRunResult {
   const report = (action: string): void => void (byzantineActions[action] = (byzantineActions[action] ?? 0) + 1);
   const replicas: ReplicaNode[] = [];
   const behaviourNames: string[] = [];
+  const impersonatorKeys = new Set([...byzantine].filter(([, kind]) => kind === 'impersonatingReplica').map(([i]) => toHex(keyPairs[i]!.publicKey)));
   for (let i = 0; i < n; i++) {
     const base = crypto.signer(keyPairs[i]!.secretKey);
     const kind = byzantine.get(i);
     const inCoalition = coalition?.replicas.includes(i as ReplicaId) === true;
-    const behaviourCtx = { rng: inCoalition ? coalitionRng.fork() : rng.fork(), config, crypto, signer: base, checker, report };
+    const behaviourCtx = { rng: inCoalition ? coalitionRng.fork() : rng.fork(), config, crypto, signer: base, checker, report, impersonatorKeys };
     const behaviour = inCoalition ? coalitionBehaviour(coalition!, behaviourCtx) : kind === undefined ? null : orderingBehaviour(kind, behaviourCtx);
     if (behaviour !== null) behaviourNames.push(`${i}=${behaviour.name}`);
     // Writes take time and a crash loses those in flight, so what a correct replica promised is
