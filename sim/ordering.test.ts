@@ -232,6 +232,18 @@ describe('determinism', () => {
   });
 });
 
+// Found by the full sweep: with two impersonating replicas each answered the other's forgeries with
+// forgeries, an echo per submit that never ended, and the run never finished (a hang, so without
+// the fix this test times out rather than fails an assertion).
+it('two impersonating replicas in one run both forge, every forgery is refused, and the run ends (n=7 3-chain direct seed 1662)', () => {
+  const r = run(7, '3-chain', 'direct', 1662, ALL);
+  const ctx = context(r);
+  expect(r.scenario.filter((line) => /byzantine: .*=impersonatingReplica.*=impersonatingReplica/.test(line)), ctx).toHaveLength(1);
+  expect(r.byzantineActions['impersonatingReplica:forged'] ?? 0, ctx).toBeGreaterThan(1);
+  expect(r.refusalsSent.badSignature ?? 0, ctx).toBeGreaterThan(0);
+  expectHealthy(r);
+});
+
 // Seeds that once failed (a describe block would need at least one).
 for (const s of KNOWN_FAILING_SEEDS_FIXED) {
   it(`once failing: n=${s.n} ${s.rule} ${s.modes} seed ${s.seed} (${s.note})`, () => {
