@@ -120,7 +120,8 @@ describe('backpressure', () => {
   });
 
   it('a peer that is down: only the newest frames are kept for it (shed, not an overflow), and they arrive once it is up', async () => {
-    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { peerDownQueueMaxBytes: 4 * MiB } }));
+    // The age limit is far off here: this case is about the byte limit.
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { peerDownQueueMaxBytes: 4 * MiB, peerDownQueueMaxAgeMs: 600_000 } }));
     const t0 = c.transports[0]!;
     const count = 400; // 20 MB for replica 1, which is not running
     for (let s = 0; s < count; s++) t0.sendToPeer(replicaId(1), commandMsg(s, FRAME_PAYLOAD));
@@ -133,6 +134,22 @@ describe('backpressure', () => {
     await t1.start();
     await waitUntil(() => c.inboxes[1]!.fromPeer(0).length === count - link.shedFrames, 'the kept frames');
     expect(seqsOf(c.inboxes[1]!.fromPeer(0))).toEqual(range(link.shedFrames, count));
+  });
+
+  it('a peer that is down: frames queued for it longer ago than the age limit are shed, the recent ones arrive once it is up', async () => {
+    const maxAgeMs = 2_000;
+    const c = (cluster = await startTestCluster({ n: 4, start: [0], limits: { peerDownQueueMaxAgeMs: maxAgeMs } }));
+    const t0 = c.transports[0]!;
+    for (let s = 0; s < 50; s++) t0.sendToPeer(replicaId(1), commandMsg(s)); // replica 1 is not running
+    await new Promise((resolve) => setTimeout(resolve, maxAgeMs + 500));
+    for (let s = 50; s < 60; s++) t0.sendToPeer(replicaId(1), commandMsg(s));
+    expect(t0.stats().peers.find((p) => p.peer === 1)!.shedFrames).toBe(50);
+    const t1 = new Transport(c.options(1), c.inboxes[1]!);
+    c.transports[1] = t1;
+    await t1.start();
+    await waitUntil(() => c.inboxes[1]!.fromPeer(0).length === 10, 'the recent frames');
+    expect(seqsOf(c.inboxes[1]!.fromPeer(0))).toEqual(range(50, 60));
+    expect(t0.stats().droppedFrames).toBe(0);
   });
 
   it('two real transports: a 100 MB burst to one peer is delivered in full and in order', async () => {

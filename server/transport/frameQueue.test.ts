@@ -18,13 +18,22 @@ describe('FrameQueue', () => {
     expect(q.peek()![0]).toBe(4000 % 256);
   });
 
-  it('puts frames back in front in their order, and empties', () => {
+  it("puts another queue's frames back in front, in their order and with their times, and empties", () => {
     const q = new FrameQueue();
-    q.push(frame(3));
-    q.push(frame(4));
+    q.push(frame(3), 30);
+    q.push(frame(4), 40);
     expect(q.shift()![0]).toBe(3);
-    q.unshiftAll([frame(1), frame(2)]);
-    expect(q.takeAll().map((f) => f[0])).toEqual([1, 2, 4]);
+    const written = new FrameQueue();
+    written.push(frame(1), 10);
+    written.push(frame(2), 20);
+    q.prependAll(written);
+    expect(written.length).toBe(0);
+    expect(q.bytes).toBe(9);
+    expect(q.peekQueuedAtMs()).toBe(10);
+    q.shift();
+    expect(q.peekQueuedAtMs()).toBe(20);
+    expect(q.takeAll().map((f) => f[0])).toEqual([2, 4]);
+    expect(q.peekQueuedAtMs()).toBeUndefined();
     expect(q.length).toBe(0);
     expect(q.bytes).toBe(0);
     expect(q.shift()).toBeUndefined();

@@ -13,8 +13,8 @@
  * unreachable the queue keeps filling; on reconnect it is flushed, and frames a dropped connection
  * had not confirmed as written go out again first (so a frame may arrive twice across a reconnect:
  * protocol messages are idempotent). While the peer is unreachable only the newest
- * peerDownQueueMaxBytes are kept (older frames are shed, counted and logged at info: the peer
- * catches up from its peers' stores when it is back). If queued plus unwritten bytes on a live
+ * peerDownQueueMaxBytes, queued within peerDownQueueMaxAgeMs, are kept (older frames are shed,
+ * counted and logged at info: the peer catches up from its peers' stores when it is back). If queued plus unwritten bytes on a live
  * link would pass the link's limit, the backlog is dropped, logged at error level and counted, and
  * the connection is replaced: that is the transport's only loss.
  */
@@ -124,10 +124,11 @@ export class PeerLink {
       this.lateSendLog.run((suppressed) => this.log.warn({ suppressed }, 'frame for a peer after the transport closed: dropped'));
       return;
     }
-    if (this.state !== 'up') this.shed(frame.length);
+    const nowMs = Date.now();
+    if (this.state !== 'up') this.shed(frame.length, nowMs);
     const pending = this.queue.bytes + this.inflight.bytes;
     if (pending > 0 && pending + frame.length > this.ctx.limits.peerQueueMaxBytes) this.overflow(pending);
-    this.queue.push(frame);
+    this.queue.push(frame, nowMs);
     if (this.state === 'up') this.pump();
     this.ctx.counters.peerQueue(this.peer.id, this.queue.bytes + this.inflight.bytes);
   }
@@ -137,11 +138,12 @@ export class PeerLink {
     return this.queue.bytes + this.inflight.bytes;
   }
 
-  /** The peer is unreachable: makes room for `incoming` bytes within the down backlog, oldest first. */
-  private shed(incoming: number): void {
-    const max = this.ctx.limits.peerDownQueueMaxBytes;
+  /** The peer is unreachable (or just back): makes room for `incoming` bytes within the down
+   *  backlog and sheds what is older than its age limit, oldest first. */
+  private shed(incoming: number, nowMs: number): void {
+    const { peerDownQueueMaxBytes: max, peerDownQueueMaxAgeMs: maxAgeMs } = this.ctx.limits;
     let shed = 0;
-    while (this.queue.length > 0 && this.queue.bytes + incoming > max) {
+    while (this.queue.length > 0 && (this.queue.bytes + incoming > max || this.queue.peekQueuedAtMs()! < nowMs - maxAgeMs)) {
       this.queue.shift();
       shed++;
     }
@@ -150,7 +152,7 @@ export class PeerLink {
     this.ctx.counters.shed(this.peer.id, shed);
     this.shedLog.run((suppressed) =>
       this.log.info(
-        { shedFrames: this.shedFrames, keptBytes: this.queue.bytes, limit: max, state: this.state, suppressed },
+        { shedFrames: this.shedFrames, keptBytes: this.queue.bytes, limit: max, maxAgeMs, state: this.state, suppressed },
         `replica ${this.peer.id} is unreachable: keeping only the newest frames for it (it catches up from its peers when back)`,
       ),
     );
@@ -175,8 +177,9 @@ export class PeerLink {
     while (this.queue.length > 0) {
       const next = this.queue.peek()!;
       if (this.inflight.bytes > 0 && this.inflight.bytes + next.length > PEER_INFLIGHT_MAX_BYTES) break;
+      const queuedAtMs = this.queue.peekQueuedAtMs()!;
       this.queue.shift();
-      this.inflight.push(next);
+      this.inflight.push(next, queuedAtMs);
       ws.send(next, { binary: true }, this.onWritten);
     }
   }
@@ -289,6 +292,8 @@ export class PeerLink {
     this.lastPongMs = Date.now();
     this.pingTimer = setInterval(() => this.ping(), PEER_PING_INTERVAL_MS);
     this.pingTimer.unref();
+    // What waited longer than the age limit (no send came to shed it) is stale now too.
+    this.shed(0, Date.now());
     this.log.info({ queuedFrames: this.queue.length, attempts: this.connectAttempts }, `link to replica ${this.peer.id} is up`);
     this.ctx.counters.peerUp(this.peer.id, true);
     this.notifyStatus(true);
@@ -314,7 +319,7 @@ export class PeerLink {
     this.ws = null;
     this.clearTimer('handshakeTimer');
     this.clearTimer('pingTimer');
-    this.queue.unshiftAll(this.inflight.takeAll());
+    this.queue.prependAll(this.inflight);
     this.state = this.closing ? 'closed' : 'idle';
     this.resolveFlushWaiters();
     if (wasUp) {
