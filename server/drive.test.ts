@@ -63,7 +63,10 @@ class ManualStorage implements ReplicaStorage {
   async load(): Promise<ReplicaRecovery> {
     throw new Error('not used');
   }
+  blockReadsStarted = 0;
   async readBlocks(): Promise<Block[]> {
+    this.blockReadsStarted++;
+    if (this.gateReads) await new Promise<void>((r) => this.gates.push(r));
     return [];
   }
   async readBatches(digests: readonly Digest[]): Promise<Uint8Array[]> {
@@ -310,6 +313,24 @@ describe('Driver: serving reads', () => {
     storage.gateReads = false;
     driver.input(peerInput(99));
     await vi.waitFor(() => expect(sender.messages).toHaveLength(MAX_SERVES_IN_FLIGHT_PER_PEER + 1));
+  });
+  it("keeps a budget per kind of read: a peer's block reads in flight never refuse its batch reads", async () => {
+    storage.gateReads = true;
+    storage.batches.set('7', new Uint8Array(10));
+    const blocks = { to: 3 as ReplicaId, digest: new Uint8Array(32) as Digest, maxBlocks: 64 };
+    const batches = { to: 3 as ReplicaId, digests: [Uint8Array.of(7) as Digest] };
+    core.outputs.push(
+      output(),
+      ...Array.from({ length: MAX_SERVES_IN_FLIGHT_PER_PEER + 1 }, () => output({ serveBlocks: [blocks] })),
+      output({ serveBatches: [batches] }),
+    );
+    driver.start();
+    for (let i = 0; i <= MAX_SERVES_IN_FLIGHT_PER_PEER + 1; i++) driver.input(peerInput(i));
+    expect(storage.blockReadsStarted).toBe(MAX_SERVES_IN_FLIGHT_PER_PEER);
+    expect(driver.stats().servesRefused).toBe(1);
+    expect(storage.readsStarted).toBe(1);
+    storage.openGates();
+    await vi.waitFor(() => expect(sender.messages.filter((m) => m.msg.type === 'batchResponse')).toHaveLength(1));
   });
   it('defers reads for a peer whose send queue is full, and serves it once the queue drained', async () => {
     storage.batches.set('7', new Uint8Array(10));
