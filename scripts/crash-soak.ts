@@ -8,8 +8,10 @@
  * previous kill (every replica is honest here: any fault is a false one). At the end: commands
  * lost or doubled. A script that prints figures, not a test: run it on a quiet machine.
  *
- *   npm run build && node dist/scripts/crash-soak.js [--minutes 10] [--kill-every 30] [--down-min 2] [--down-max 10]
+ *   npm run build && node dist/scripts/crash-soak.js [--minutes 10] [--kill-every 30] [--down-min 2] [--down-max 10] [--trace file]
  */
+import { appendFileSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { directoryBytes } from '../server/diskUsage.js';
@@ -22,6 +24,29 @@ interface Options {
   killEvery: number;
   downMin: number;
   downMax: number;
+  trace?: string;
+}
+
+/** How often a traced catch-up records the restarted replica's progress. */
+const TRACE_EVERY_MS = 250;
+
+/** One line of a traced catch-up: where the restarted replica's time goes. */
+function traceLine(kill: number, sinceMs: number, s: ReplicaStatusJson | null, targetHeight: number, targetPosition: number): string {
+  if (s === null) return `${kill}\t${sinceMs}\tno answer`;
+  const transfer = s.stateTransfer === null || s.stateTransfer === undefined ? '-' : JSON.stringify(s.stateTransfer);
+  const core = s.core === undefined ? '-' : `queue ${s.core.executionQueue} fetching ${s.core.fetching}`;
+  return [
+    kill,
+    sinceMs,
+    s.phase,
+    `height ${s.committedHeight ?? '-'}/${targetHeight}`,
+    `position ${s.executedChainPosition ?? '-'}/${targetPosition}`,
+    `view ${s.view ?? '-'}`,
+    `clients ${s.transport?.clientConnections ?? '-'}`,
+    core,
+    `transfer ${transfer}`,
+    `boot ${JSON.stringify(s.boot ?? null)}`,
+  ].join('\t');
 }
 
 /** A restarted replica that has not caught up by then is reported as such. */
@@ -86,11 +111,19 @@ async function main(o: Options): Promise<number> {
       await waitFor('/status', async () => ((await statusOrNull(cluster, victim)) === null ? undefined : true), 60_000, 20);
       const tStatus = (Date.now() - t0) / 1000;
       let tCaught = Number.NaN;
+      let tracedMs = -TRACE_EVERY_MS;
       try {
         await waitFor(
           'catching up',
           async () => {
             const s = await statusOrNull(cluster, victim);
+            const sinceMs = Date.now() - t0;
+            if (o.trace !== undefined && sinceMs - tracedMs >= TRACE_EVERY_MS) {
+              tracedMs = sinceMs;
+              const peers = await Promise.all(others.map((i) => statusOrNull(cluster, i)));
+              const refused = peers.map((p) => p?.errors?.servesRefused ?? '-').join(',');
+              appendFileSync(o.trace, `${traceLine(kill, sinceMs, s, targetHeight, targetPosition)}\tpeers refused ${refused}\n`);
+            }
             return s !== null && s.phase === 'running' && s.committedHeight >= targetHeight && s.executedChainPosition >= targetPosition ? true : undefined;
           },
           CATCH_UP_TIMEOUT_MS,
@@ -133,6 +166,9 @@ async function main(o: Options): Promise<number> {
     out(`largest resident memory per replica: ${memory.maxMiB.map((m) => fmt(m)).join(', ')} MiB; slowest catch-up ${fmt(slowest, 1)} s`);
     return a.lost === 0 && a.doubled === 0 ? 0 : 1;
   } finally {
+    if (o.trace !== undefined) {
+      for (let i = 0; i < n; i++) await copyFile(cluster.logFile(i), `${o.trace}.replica-${i}.log`).catch(() => undefined);
+    }
     await cluster.destroy().catch(() => undefined);
   }
 }
@@ -143,6 +179,7 @@ const program = new Command('crash-soak')
   .option('--kill-every <s>', 'seconds between kills', num, 30)
   .option('--down-min <s>', 'shortest time a killed replica stays down', num, 2)
   .option('--down-max <s>', 'longest time a killed replica stays down', num, 10)
+  .option('--trace <file>', "append the restarted replica's progress every 250 ms of each catch-up to this file, and copy the replicas' logs beside it")
   .action(async (o: Options) => {
     process.exitCode = await main(o);
   });

@@ -83,9 +83,10 @@ export class LocalCluster {
     return join(this.dir, `replica-${i}.log`);
   }
 
-  start(i: number, extraArgs: readonly string[] = []): ChildProcess {
+  /** Starts replica i; `nodeArgs` go to node itself (e.g. `--cpu-prof` to profile one replica). */
+  start(i: number, extraArgs: readonly string[] = [], nodeArgs: readonly string[] = []): ChildProcess {
     if (this.procs[i] !== null) throw new Error(`replica ${i} is already running`);
-    const child = spawn(process.execPath, [CLI, 'replica', '--conf', this.dir, '--id', String(i), '--log-file', this.logFile(i), ...extraArgs], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'replica', '--conf', this.dir, '--id', String(i), '--log-file', this.logFile(i), ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: withReplicaProcessEnv(process.env),
     });
