@@ -9,6 +9,7 @@ import { MAX_WIRE_INTEGER } from '../common/ids.js';
 import { MAX_BATCH_LIFETIME_US, MAX_COMMANDS_PER_BATCH } from '../common/limits.js';
 import { MAX_WINDOW_ADVANCE_PER_BATCH } from '../ordering/executor.js';
 import { PompeClientError, PompeClientErrorCode } from './errors.js';
+import { DEFAULT_RECONNECT_INITIAL_MS, DEFAULT_RECONNECT_MAX_MS } from './links.js';
 import type { Availability } from './quorumWatch.js';
 import type { SocketFactory } from './transport.js';
 
@@ -113,8 +114,6 @@ export const DEFAULT_MAX_RETRY_MS = 5_000;
 /** Longer than a replica restart on the same machine or a reconnect after a network blip (the
  *  first reconnect comes after ~100 ms), far shorter than the 30 s a command would otherwise wait. */
 export const DEFAULT_QUORUM_LOSS_GRACE_MS = 1_000;
-const DEFAULT_RECONNECT_INITIAL_MS = 100;
-const DEFAULT_RECONNECT_MAX_MS = 5_000;
 
 /** Wall-clock µs from the platform's high-resolution clock (Node and browsers): monotone, µs. */
 export function portableClockUs(): number {
