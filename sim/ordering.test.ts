@@ -234,7 +234,7 @@ describe('determinism', () => {
 
 // Found by the full sweep: with two impersonating replicas each answered the other's forgeries with
 // forgeries, an echo per submit that never ended, and the run never finished. Without the fix this
-// test fails on the world's event budget (MAX_EVENTS_PER_RUN), after about a minute; before that
+// test fails on the world's event budget (MAX_EVENTS_PER_RUN) instead of hanging; before that
 // budget existed it hung (vitest cannot interrupt a synchronous run).
 it('two impersonating replicas in one run both forge, every forgery is refused, and the run ends (n=7 3-chain direct seed 1662)', () => {
   const r = run(7, '3-chain', 'direct', 1662, ALL);
