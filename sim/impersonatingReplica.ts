@@ -15,7 +15,7 @@
  * echo that never ends — a run that never finishes (seed 1662, n = 7, 3-chain, direct), not a
  * threat to the correct replicas that a single impersonator does not already pose.
  */
-import { BatchMode, batchCollectorKey, decodeBatchCommands, encodeBatch, type SignedCommand } from '../common/batch.js';
+import { BatchMode, batchCollectorKey, batchSignature, decodeBatchCommands, encodeBatch, type SignedCommand } from '../common/batch.js';
 import { batchSigner, signCommand } from '../common/batchAuth.js';
 import { toHex } from '../common/bytes.js';
 import { encodeMessage } from '../common/codec.js';
@@ -30,8 +30,7 @@ const STOLEN_KEY = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 7);
 /** The forged batch's lifetime (its commands' deadlines are the victim's). */
 const FORGED_LIFETIME_US = 10_000_000;
 
-/** `fellowKeys`: the public keys (hex) of every impersonating replica of the run, its own included. */
-export function impersonatingReplica(ctx: BehaviourContext, fellowKeys: ReadonlySet<string>): ReplicaBehaviour {
+export function impersonatingReplica(ctx: BehaviourContext): ReplicaBehaviour {
   const sign = batchSigner(ctx.config.clusterId, ctx.crypto, ctx.signer);
   let nonce = 0;
   return {
@@ -41,9 +40,9 @@ export function impersonatingReplica(ctx: BehaviourContext, fellowKeys: Readonly
       let seen: readonly { clientKey: Uint8Array; seq: number; expiresAtUs: number; payload: Uint8Array; sig: Uint8Array }[] = [];
       if (msg.type === 'command') {
         seen = [msg];
-      } else if (msg.type === 'submit' && !fellowKeys.has(toHex(batchCollectorKey(msg.batch)))) {
+      } else if (msg.type === 'submit' && !ctx.impersonatorKeys.has(toHex(batchCollectorKey(msg.batch)))) {
         const commands = decodeBatchCommands(msg.batch);
-        const batchSig = msg.batch.subarray(msg.batch.length - 64);
+        const batchSig = batchSignature(msg.batch);
         if (commands.ok) seen = commands.value.slice(0, 4).map((c) => ({ ...c, sig: c.sig ?? batchSig }));
       }
       if (seen.length === 0) return true;

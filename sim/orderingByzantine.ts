@@ -45,7 +45,8 @@ export interface BehaviourContext {
   /** Counts what the behaviour actually did ("fakeSeal:bogusOc", …), for the run summary and for
    *  tests that must know a threat was played, not merely configured. */
   readonly report: (action: string) => void;
-  /** The public keys (hex) of the run's `impersonatingReplica`s: whom such a replica must not echo. */
+  /** The public keys (hex) of the run's `impersonatingReplica`s, its own included: whom such a
+   *  replica must not echo. */
   readonly impersonatorKeys: ReadonlySet<string>;
 }
 
@@ -77,7 +78,7 @@ export function orderingBehaviour(kind: OrderingByzantineKind, ctx: BehaviourCon
     case 'garbage':
       return sendGarbage(ctx);
     case 'impersonatingReplica':
-      return impersonatingReplica(ctx, ctx.impersonatorKeys);
+      return impersonatingReplica(ctx);
     case 'corruptChunks':
       return corruptChunks(ctx);
     default:
