@@ -54,7 +54,9 @@ import { LogThrottle } from './transport/logThrottle.js';
 
 /** Reads of one kind served to one peer at a time; more requests of that kind are refused
  *  (counted and logged) until one finishes. An honest peer has one or two outstanding fetches of a
- *  kind; a peer that floods requests must not make us hold gigabytes of bytes read for it.
+ *  kind; a peer that floods requests must not make us hold gigabytes of bytes read for it: at most
+ *  4 batch reads (SERVE_READ_GROUP batches each), 4 block reads (MAX_SYNC_RESPONSE_BYTES each) and
+ *  4 checkpoint pieces at once per peer, and none while its send queue holds SERVE_BACKLOG_MAX_BYTES.
  *  Each kind has its own budget: a replica back from a crash asks the leader for the blocks behind
  *  every proposal it sees, and a budget shared with batch reads refused the batches its execution
  *  waited for (retried 200 ms later, on a peer as busy): execution stood still for 2 s while

@@ -153,7 +153,7 @@ export class PeerLink {
     this.shedLog.run((suppressed) =>
       this.log.info(
         { shedFrames: this.shedFrames, keptBytes: this.queue.bytes, limit: max, maxAgeMs, state: this.state, suppressed },
-        `replica ${this.peer.id} is unreachable: keeping only the newest frames for it (it catches up from its peers when back)`,
+        `shed frames for replica ${this.peer.id}, unreachable or just back: kept the newest, within limit and maxAgeMs (it catches up from its peers)`,
       ),
     );
   }
